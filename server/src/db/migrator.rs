@@ -1,0 +1,136 @@
+//! Runs a plan against a database through a narrow [`Driver`]: reading the bookkeeping rows,
+//! preparing the bookkeeping table, applying one migration, and holding the deployers' lock.
+
+use std::time::{Duration, Instant};
+
+use crate::db::error::DbError;
+use crate::db::journal::{Dialect, Migration, MigrationFile, MigrationSet};
+use crate::db::plan::{plan, AppliedRow, Status};
+use crate::db::statements::{run_mode, split, RunMode, Statement};
+
+/// drizzle-orm's bookkeeping table name (PostgreSQL: in schema `drizzle`).
+pub const MIGRATIONS_TABLE: &str = "__drizzle_migrations";
+pub const MIGRATIONS_SCHEMA: &str = "drizzle";
+
+/// What a driver records next to a migration.
+#[derive(Clone, Debug)]
+pub struct Record<'a> {
+    pub hash: &'a str,
+    pub created_at: i64,
+    pub name: &'a str,
+}
+
+/// A migration ready to run: its statements and how they must run.
+#[derive(Clone, Debug)]
+pub struct Prepared<'a> {
+    pub migration: &'a Migration,
+    pub file: &'a MigrationFile,
+    pub statements: Vec<Statement>,
+    pub mode: RunMode,
+}
+
+/// Held while migrations run; released on drop, on every path.
+pub struct MigrationLock(#[allow(dead_code)] Box<dyn Send>);
+
+impl MigrationLock {
+    pub fn new(guard: impl Send + 'static) -> MigrationLock {
+        MigrationLock(Box::new(guard))
+    }
+}
+
+/// The effects `migrate` needs from a database.
+pub trait Driver {
+    fn dialect(&self) -> Dialect;
+    /// The bookkeeping rows in the order they were written; empty when there is no table.
+    fn applied(&mut self) -> Result<Vec<AppliedRow>, DbError>;
+    /// Creates the bookkeeping table (drizzle-orm's DDL) and our extra nullable columns.
+    fn prepare_bookkeeping(&mut self) -> Result<(), DbError>;
+    /// Runs one migration and writes its bookkeeping row, in one transaction unless the
+    /// migration is self-managed.
+    fn apply(&mut self, m: &Prepared<'_>, record: &Record<'_>) -> Result<(), DbError>;
+    /// Waits up to `timeout` for the one-deployer-at-a-time lock.
+    fn lock(&mut self, timeout: Duration) -> Result<MigrationLock, DbError>;
+}
+
+#[derive(Clone, Debug)]
+pub struct MigrateOptions {
+    pub allow_out_of_order: bool,
+    pub lock_timeout: Duration,
+}
+
+impl Default for MigrateOptions {
+    fn default() -> Self {
+        MigrateOptions { allow_out_of_order: false, lock_timeout: Duration::from_secs(60) }
+    }
+}
+
+/// What happened to one applied migration.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub tag: String,
+    pub statements: usize,
+    pub mode: RunMode,
+    pub duration: Duration,
+}
+
+/// Reads the database's state and compares it with the folder.
+pub fn status(driver: &mut dyn Driver, set: &MigrationSet) -> Result<Status, DbError> {
+    set.expect_dialect(driver.dialect())?;
+    let rows = driver.applied()?;
+    Ok(Status::compute(set, &rows))
+}
+
+/// What `migrate` would run, without running it.
+pub fn pending<'a>(driver: &mut dyn Driver, set: &'a MigrationSet, allow_out_of_order: bool) -> Result<Vec<Prepared<'a>>, DbError> {
+    let st = status(driver, set)?;
+    prepare(set, &st, allow_out_of_order)
+}
+
+fn prepare<'a>(set: &'a MigrationSet, st: &Status, allow_out_of_order: bool) -> Result<Vec<Prepared<'a>>, DbError> {
+    plan(set, st, allow_out_of_order)?
+        .into_iter()
+        .map(|m| {
+            let file = m.file.as_ref().ok_or_else(|| DbError::Drift(vec![format!("journal entry {} has no file", m.tag)]))?;
+            let statements = split(set.dialect, &file.sql);
+            let mode = run_mode(set.dialect, &statements);
+            Ok(Prepared { migration: m, file, statements, mode })
+        })
+        .collect()
+}
+
+/// Applies every pending migration in journal order, each in its own transaction, under the
+/// deployers' lock. `on_applied` is called after each one.
+pub fn migrate(
+    driver: &mut dyn Driver,
+    set: &MigrationSet,
+    options: &MigrateOptions,
+    on_applied: &mut dyn FnMut(&Applied),
+) -> Result<Vec<Applied>, DbError> {
+    set.expect_dialect(driver.dialect())?;
+    let _lock = driver.lock(options.lock_timeout)?;
+    driver.prepare_bookkeeping()?;
+    // Read under the lock: a concurrent deployer's work is visible now.
+    let st = Status::compute(set, &driver.applied()?);
+    let prepared = prepare(set, &st, options.allow_out_of_order)?;
+    let mut done = Vec::with_capacity(prepared.len());
+    for p in &prepared {
+        let started = Instant::now();
+        let record = Record { hash: &p.file.hash, created_at: p.migration.when, name: &p.migration.tag };
+        driver.apply(p, &record)?;
+        let applied = Applied { tag: p.migration.tag.clone(), statements: p.statements.len(), mode: p.mode.clone(), duration: started.elapsed() };
+        on_applied(&applied);
+        done.push(applied);
+    }
+    Ok(done)
+}
+
+/// The text of a failed statement's aftermath, by run mode.
+pub fn aftermath(mode: &RunMode, number: usize) -> String {
+    match mode {
+        RunMode::SelfManaged { .. } if number > 1 => format!(
+            "This migration manages its own transactions, so statements 1 to {} that it committed stay applied; it was not recorded. Fix the file's statement and apply the rest by hand, or restore a backup.",
+            number - 1
+        ),
+        _ => "It was rolled back: the database is as it was after the previous migration. Fix the statement and run migrate again.".to_string(),
+    }
+}

@@ -1,0 +1,311 @@
+//! PostgreSQL: connections (sslmode, bounded connect time, password never printed) and the
+//! migration driver (one transaction per migration, advisory lock on a dedicated connection).
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use postgres::config::SslMode;
+use postgres::{Client, Config, NoTls};
+
+use crate::db::error::DbError;
+use crate::db::journal::Dialect;
+use crate::db::migrator::{aftermath, Driver, MigrationLock, Prepared, Record, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE};
+use crate::db::plan::AppliedRow;
+use crate::db::sqlite::now_millis;
+use crate::db::statements::RunMode;
+use crate::db::url::redact;
+
+/// Connecting gives up after this long unless the URL sets `connect_timeout`.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The advisory-lock key of `migrate` ("drizzle" in ASCII).
+const LOCK_KEY: i64 = 0x0064_7269_7a7a_6c65;
+
+/// `sslmode` as libpq spells it; tokio-postgres only knows disable/prefer/require, so we
+/// take the parameter off the URL and build the TLS connector ourselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tls {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+struct ParsedUrl {
+    config: Config,
+    tls: Tls,
+    root_cert: Option<String>,
+}
+
+fn parse(url: &str) -> Result<ParsedUrl, DbError> {
+    let bad = |m: String| DbError::Url(format!("invalid PostgreSQL URL {}: {m}", redact(url)));
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut tls = Tls::Prefer;
+    let mut root_cert = None;
+    let mut keep = Vec::new();
+    for kv in query.split('&').filter(|s| !s.is_empty()) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "sslmode" => {
+                tls = match v {
+                    "disable" => Tls::Disable,
+                    "allow" | "prefer" => Tls::Prefer,
+                    "require" => Tls::Require,
+                    "verify-ca" => Tls::VerifyCa,
+                    "verify-full" => Tls::VerifyFull,
+                    other => return Err(bad(format!("sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full"))),
+                }
+            }
+            "sslrootcert" => root_cert = Some(v.to_string()),
+            "sslcert" | "sslkey" | "sslcrl" | "sslcompression" => {
+                return Err(bad(format!("{k} is not supported; use sslmode and sslrootcert")))
+            }
+            _ => keep.push(kv),
+        }
+    }
+    let rebuilt = if keep.is_empty() { base.to_string() } else { format!("{base}?{}", keep.join("&")) };
+    let mut config: Config = rebuilt.parse().map_err(|e: postgres::Error| bad(e.to_string()))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("cms-xtask");
+    }
+    config.ssl_mode(match tls {
+        Tls::Disable => SslMode::Disable,
+        Tls::Prefer => SslMode::Prefer,
+        _ => SslMode::Require,
+    });
+    Ok(ParsedUrl { config, tls, root_cert })
+}
+
+/// Connects, giving up after the connect timeout even when a server accepts the TCP
+/// connection and then says nothing. Errors show the URL with its password redacted.
+pub fn connect(url: &str) -> Result<Client, DbError> {
+    let parsed = parse(url)?;
+    let fail = |message: String| DbError::PostgresConnect { url: redact(url), message };
+    let deadline = parsed.config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT) + Duration::from_secs(1);
+    let tls = parsed.tls;
+    let connector = if tls == Tls::Disable { None } else { Some(tls_connector(tls, parsed.root_cert.as_deref()).map_err(fail)?) };
+    let config = parsed.config;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let result = match connector {
+            None => config.connect(NoTls),
+            Some(c) => config.connect(c),
+        };
+        let _ = tx.send(result);
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(fail(format!("{}; check that the server is running and DATABASE_URL is right", pg_message(&e)))),
+        Err(_) => Err(fail(format!(
+            "no answer within {} s; check the host and port, or set connect_timeout in the URL",
+            deadline.as_secs()
+        ))),
+    }
+}
+
+fn tls_connector(tls: Tls, root_cert: Option<&str>) -> Result<postgres_native_tls::MakeTlsConnector, String> {
+    let mut b = native_tls::TlsConnector::builder();
+    match tls {
+        // libpq's prefer/require encrypt without verifying the certificate.
+        Tls::Prefer | Tls::Require => {
+            b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+        }
+        Tls::VerifyCa => {
+            b.danger_accept_invalid_hostnames(true);
+        }
+        Tls::VerifyFull | Tls::Disable => {}
+    }
+    if let Some(path) = root_cert {
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read sslrootcert {path}: {e}"))?;
+        let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| format!("sslrootcert {path} is not a PEM certificate: {e}"))?;
+        b.add_root_certificate(cert);
+    }
+    let c = b.build().map_err(|e| format!("cannot set up TLS: {e}"))?;
+    Ok(postgres_native_tls::MakeTlsConnector::new(c))
+}
+
+/// The database's own words for an error: message, detail and hint.
+pub fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {}", db.severity(), db.message());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!(" (detail: {d})"));
+            }
+            if let Some(h) = db.hint() {
+                s.push_str(&format!(" (hint: {h})"));
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                s.push_str(&format!(": {inner}"));
+                src = inner.source();
+            }
+            s
+        }
+    }
+}
+
+fn db_err(context: &'static str) -> impl Fn(postgres::Error) -> DbError {
+    move |e| DbError::database(context, pg_message(&e))
+}
+
+pub struct PostgresDriver {
+    client: Client,
+    url: String,
+}
+
+impl PostgresDriver {
+    pub fn connect(url: &str) -> Result<PostgresDriver, DbError> {
+        Ok(PostgresDriver { client: connect(url)?, url: url.to_string() })
+    }
+
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+const QUALIFIED: &str = "\"drizzle\".\"__drizzle_migrations\"";
+
+impl Driver for PostgresDriver {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn applied(&mut self) -> Result<Vec<AppliedRow>, DbError> {
+        let e = db_err("reading drizzle.__drizzle_migrations");
+        let cols: Vec<String> = self
+            .client
+            .query(
+                "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
+                &[&MIGRATIONS_SCHEMA, &MIGRATIONS_TABLE],
+            )
+            .map_err(&e)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if cols.is_empty() {
+            return Ok(Vec::new());
+        }
+        let has = |c: &str| cols.iter().any(|x| x == c);
+        let sql = format!(
+            "SELECT hash, created_at::bigint, {}, {} FROM {QUALIFIED} ORDER BY id",
+            if has("name") { "name" } else { "NULL::text" },
+            if has("applied_at") { "applied_at::bigint" } else { "NULL::bigint" },
+        );
+        Ok(self
+            .client
+            .query(&sql, &[])
+            .map_err(&e)?
+            .iter()
+            .map(|r| AppliedRow { hash: r.get(0), created_at: r.get(1), name: r.get(2), applied_at: r.get(3) })
+            .collect())
+    }
+
+    fn prepare_bookkeeping(&mut self) -> Result<(), DbError> {
+        // drizzle-orm's own DDL, then our extra nullable columns.
+        self.client
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{MIGRATIONS_SCHEMA}\";
+                 CREATE TABLE IF NOT EXISTS {QUALIFIED} (
+                    id SERIAL PRIMARY KEY,
+                    hash text NOT NULL,
+                    created_at bigint
+                 );
+                 ALTER TABLE {QUALIFIED} ADD COLUMN IF NOT EXISTS name text,
+                    ADD COLUMN IF NOT EXISTS applied_at bigint,
+                    ADD COLUMN IF NOT EXISTS duration_ms bigint;"
+            ))
+            .map_err(db_err("creating drizzle.__drizzle_migrations"))
+    }
+
+    fn apply(&mut self, p: &Prepared<'_>, record: &Record<'_>) -> Result<(), DbError> {
+        let started = Instant::now();
+        let file = p.file.path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        let stmt_err = |number: usize, line: usize, e: postgres::Error| DbError::Statement {
+            tag: p.migration.tag.clone(),
+            file: file.clone(),
+            number,
+            line,
+            message: pg_message(&e),
+            aftermath: aftermath(&p.mode, number),
+        };
+        let insert = format!("INSERT INTO {QUALIFIED} (\"hash\", \"created_at\", \"name\", \"applied_at\", \"duration_ms\") VALUES ($1, $2, $3, $4, $5)");
+        let e = db_err("recording the migration");
+        match &p.mode {
+            RunMode::Transaction | RunMode::TransactionForeignKeysOff => {
+                let mut tx = self.client.transaction().map_err(&e)?;
+                for st in &p.statements {
+                    tx.batch_execute(&st.sql).map_err(|err| stmt_err(st.number, st.line, err))?;
+                }
+                let ms = started.elapsed().as_millis() as i64;
+                tx.execute(&insert, &[&record.hash, &record.created_at, &record.name, &now_millis(), &ms]).map_err(&e)?;
+                tx.commit().map_err(&e)
+            }
+            RunMode::SelfManaged { .. } => {
+                for st in &p.statements {
+                    if let Err(err) = self.client.batch_execute(&st.sql) {
+                        let _ = self.client.batch_execute("ROLLBACK");
+                        return Err(stmt_err(st.number, st.line, err));
+                    }
+                }
+                let ms = started.elapsed().as_millis() as i64;
+                self.client.execute(&insert, &[&record.hash, &record.created_at, &record.name, &now_millis(), &ms]).map_err(&e)?;
+                Ok(())
+            }
+        }
+    }
+
+    fn lock(&mut self, timeout: Duration) -> Result<MigrationLock, DbError> {
+        // A dedicated connection: the lock is the session's, and closing it releases the lock
+        // even if we die.
+        let mut client = connect(&self.url)?;
+        let started = Instant::now();
+        loop {
+            let got: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
+                .map_err(db_err("taking the migration lock"))?
+                .get(0);
+            if got {
+                return Ok(MigrationLock::new(AdvisoryLock(client)));
+            }
+            if started.elapsed() >= timeout {
+                return Err(DbError::LockTimeout { waited_secs: timeout.as_secs(), detail: " (pg_try_advisory_lock)".into() });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+struct AdvisoryLock(Client);
+
+impl Drop for AdvisoryLock {
+    fn drop(&mut self) {
+        let _ = self.0.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sslmodes_are_taken_off_the_url() {
+        let p = parse("postgres://u:p@h:5433/db?sslmode=verify-full&sslrootcert=/x.pem&application_name=a").unwrap();
+        assert_eq!(p.tls, Tls::VerifyFull);
+        assert_eq!(p.root_cert.as_deref(), Some("/x.pem"));
+        assert_eq!(p.config.get_application_name(), Some("a"));
+        assert_eq!(p.config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        assert_eq!(parse("postgres://u@h/db?sslmode=disable").unwrap().tls, Tls::Disable);
+        assert_eq!(parse("postgres://u@h/db").unwrap().tls, Tls::Prefer);
+        let err = parse("postgres://u:secret@h/db?sslmode=bogus").err().unwrap().to_string();
+        assert!(err.contains("sslmode=bogus") && !err.contains("secret"), "{err}");
+    }
+}

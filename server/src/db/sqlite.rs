@@ -1,0 +1,282 @@
+//! SQLite: connections (WAL, foreign keys, busy timeout) and the migration driver.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, types::Value, Connection, OpenFlags};
+
+use crate::db::error::DbError;
+use crate::db::journal::Dialect;
+use crate::db::migrator::{aftermath, Driver, MigrationLock, Prepared, Record, MIGRATIONS_TABLE};
+use crate::db::plan::AppliedRow;
+use crate::db::statements::{is_foreign_keys_pragma, RunMode};
+
+/// How long a connection waits for another writer before failing with SQLITE_BUSY.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens (creating it and its folder if needed) a read-write connection with WAL, foreign keys
+/// on and a busy timeout. A file marked read-only is refused, whoever runs us (root included).
+pub fn open(path: &Path) -> Result<Connection, DbError> {
+    let err = |message: String| DbError::SqliteOpen { path: path.to_path_buf(), message };
+    if let Ok(meta) = fs::metadata(path) {
+        if meta.permissions().readonly() {
+            return Err(err("the file is read-only; make it writable (chmod u+w) or point DATABASE_URL at a writable copy".into()));
+        }
+        if meta.is_dir() {
+            return Err(err("it is a directory, not a database file; fix DATABASE_URL".into()));
+        }
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| err(format!("cannot create its folder {}: {e}", parent.display())))?;
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| err(e.to_string()))?;
+    configure(&conn).map_err(|e| err(format!("{e}; check that the file and its folder are writable")))?;
+    Ok(conn)
+}
+
+/// Opens an existing database read-only (for status and dry runs); `None` when it does not
+/// exist, so looking never creates a file.
+pub fn open_read_only(path: &Path) -> Result<Option<Connection>, DbError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| DbError::SqliteOpen { path: path.to_path_buf(), message: e.to_string() })?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| DbError::SqliteOpen { path: path.to_path_buf(), message: e.to_string() })?;
+    // Fail now, with the path, if it is not a database at all.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+        .map_err(|e| DbError::SqliteOpen { path: path.to_path_buf(), message: format!("{e}; is it an SQLite database?") })?;
+    Ok(Some(conn))
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// The SQLite migration driver. Without a connection (a database that does not exist yet,
+/// opened for looking only) it reports no applied migrations.
+pub struct SqliteDriver {
+    conn: Option<Connection>,
+    path: Option<PathBuf>,
+}
+
+impl SqliteDriver {
+    pub fn new(conn: Connection, path: Option<PathBuf>) -> SqliteDriver {
+        SqliteDriver { conn: Some(conn), path }
+    }
+
+    /// For status and dry runs: never creates or changes anything.
+    pub fn read_only(path: &Path) -> Result<SqliteDriver, DbError> {
+        Ok(SqliteDriver { conn: open_read_only(path)?, path: Some(path.to_path_buf()) })
+    }
+
+    pub fn connection(&self) -> Option<&Connection> {
+        self.conn.as_ref()
+    }
+
+    fn conn(&self) -> Result<&Connection, DbError> {
+        self.conn.as_ref().ok_or_else(|| DbError::database("migrate", "the database was opened read-only"))
+    }
+}
+
+fn db_err(context: &str) -> impl Fn(rusqlite::Error) -> DbError + '_ {
+    move |e| DbError::database(context, e)
+}
+
+pub(crate) fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn as_i64(v: Value) -> Option<i64> {
+    match v {
+        Value::Integer(i) => Some(i),
+        Value::Real(f) => Some(f as i64),
+        Value::Text(t) => t.trim().parse::<f64>().ok().map(|f| f as i64),
+        _ => None,
+    }
+}
+
+impl Driver for SqliteDriver {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn applied(&mut self) -> Result<Vec<AppliedRow>, DbError> {
+        let Some(conn) = &self.conn else { return Ok(Vec::new()) };
+        let e = db_err("reading __drizzle_migrations");
+        let mut cols = conn.prepare(&format!("SELECT name FROM pragma_table_info('{MIGRATIONS_TABLE}')")).map_err(&e)?;
+        let cols: Vec<String> = cols.query_map([], |r| r.get(0)).map_err(&e)?.collect::<Result<_, _>>().map_err(&e)?;
+        if cols.is_empty() {
+            return Ok(Vec::new());
+        }
+        let has = |c: &str| cols.iter().any(|x| x == c);
+        let sql = format!(
+            "SELECT hash, created_at, {}, {} FROM \"{MIGRATIONS_TABLE}\" ORDER BY rowid",
+            if has("name") { "name" } else { "NULL" },
+            if has("applied_at") { "applied_at" } else { "NULL" },
+        );
+        let mut stmt = conn.prepare(&sql).map_err(&e)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(AppliedRow {
+                    hash: r.get::<_, String>(0)?,
+                    created_at: as_i64(r.get(1)?),
+                    name: r.get(2)?,
+                    applied_at: as_i64(r.get(3)?),
+                })
+            })
+            .map_err(&e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&e)?;
+        Ok(rows)
+    }
+
+    fn prepare_bookkeeping(&mut self) -> Result<(), DbError> {
+        let conn = self.conn()?;
+        let e = db_err("creating __drizzle_migrations");
+        // drizzle-orm's own DDL, so either tool can take over the database.
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS \"{MIGRATIONS_TABLE}\" (\n\t\t\t\tid SERIAL PRIMARY KEY,\n\t\t\t\thash text NOT NULL,\n\t\t\t\tcreated_at numeric\n\t\t\t)"
+        ))
+        .map_err(&e)?;
+        let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{MIGRATIONS_TABLE}')")).map_err(&e)?;
+        let cols: Vec<String> = stmt.query_map([], |r| r.get(0)).map_err(&e)?.collect::<Result<_, _>>().map_err(&e)?;
+        for (col, ty) in [("name", "text"), ("applied_at", "integer"), ("duration_ms", "integer")] {
+            if !cols.iter().any(|c| c == col) {
+                conn.execute_batch(&format!("ALTER TABLE \"{MIGRATIONS_TABLE}\" ADD COLUMN {col} {ty}")).map_err(&e)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, p: &Prepared<'_>, record: &Record<'_>) -> Result<(), DbError> {
+        let conn = self.conn()?;
+        let tag = &p.migration.tag;
+        let started = Instant::now();
+        let stmt_err = |number: usize, line: usize, e: rusqlite::Error| DbError::Statement {
+            tag: tag.clone(),
+            file: p.file.path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+            number,
+            line,
+            message: e.to_string(),
+            aftermath: aftermath(&p.mode, number),
+        };
+        let e = db_err("recording the migration");
+        let insert = |conn: &Connection, started: Instant| {
+            conn.execute(
+                &format!("INSERT INTO \"{MIGRATIONS_TABLE}\" (\"hash\", \"created_at\", \"name\", \"applied_at\", \"duration_ms\") VALUES (?1, ?2, ?3, ?4, ?5)"),
+                params![record.hash, record.created_at, record.name, now_millis(), started.elapsed().as_millis() as i64],
+            )
+        };
+        match &p.mode {
+            RunMode::Transaction | RunMode::TransactionForeignKeysOff => {
+                let fk_off = p.mode == RunMode::TransactionForeignKeysOff;
+                if fk_off {
+                    conn.pragma_update(None, "foreign_keys", "OFF").map_err(&e)?;
+                }
+                let result = (|| {
+                    conn.execute_batch("BEGIN IMMEDIATE").map_err(&e)?;
+                    for st in &p.statements {
+                        if fk_off && is_foreign_keys_pragma(&st.sql) {
+                            continue; // a no-op inside a transaction; we switched it off outside
+                        }
+                        conn.execute_batch(&st.sql).map_err(|err| stmt_err(st.number, st.line, err))?;
+                    }
+                    if fk_off {
+                        foreign_key_check(conn, tag, "It was rolled back: the database is as it was after the previous migration. Fix the migration so every row keeps its parent.")?;
+                    }
+                    insert(conn, started).map_err(&e)?;
+                    conn.execute_batch("COMMIT").map_err(&e)
+                })();
+                if result.is_err() && !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                if fk_off {
+                    conn.pragma_update(None, "foreign_keys", "ON").map_err(&e)?;
+                }
+                result
+            }
+            RunMode::SelfManaged { .. } => {
+                let result = (|| {
+                    for st in &p.statements {
+                        conn.execute_batch(&st.sql).map_err(|err| stmt_err(st.number, st.line, err))?;
+                    }
+                    foreign_key_check(conn, tag, "This migration manages its own transactions, so its changes stay; it was not recorded. Repair the rows by hand or restore a backup.")?;
+                    insert(conn, started).map_err(&e)?;
+                    if !conn.is_autocommit() {
+                        // The file left a transaction open; drizzle-orm's final COMMIT closes it.
+                        conn.execute_batch("COMMIT").map_err(&e)?;
+                    }
+                    Ok(())
+                })();
+                if result.is_err() && !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                // The file may have switched foreign keys off for this connection.
+                conn.pragma_update(None, "foreign_keys", "ON").map_err(&e)?;
+                result
+            }
+        }
+    }
+
+    fn lock(&mut self, timeout: Duration) -> Result<MigrationLock, DbError> {
+        let Some(path) = &self.path else { return Ok(MigrationLock::new(())) };
+        let lock_path = lock_file_path(path);
+        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)
+            .map_err(|e| DbError::database(format!("creating the migration lock {}", lock_path.display()), e))?;
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(MigrationLock::new(LockedFile(file))),
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < timeout => std::thread::sleep(Duration::from_millis(20)),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(DbError::LockTimeout { waited_secs: timeout.as_secs(), detail: format!(" on {}", lock_path.display()) })
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(DbError::database(format!("locking {}", lock_path.display()), e))
+                }
+            }
+        }
+    }
+}
+
+struct LockedFile(File);
+
+impl Drop for LockedFile {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// The file that keeps two `migrate` runs on one SQLite database apart.
+pub fn lock_file_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".migrate-lock");
+    db.with_file_name(name)
+}
+
+fn foreign_key_check(conn: &Connection, tag: &str, aftermath: &str) -> Result<(), DbError> {
+    let e = db_err("PRAGMA foreign_key_check");
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check").map_err(&e)?;
+    let rows: Vec<(String, Option<i64>, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(&e)?
+        .collect::<Result<_, _>>()
+        .map_err(&e)?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = rows
+        .iter()
+        .take(5)
+        .map(|(table, rowid, parent)| format!("{table} row {} has no parent in {parent}", rowid.map_or("?".into(), |r| r.to_string())))
+        .collect();
+    let more = if rows.len() > 5 { format!(" (and {} more)", rows.len() - 5) } else { String::new() };
+    Err(DbError::ForeignKeyCheck { tag: tag.to_string(), violations: format!("{}{more}", shown.join("; ")), aftermath: aftermath.to_string() })
+}
