@@ -1,7 +1,7 @@
 ALTER TABLE "images" ADD COLUMN "mime" text DEFAULT 'application/octet-stream' NOT NULL;--> statement-breakpoint
 ALTER TABLE "images" ADD COLUMN "width" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
 ALTER TABLE "images" ADD COLUMN "height" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
-ALTER TABLE "images" ADD COLUMN "bytes" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE "images" ADD COLUMN "bytes" bigint DEFAULT 0 NOT NULL;--> statement-breakpoint
 ALTER TABLE "images" ADD COLUMN "sha256" text DEFAULT '' NOT NULL;--> statement-breakpoint
 ALTER TABLE "images" ADD COLUMN "is_placeholder" boolean DEFAULT false NOT NULL;--> statement-breakpoint
 ALTER TABLE "posts" ADD COLUMN "featured_image_id" text;--> statement-breakpoint

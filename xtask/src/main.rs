@@ -1,1 +1,58 @@
-fn main() {}
+//! `cargo xtask …`: the CMS's operations toolkit. This file only parses flags and dispatches;
+//! each command lives in its own module with a single `run`.
+
+mod bench;
+mod check;
+mod migrate;
+mod project;
+mod status;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Operations toolkit of the CMS: migrations, status and drift checks",
+    version
+)]
+struct Cli {
+    /// Database to use (default: $DATABASE_URL, then DATABASE_URL in the project's .env, then
+    /// file:data/sqlite.db). file:/sqlite:/bare paths are SQLite; postgres:// is PostgreSQL.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations, each in its own transaction
+    Migrate(migrate::Args),
+    /// Show every migration as applied, pending, modified, missing or out of order
+    Status(status::Args),
+    /// Exit non-zero when the database and the migrations folder disagree (CI gate)
+    Check(check::Args),
+    /// Measure the toolkit's speed
+    Bench(bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = project::Context::new(cli.database_url);
+    let result = match cli.command {
+        Command::Migrate(args) => migrate::run(&ctx, args),
+        Command::Status(args) => status::run(&ctx, args),
+        Command::Check(args) => check::run(&ctx, args),
+        Command::Bench(args) => bench::run(&ctx, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -24,14 +24,23 @@ pub struct AppliedRow {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum EntryState {
-    Applied { applied_at: Option<i64> },
+    Applied {
+        applied_at: Option<i64>,
+    },
     Pending,
     /// Pending, but a later journal entry is already applied (a migration merged late).
-    OutOfOrder { later: String },
+    OutOfOrder {
+        later: String,
+    },
     /// Applied, but the file's bytes are not what was applied.
-    Modified { applied_at: Option<i64>, line_endings_only: bool },
+    Modified {
+        applied_at: Option<i64>,
+        line_endings_only: bool,
+    },
     /// The journal lists it but its file is gone.
-    FileMissing { applied: bool },
+    FileMissing {
+        applied: bool,
+    },
 }
 
 impl EntryState {
@@ -83,7 +92,11 @@ impl Status {
         // 1. By hash, preferring the entry whose `when` equals the row's created_at.
         for (r, row) in rows.iter().enumerate() {
             let candidates = (0..n).filter(|&e| {
-                matched[e].is_none() && set.migrations[e].file.as_ref().is_some_and(|f| f.hash == row.hash)
+                matched[e].is_none()
+                    && set.migrations[e]
+                        .file
+                        .as_ref()
+                        .is_some_and(|f| f.hash == row.hash)
             });
             let mut best = None;
             for e in candidates {
@@ -103,7 +116,9 @@ impl Status {
             if row_used[r] {
                 continue;
             }
-            if let Some(e) = (0..n).find(|&e| matched[e].is_none() && Some(set.migrations[e].when) == row.created_at) {
+            if let Some(e) = (0..n)
+                .find(|&e| matched[e].is_none() && Some(set.migrations[e].when) == row.created_at)
+            {
                 matched[e] = Some(r);
                 row_used[r] = true;
             }
@@ -116,7 +131,9 @@ impl Status {
             .enumerate()
             .map(|(e, m)| {
                 let state = match (matched[e], &m.file) {
-                    (Some(r), Some(file)) if file.hash == rows[r].hash => EntryState::Applied { applied_at: rows[r].applied_at },
+                    (Some(r), Some(file)) if file.hash == rows[r].hash => EntryState::Applied {
+                        applied_at: rows[r].applied_at,
+                    },
                     (Some(r), Some(file)) => EntryState::Modified {
                         applied_at: rows[r].applied_at,
                         line_endings_only: file.matches_modulo_line_endings(&rows[r].hash),
@@ -124,20 +141,39 @@ impl Status {
                     (Some(_), None) => EntryState::FileMissing { applied: true },
                     (None, None) => EntryState::FileMissing { applied: false },
                     (None, Some(_)) => match last_applied {
-                        Some(l) if l > e => EntryState::OutOfOrder { later: set.migrations[l].tag.clone() },
+                        Some(l) if l > e => EntryState::OutOfOrder {
+                            later: set.migrations[l].tag.clone(),
+                        },
                         _ => EntryState::Pending,
                     },
                 };
-                EntryStatus { idx: m.idx, tag: m.tag.clone(), when: m.when, state }
+                EntryStatus {
+                    idx: m.idx,
+                    tag: m.tag.clone(),
+                    when: m.when,
+                    state,
+                }
             })
             .collect();
-        let orphans = rows.iter().zip(&row_used).filter(|(_, used)| !**used).map(|(r, _)| r.clone()).collect();
+        let orphans = rows
+            .iter()
+            .zip(&row_used)
+            .filter(|(_, used)| !**used)
+            .map(|(r, _)| r.clone())
+            .collect();
         let journal_problems = set.problems.iter().map(ToString::to_string).collect();
-        Status { entries, orphans, journal_problems }
+        Status {
+            entries,
+            orphans,
+            journal_problems,
+        }
     }
 
     pub fn count(&self, label: &str) -> usize {
-        self.entries.iter().filter(|e| e.state.label() == label).count()
+        self.entries
+            .iter()
+            .filter(|e| e.state.label() == label)
+            .count()
     }
 
     /// Everything that is neither applied nor pending, worded for a person.
@@ -166,8 +202,14 @@ impl Status {
             out.push(Finding(text));
         }
         for o in &self.orphans {
-            let name = o.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-            let when = o.created_at.map_or("unknown".to_string(), |w| w.to_string());
+            let name = o
+                .name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            let when = o
+                .created_at
+                .map_or("unknown".to_string(), |w| w.to_string());
             out.push(Finding(format!(
                 "the database has an applied migration{name} with hash {}… and created_at {when} that no journal entry matches: its file or journal entry was deleted; restore them",
                 &o.hash[..o.hash.len().min(12)]
@@ -179,7 +221,11 @@ impl Status {
 
 /// Which migrations `migrate` runs, in journal order; an error listing every finding when the
 /// folder and the database disagree.
-pub fn plan<'a>(set: &'a MigrationSet, status: &Status, allow_out_of_order: bool) -> Result<Vec<&'a Migration>, DbError> {
+pub fn plan<'a>(
+    set: &'a MigrationSet,
+    status: &Status,
+    allow_out_of_order: bool,
+) -> Result<Vec<&'a Migration>, DbError> {
     let findings: Vec<String> = status
         .findings()
         .into_iter()
@@ -190,7 +236,12 @@ pub fn plan<'a>(set: &'a MigrationSet, status: &Status, allow_out_of_order: bool
         .entries
         .iter()
         .filter(|e| matches!(e.state, EntryState::FileMissing { applied: false }))
-        .filter(|e| !status.journal_problems.iter().any(|p| p.contains(&format!("entry {} has no file", e.tag))))
+        .filter(|e| {
+            !status
+                .journal_problems
+                .iter()
+                .any(|p| p.contains(&format!("entry {} has no file", e.tag)))
+        })
         .map(|e| format!("journal entry {} has no file", e.tag))
         .collect();
     let all: Vec<String> = findings.into_iter().chain(missing).collect();
@@ -224,7 +275,13 @@ mod tests {
                     tag: tag.to_string(),
                     when: *when,
                     breakpoints: true,
-                    file: body.map(|b| MigrationFile::from_bytes(format!("{tag}.sql").into(), b.as_bytes().to_vec()).unwrap()),
+                    file: body.map(|b| {
+                        MigrationFile::from_bytes(
+                            format!("{tag}.sql").into(),
+                            b.as_bytes().to_vec(),
+                        )
+                        .unwrap()
+                    }),
                 })
                 .collect(),
             problems: vec![],
@@ -232,7 +289,12 @@ mod tests {
     }
 
     fn row(body: &str, when: i64) -> AppliedRow {
-        AppliedRow { hash: crate::db::journal::sha256_hex(body.as_bytes()), created_at: Some(when), name: None, applied_at: None }
+        AppliedRow {
+            hash: crate::db::journal::sha256_hex(body.as_bytes()),
+            created_at: Some(when),
+            name: None,
+            applied_at: None,
+        }
     }
 
     fn labels(s: &Status) -> Vec<&'static str> {
@@ -258,21 +320,39 @@ mod tests {
     #[test]
     fn late_merge_is_out_of_order_not_skipped() {
         // drizzle-orm would skip `b` (when 2 <= max(created_at) 3) without a word.
-        let s = set(&[("a", 1, Some("A")), ("b", 2, Some("B")), ("c", 3, Some("C"))]);
+        let s = set(&[
+            ("a", 1, Some("A")),
+            ("b", 2, Some("B")),
+            ("c", 3, Some("C")),
+        ]);
         let st = Status::compute(&s, &[row("A", 1), row("C", 3)]);
         assert_eq!(labels(&st), ["applied", "out of order", "applied"]);
         let err = plan(&s, &st, false).unwrap_err().to_string();
-        assert!(err.contains("migration b is pending but the later migration c"), "{err}");
+        assert!(
+            err.contains("migration b is pending but the later migration c"),
+            "{err}"
+        );
         let planned = plan(&s, &st, true).unwrap();
-        assert_eq!(planned.iter().map(|m| m.tag.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(
+            planned.iter().map(|m| m.tag.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
     }
 
     #[test]
     fn when_going_backwards_follows_journal_order() {
-        let s = set(&[("a", 5, Some("A")), ("b", 3, Some("B")), ("c", 4, Some("C"))]);
+        let s = set(&[
+            ("a", 5, Some("A")),
+            ("b", 3, Some("B")),
+            ("c", 4, Some("C")),
+        ]);
         let st = Status::compute(&s, &[row("A", 5)]);
         assert_eq!(labels(&st), ["applied", "pending", "pending"]);
-        let planned: Vec<_> = plan(&s, &st, false).unwrap().iter().map(|m| m.tag.clone()).collect();
+        let planned: Vec<_> = plan(&s, &st, false)
+            .unwrap()
+            .iter()
+            .map(|m| m.tag.clone())
+            .collect();
         assert_eq!(planned, ["b", "c"]);
     }
 
@@ -282,12 +362,23 @@ mod tests {
         let st = Status::compute(&s, &[row("X;\nY;\n", 1), row("original", 2)]);
         assert_eq!(
             st.entries[0].state,
-            EntryState::Modified { applied_at: None, line_endings_only: true }
+            EntryState::Modified {
+                applied_at: None,
+                line_endings_only: true
+            }
         );
-        assert_eq!(st.entries[1].state, EntryState::Modified { applied_at: None, line_endings_only: false });
+        assert_eq!(
+            st.entries[1].state,
+            EntryState::Modified {
+                applied_at: None,
+                line_endings_only: false
+            }
+        );
         let f = st.findings();
         assert!(f[0].0.contains("only its line endings differ"));
-        assert!(f[1].0.contains("migration b was applied but its file has changed"));
+        assert!(f[1]
+            .0
+            .contains("migration b was applied but its file has changed"));
         assert!(plan(&s, &st, true).is_err());
     }
 
@@ -298,7 +389,9 @@ mod tests {
         assert_eq!(labels(&st), ["applied", "file missing"]);
         assert_eq!(st.orphans.len(), 1);
         let f = st.findings();
-        assert!(f.iter().any(|x| x.0.contains("migration b was applied but its file b.sql is missing")));
+        assert!(f.iter().any(|x| x
+            .0
+            .contains("migration b was applied but its file b.sql is missing")));
         assert!(f.iter().any(|x| x.0.contains("no journal entry matches")));
     }
 

@@ -84,23 +84,41 @@ pub fn run_mode(dialect: Dialect, statements: &[Statement]) -> RunMode {
         let first = w.first().copied().unwrap_or("");
         let self_managed = match dialect {
             Dialect::Sqlite => match first {
-                "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" => Some("it manages its own transactions"),
-                "VACUUM" | "ATTACH" | "DETACH" => Some("it has a statement that cannot run inside a transaction"),
+                "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" => {
+                    Some("it manages its own transactions")
+                }
+                "VACUUM" | "ATTACH" | "DETACH" => {
+                    Some("it has a statement that cannot run inside a transaction")
+                }
                 _ => None,
             },
             Dialect::Postgres => match first {
-                "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" => Some("it manages its own transactions"),
+                "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" => {
+                    Some("it manages its own transactions")
+                }
                 "VACUUM" => Some("it has a statement that cannot run inside a transaction"),
-                "CREATE" | "DROP" | "REINDEX" if w.contains(&"CONCURRENTLY") => Some("it has a statement that cannot run inside a transaction (CONCURRENTLY)"),
-                "CREATE" | "DROP" if matches!(w.get(1), Some(&"DATABASE") | Some(&"TABLESPACE")) => {
+                "CREATE" | "DROP" | "REINDEX" if w.contains(&"CONCURRENTLY") => {
+                    Some("it has a statement that cannot run inside a transaction (CONCURRENTLY)")
+                }
+                "CREATE" | "DROP"
+                    if matches!(w.get(1), Some(&"DATABASE") | Some(&"TABLESPACE")) =>
+                {
                     Some("it has a statement that cannot run inside a transaction")
                 }
-                "ALTER" if w.get(1) == Some(&"SYSTEM") => Some("it has a statement that cannot run inside a transaction"),
+                "ALTER" if w.get(1) == Some(&"SYSTEM") => {
+                    Some("it has a statement that cannot run inside a transaction")
+                }
                 _ => None,
             },
         };
         if let Some(reason) = self_managed {
-            return RunMode::SelfManaged { reason: format!("{reason} (statement {}: {})", st.number, first_line(&st.sql)) };
+            return RunMode::SelfManaged {
+                reason: format!(
+                    "{reason} (statement {}: {})",
+                    st.number,
+                    first_line(&st.sql)
+                ),
+            };
         }
         if dialect == Dialect::Sqlite && is_foreign_keys_pragma(&st.sql) {
             foreign_keys_off = true;
@@ -167,7 +185,10 @@ pub fn is_blank(sql: &str) -> bool {
 }
 
 fn skip_line_comment(b: &[u8], i: usize) -> usize {
-    b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p + 1)
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |p| i + p + 1)
 }
 
 /// Skips a `/* */` comment, nested as PostgreSQL nests them.
@@ -239,11 +260,14 @@ fn split_postgres(text: &str) -> Vec<Range<usize>> {
             }
             b'"' => i = skip_quoted(b, i, b'"', false),
             b'$' => {
-                let preceded_by_ident = i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
+                let preceded_by_ident =
+                    i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
                 match dollar_tag(b, i) {
                     Some(tag_end) if !preceded_by_ident => {
                         let tag = &text[i..tag_end];
-                        i = text[tag_end..].find(tag).map_or(b.len(), |p| tag_end + p + tag.len());
+                        i = text[tag_end..]
+                            .find(tag)
+                            .map_or(b.len(), |p| tag_end + p + tag.len());
                     }
                     _ => i += 1,
                 }
@@ -257,7 +281,8 @@ fn split_postgres(text: &str) -> Vec<Range<usize>> {
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let s = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$') {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$')
+                {
                     i += 1;
                 }
                 let word = text[s..i].to_ascii_uppercase();
@@ -265,11 +290,13 @@ fn split_postgres(text: &str) -> Vec<Range<usize>> {
                     first_words.push(word.clone());
                 }
                 let in_routine = first_words.first().map(String::as_str) == Some("CREATE")
-                    && first_words.iter().any(|w| w == "FUNCTION" || w == "PROCEDURE");
+                    && first_words
+                        .iter()
+                        .any(|w| w == "FUNCTION" || w == "PROCEDURE");
                 if in_routine {
-                    if word == "ATOMIC" && prev_word == "BEGIN" {
-                        depth += 1;
-                    } else if word == "CASE" && depth > 0 {
+                    let opens =
+                        (word == "ATOMIC" && prev_word == "BEGIN") || (word == "CASE" && depth > 0);
+                    if opens {
                         depth += 1;
                     } else if word == "END" && depth > 0 {
                         depth -= 1;
@@ -382,13 +409,31 @@ mod tests {
         let plain = split(Dialect::Sqlite, "CREATE TABLE a (x);");
         assert_eq!(run_mode(Dialect::Sqlite, &plain), RunMode::Transaction);
         let rebuild = split(Dialect::Sqlite, "PRAGMA foreign_keys=OFF;--> statement-breakpoint\nDROP TABLE a;--> statement-breakpoint\nPRAGMA foreign_keys=ON;");
-        assert_eq!(run_mode(Dialect::Sqlite, &rebuild), RunMode::TransactionForeignKeysOff);
-        let own = split(Dialect::Sqlite, "COMMIT;\nPRAGMA foreign_keys=OFF;\nBEGIN;\nDROP TABLE a;\nCOMMIT;");
-        assert!(matches!(run_mode(Dialect::Sqlite, &own), RunMode::SelfManaged { .. }));
-        let trig = split(Dialect::Sqlite, "CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END;");
+        assert_eq!(
+            run_mode(Dialect::Sqlite, &rebuild),
+            RunMode::TransactionForeignKeysOff
+        );
+        let own = split(
+            Dialect::Sqlite,
+            "COMMIT;\nPRAGMA foreign_keys=OFF;\nBEGIN;\nDROP TABLE a;\nCOMMIT;",
+        );
+        assert!(matches!(
+            run_mode(Dialect::Sqlite, &own),
+            RunMode::SelfManaged { .. }
+        ));
+        let trig = split(
+            Dialect::Sqlite,
+            "CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END;",
+        );
         assert_eq!(run_mode(Dialect::Sqlite, &trig), RunMode::Transaction);
-        let conc = split(Dialect::Postgres, "CREATE UNIQUE INDEX CONCURRENTLY i ON a (x);");
-        assert!(matches!(run_mode(Dialect::Postgres, &conc), RunMode::SelfManaged { .. }));
+        let conc = split(
+            Dialect::Postgres,
+            "CREATE UNIQUE INDEX CONCURRENTLY i ON a (x);",
+        );
+        assert!(matches!(
+            run_mode(Dialect::Postgres, &conc),
+            RunMode::SelfManaged { .. }
+        ));
         let doblock = split(Dialect::Postgres, "DO $$ BEGIN PERFORM 1; COMMIT; END $$;");
         assert_eq!(run_mode(Dialect::Postgres, &doblock), RunMode::Transaction);
         let enum_add = split(Dialect::Postgres, "ALTER TYPE s ADD VALUE 'b';");
@@ -397,7 +442,10 @@ mod tests {
 
     #[test]
     fn leading_words_skip_comments() {
-        assert_eq!(leading_words("-- hi\n/* x */ pragma  foreign_keys = off", 3), ["PRAGMA", "FOREIGN_KEYS", "OFF"]);
+        assert_eq!(
+            leading_words("-- hi\n/* x */ pragma  foreign_keys = off", 3),
+            ["PRAGMA", "FOREIGN_KEYS", "OFF"]
+        );
         assert!(is_foreign_keys_pragma("PRAGMA foreign_keys=OFF;"));
         assert!(!is_foreign_keys_pragma("PRAGMA foreign_keys;"));
         assert!(is_blank(" -- x\n /* y */ ;\n"));

@@ -1,0 +1,72 @@
+//! The project root and the configuration every command shares.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use server::db::config::{database_url, Source};
+use server::db::{DatabaseUrl, MigrationSet};
+
+/// The workspace root: `CMS_PROJECT_ROOT` when set (tests, unusual layouts), else the folder
+/// above this crate. Never the current directory, so commands work from anywhere and under
+/// cron.
+pub fn project_root() -> PathBuf {
+    match std::env::var_os("CMS_PROJECT_ROOT") {
+        Some(root) if !root.is_empty() => PathBuf::from(root),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask lives in the workspace")
+            .to_path_buf(),
+    }
+}
+
+pub struct Context {
+    pub root: PathBuf,
+    database_url_flag: Option<String>,
+}
+
+impl Context {
+    pub fn new(database_url_flag: Option<String>) -> Context {
+        Context {
+            root: project_root(),
+            database_url_flag,
+        }
+    }
+
+    pub fn database_url(&self) -> Result<(DatabaseUrl, Source)> {
+        let env = std::env::var("DATABASE_URL").ok();
+        Ok(database_url(
+            &self.root,
+            self.database_url_flag.as_deref(),
+            env.as_deref(),
+        )?)
+    }
+
+    /// The migrations folder: `--migrations DIR` (relative to the project root) or the
+    /// dialect's default.
+    pub fn migrations(&self, flag: Option<&Path>, url: &DatabaseUrl) -> Result<MigrationSet> {
+        let dir = match flag {
+            Some(d) => self.root.join(d),
+            None => self.root.join(url.dialect().default_folder()),
+        };
+        let set =
+            MigrationSet::load(&dir).with_context(|| "cannot load the migrations".to_string())?;
+        set.expect_dialect(url.dialect())?;
+        Ok(set)
+    }
+
+    /// A path for messages: relative to the root when inside it.
+    pub fn show(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+}
+
+/// Milliseconds since the epoch as a UTC time.
+pub fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+    )
+}
