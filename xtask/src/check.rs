@@ -25,19 +25,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let mut findings: Vec<String> = st.findings().into_iter().map(|f| f.0).collect();
     for e in &st.entries {
         if matches!(e.state, EntryState::FileMissing { applied: false })
-            && !findings
-                .iter()
-                .any(|f| f.contains(&format!("entry {} has no file", e.tag)))
+            && !findings.iter().any(|f| f.contains(&format!("entry {} has no file", e.tag)))
         {
             findings.push(format!("journal entry {} has no file", e.tag));
         }
     }
-    let pending: Vec<&str> = st
-        .entries
-        .iter()
-        .filter(|e| e.state == EntryState::Pending)
-        .map(|e| e.tag.as_str())
-        .collect();
+    let pending: Vec<&str> =
+        st.entries.iter().filter(|e| e.state == EntryState::Pending).map(|e| e.tag.as_str()).collect();
     if args.no_pending && !pending.is_empty() {
         findings.push(format!(
             "{} migration(s) pending: {} (run `cargo xtask migrate`)",

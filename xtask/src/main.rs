@@ -12,11 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    about = "Operations toolkit of the CMS: migrations, status and drift checks",
-    version
-)]
+#[command(name = "cargo xtask", about = "Operations toolkit of the CMS: migrations, status and drift checks", version)]
 struct Cli {
     /// Database to use (default: $DATABASE_URL, then DATABASE_URL in the project's .env, then
     /// file:data/sqlite.db). file:/sqlite:/bare paths are SQLite; postgres:// is PostgreSQL.

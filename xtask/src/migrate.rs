@@ -37,15 +37,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             println!("{s}");
         }
     };
-    say(format!(
-        "database   {url} ({}, from {source})",
-        url.dialect()
-    ));
-    say(format!(
-        "migrations {} ({} in journal)",
-        ctx.show(&set.dir),
-        set.migrations.len()
-    ));
+    say(format!("database   {url} ({}, from {source})", url.dialect()));
+    say(format!("migrations {} ({} in journal)", ctx.show(&set.dir), set.migrations.len()));
 
     if args.dry_run {
         let mut driver = server::db::driver(&url, true)?;
@@ -54,25 +47,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             println!("nothing to migrate: every migration is applied");
         }
         for p in &pending {
-            println!(
-                "\n-- {} ({}, {} statements)",
-                p.migration.tag,
-                mode_label(&p.mode),
-                p.statements.len()
-            );
+            println!("\n-- {} ({}, {} statements)", p.migration.tag, mode_label(&p.mode), p.statements.len());
             for st in &p.statements {
-                let sep = if st.sql.trim_end().ends_with(';') {
-                    ""
-                } else {
-                    ";"
-                };
+                let sep = if st.sql.trim_end().ends_with(';') { "" } else { ";" };
                 println!("{}{sep}", st.sql);
             }
         }
-        println!(
-            "\ndry run: {} migration(s) would be applied; nothing was changed",
-            pending.len()
-        );
+        println!("\ndry run: {} migration(s) would be applied; nothing was changed", pending.len());
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -92,16 +73,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         ));
     })?;
     if applied.is_empty() {
-        say(format!(
-            "nothing to migrate: all {} migrations are applied",
-            set.migrations.len()
-        ));
+        say(format!("nothing to migrate: all {} migrations are applied", set.migrations.len()));
     } else {
-        say(format!(
-            "{} migration(s) applied in {}",
-            applied.len(),
-            ms(started.elapsed())
-        ));
+        say(format!("{} migration(s) applied in {}", applied.len(), ms(started.elapsed())));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -109,10 +83,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
 fn mode_label(mode: &RunMode) -> String {
     match mode {
         RunMode::Transaction => "in a transaction".into(),
-        RunMode::TransactionForeignKeysOff => {
-            "in a transaction, foreign keys off, foreign_key_check passed".into()
-        }
-        RunMode::SelfManaged { reason } => format!("without a wrapping transaction: {reason}"),
+        RunMode::TransactionForeignKeysOff => "in a transaction, foreign keys off, foreign_key_check passed".into(),
+        RunMode::SelfManaged { reason, .. } => format!("without a wrapping transaction: {reason}"),
     }
 }
 

@@ -12,10 +12,7 @@ use server::db::{DatabaseUrl, MigrationSet};
 pub fn project_root() -> PathBuf {
     match std::env::var_os("CMS_PROJECT_ROOT") {
         Some(root) if !root.is_empty() => PathBuf::from(root),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("xtask lives in the workspace")
-            .to_path_buf(),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf(),
     }
 }
 
@@ -26,19 +23,12 @@ pub struct Context {
 
 impl Context {
     pub fn new(database_url_flag: Option<String>) -> Context {
-        Context {
-            root: project_root(),
-            database_url_flag,
-        }
+        Context { root: project_root(), database_url_flag }
     }
 
     pub fn database_url(&self) -> Result<(DatabaseUrl, Source)> {
         let env = std::env::var("DATABASE_URL").ok();
-        Ok(database_url(
-            &self.root,
-            self.database_url_flag.as_deref(),
-            env.as_deref(),
-        )?)
+        Ok(database_url(&self.root, self.database_url_flag.as_deref(), env.as_deref())?)
     }
 
     /// The migrations folder: `--migrations DIR` (relative to the project root) or the
@@ -48,25 +38,19 @@ impl Context {
             Some(d) => self.root.join(d),
             None => self.root.join(url.dialect().default_folder()),
         };
-        let set =
-            MigrationSet::load(&dir).with_context(|| "cannot load the migrations".to_string())?;
+        let set = MigrationSet::load(&dir).with_context(|| "cannot load the migrations".to_string())?;
         set.expect_dialect(url.dialect())?;
         Ok(set)
     }
 
     /// A path for messages: relative to the root when inside it.
     pub fn show(&self, path: &Path) -> String {
-        path.strip_prefix(&self.root)
-            .unwrap_or(path)
-            .display()
-            .to_string()
+        path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
     }
 }
 
 /// Milliseconds since the epoch as a UTC time.
 pub fn utc(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-        || ms.to_string(),
-        |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
-    )
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
 }

@@ -21,10 +21,7 @@ pub struct Args {
 }
 
 /// Reads the status without changing anything (a missing SQLite file reads as empty).
-pub fn read(
-    ctx: &Context,
-    migrations: Option<&std::path::Path>,
-) -> Result<(DatabaseUrl, MigrationSet, Status)> {
+pub fn read(ctx: &Context, migrations: Option<&std::path::Path>) -> Result<(DatabaseUrl, MigrationSet, Status)> {
     let (url, _) = ctx.database_url()?;
     let set = ctx.migrations(migrations, &url)?;
     let mut driver = server::db::driver(&url, true)?;
@@ -50,11 +47,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("database   {url} ({})", url.dialect());
-    println!(
-        "migrations {} ({} in journal)",
-        ctx.show(&set.dir),
-        set.migrations.len()
-    );
+    println!("migrations {} ({} in journal)", ctx.show(&set.dir), set.migrations.len());
     print_table(&status);
     Ok(ExitCode::SUCCESS)
 }
@@ -74,22 +67,14 @@ fn summary_json(st: &Status) -> serde_json::Value {
 pub fn print_table(st: &Status) {
     for e in &st.entries {
         let detail = match &e.state {
-            EntryState::Applied {
-                applied_at: Some(t),
-            } => format!("applied {}", utc(*t)),
-            EntryState::Applied { applied_at: None } => {
-                "applied (by drizzle-orm or before times were recorded)".into()
-            }
+            EntryState::Applied { applied_at: Some(t) } => format!("applied {}", utc(*t)),
+            EntryState::Applied { applied_at: None } => "applied (by drizzle-orm or before times were recorded)".into(),
             EntryState::Pending => String::new(),
             EntryState::OutOfOrder { later } => format!("pending, but {later} is already applied"),
-            EntryState::Modified {
-                line_endings_only: true,
-                ..
-            } => "file changed since it was applied: line endings only".into(),
-            EntryState::Modified {
-                line_endings_only: false,
-                ..
-            } => "file changed since it was applied".into(),
+            EntryState::Modified { line_endings_only: true, .. } => {
+                "file changed since it was applied: line endings only".into()
+            }
+            EntryState::Modified { line_endings_only: false, .. } => "file changed since it was applied".into(),
             EntryState::FileMissing { applied: true } => "applied, but its file is gone".into(),
             EntryState::FileMissing { applied: false } => "its file is gone".into(),
         };

@@ -27,11 +27,7 @@ impl fmt::Display for Source {
 }
 
 /// Picks the URL and makes relative SQLite paths absolute against `root`.
-pub fn database_url(
-    root: &Path,
-    flag: Option<&str>,
-    env: Option<&str>,
-) -> Result<(DatabaseUrl, Source), DbError> {
+pub fn database_url(root: &Path, flag: Option<&str>, env: Option<&str>) -> Result<(DatabaseUrl, Source), DbError> {
     let (raw, source) = if let Some(f) = flag {
         (f.to_string(), Source::Flag)
     } else if let Some(e) = env.filter(|e| !e.is_empty()) {
@@ -51,11 +47,10 @@ fn dotenv_value(root: &Path, key: &str) -> Result<Option<String>, DbError> {
     if !path.exists() {
         return Ok(None);
     }
-    let iter = dotenvy::from_path_iter(&path)
-        .map_err(|e| DbError::Url(format!("{} cannot be read: {e}", path.display())))?;
+    let iter =
+        dotenvy::from_path_iter(&path).map_err(|e| DbError::Url(format!("{} cannot be read: {e}", path.display())))?;
     for item in iter {
-        let (k, v) =
-            item.map_err(|e| DbError::Url(format!("{} is malformed: {e}", path.display())))?;
+        let (k, v) = item.map_err(|e| DbError::Url(format!("{} is malformed: {e}", path.display())))?;
         if k == key {
             return Ok(Some(v));
         }
@@ -72,27 +67,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let (url, src) = database_url(root.path(), None, None).unwrap();
         assert_eq!(src, Source::Default);
-        assert_eq!(
-            url.sqlite_path(),
-            Some(root.path().join("data/sqlite.db").as_path())
-        );
-        std::fs::write(
-            root.path().join(".env"),
-            "# c\nDATABASE_URL=file:from-dotenv.db\n",
-        )
-        .unwrap();
-        assert_eq!(
-            database_url(root.path(), None, None).unwrap().1,
-            Source::DotEnv
-        );
-        assert_eq!(
-            database_url(root.path(), None, Some("file:e.db"))
-                .unwrap()
-                .1,
-            Source::Environment
-        );
-        let (url, src) =
-            database_url(root.path(), Some("postgres://u:p@h/d"), Some("file:e.db")).unwrap();
+        assert_eq!(url.sqlite_path(), Some(root.path().join("data/sqlite.db").as_path()));
+        std::fs::write(root.path().join(".env"), "# c\nDATABASE_URL=file:from-dotenv.db\n").unwrap();
+        assert_eq!(database_url(root.path(), None, None).unwrap().1, Source::DotEnv);
+        assert_eq!(database_url(root.path(), None, Some("file:e.db")).unwrap().1, Source::Environment);
+        let (url, src) = database_url(root.path(), Some("postgres://u:p@h/d"), Some("file:e.db")).unwrap();
         assert_eq!(src, Source::Flag);
         assert_eq!(url.redacted(), "postgres://u:***@h/d");
     }

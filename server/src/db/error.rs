@@ -21,24 +21,11 @@ pub enum DbError {
     #[error("{context}: {message}")]
     Database { context: String, message: String },
 
-    #[error(
-        "migration {tag} failed at statement {number} (line {line} of {file}): {message}\n{aftermath}"
-    )]
-    Statement {
-        tag: String,
-        file: String,
-        number: usize,
-        line: usize,
-        message: String,
-        aftermath: String,
-    },
+    #[error("migration {tag} failed at statement {number} (line {line} of {file}): {message}\n{aftermath}")]
+    Statement { tag: String, file: String, number: usize, line: usize, message: String, aftermath: String },
 
     #[error("migration {tag} leaves broken foreign keys: {violations}\n{aftermath}")]
-    ForeignKeyCheck {
-        tag: String,
-        violations: String,
-        aftermath: String,
-    },
+    ForeignKeyCheck { tag: String, violations: String, aftermath: String },
 
     #[error("the database and the migrations folder disagree; nothing was applied:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Drift(Vec<String>),
@@ -49,9 +36,6 @@ pub enum DbError {
 
 impl DbError {
     pub fn database(context: impl Into<String>, message: impl std::fmt::Display) -> DbError {
-        DbError::Database {
-            context: context.into(),
-            message: message.to_string(),
-        }
+        DbError::Database { context: context.into(), message: message.to_string() }
     }
 }

@@ -119,27 +119,12 @@ impl MigrationFile {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JournalProblem {
-    DuplicateIdx {
-        idx: i64,
-    },
-    DuplicateTag {
-        tag: String,
-    },
-    IdxNotIncreasing {
-        tag: String,
-        idx: i64,
-        previous: i64,
-    },
-    FileMissing {
-        tag: String,
-        file: String,
-    },
-    UnlistedFile {
-        file: String,
-    },
-    BadTag {
-        tag: String,
-    },
+    DuplicateIdx { idx: i64 },
+    DuplicateTag { tag: String },
+    IdxNotIncreasing { tag: String, idx: i64, previous: i64 },
+    FileMissing { tag: String, file: String },
+    UnlistedFile { file: String },
+    BadTag { tag: String },
 }
 
 impl fmt::Display for JournalProblem {
@@ -189,9 +174,7 @@ impl MigrationSet {
         let journal_path = dir.join("meta").join("_journal.json");
         let text = fs::read_to_string(&journal_path).map_err(|e| DbError::Migrations {
             path: journal_path.clone(),
-            message: format!(
-                "cannot be read ({e}); a Drizzle migrations folder has meta/_journal.json"
-            ),
+            message: format!("cannot be read ({e}); a Drizzle migrations folder has meta/_journal.json"),
         })?;
         let raw: RawJournal = serde_json::from_str(&text).map_err(|e| DbError::Migrations {
             path: journal_path.clone(),
@@ -199,10 +182,7 @@ impl MigrationSet {
         })?;
         let dialect = Dialect::from_journal(&raw.dialect).ok_or_else(|| DbError::Migrations {
             path: journal_path.clone(),
-            message: format!(
-                "has dialect {:?}; only sqlite and postgresql (pg) are supported",
-                raw.dialect
-            ),
+            message: format!("has dialect {:?}; only sqlite and postgresql (pg) are supported", raw.dialect),
         })?;
         let journal_version = match &raw.version {
             serde_json::Value::String(s) => s.clone(),
@@ -219,9 +199,7 @@ impl MigrationSet {
                 problems.push(JournalProblem::DuplicateIdx { idx: entry.idx });
             }
             if !seen_tag.insert(entry.tag.clone()) {
-                problems.push(JournalProblem::DuplicateTag {
-                    tag: entry.tag.clone(),
-                });
+                problems.push(JournalProblem::DuplicateTag { tag: entry.tag.clone() });
             }
             if let Some(prev) = previous {
                 if entry.idx <= prev {
@@ -245,16 +223,11 @@ impl MigrationSet {
                         None
                     }
                     Err(e) => {
-                        return Err(DbError::Migrations {
-                            path,
-                            message: format!("cannot be read: {e}"),
-                        });
+                        return Err(DbError::Migrations { path, message: format!("cannot be read: {e}") });
                     }
                 }
             } else {
-                problems.push(JournalProblem::BadTag {
-                    tag: entry.tag.clone(),
-                });
+                problems.push(JournalProblem::BadTag { tag: entry.tag.clone() });
                 None
             };
             migrations.push(Migration {
@@ -267,10 +240,8 @@ impl MigrationSet {
         }
 
         let mut unlisted = Vec::new();
-        let listing = fs::read_dir(dir).map_err(|e| DbError::Migrations {
-            path: dir.to_path_buf(),
-            message: format!("cannot be listed: {e}"),
-        })?;
+        let listing = fs::read_dir(dir)
+            .map_err(|e| DbError::Migrations { path: dir.to_path_buf(), message: format!("cannot be listed: {e}") })?;
         for item in listing {
             let item = item.map_err(|e| DbError::Migrations {
                 path: dir.to_path_buf(),
@@ -284,19 +255,9 @@ impl MigrationSet {
             }
         }
         unlisted.sort();
-        problems.extend(
-            unlisted
-                .into_iter()
-                .map(|file| JournalProblem::UnlistedFile { file }),
-        );
+        problems.extend(unlisted.into_iter().map(|file| JournalProblem::UnlistedFile { file }));
 
-        Ok(MigrationSet {
-            dir: dir.to_path_buf(),
-            dialect,
-            journal_version,
-            migrations,
-            problems,
-        })
+        Ok(MigrationSet { dir: dir.to_path_buf(), dialect, journal_version, migrations, problems })
     }
 
     /// Errors when the folder is for another dialect than the database.
@@ -340,11 +301,9 @@ mod tests {
 
     #[test]
     fn reads_versions_and_dialect_spellings() {
-        for (version, dialect, expected) in [
-            ("5", "pg", Dialect::Postgres),
-            ("6", "sqlite", Dialect::Sqlite),
-            ("7", "postgresql", Dialect::Postgres),
-        ] {
+        for (version, dialect, expected) in
+            [("5", "pg", Dialect::Postgres), ("6", "sqlite", Dialect::Sqlite), ("7", "postgresql", Dialect::Postgres)]
+        {
             let j = format!(
                 r#"{{"version":"{version}","dialect":"{dialect}","entries":[{{"idx":0,"version":"{version}","when":1,"tag":"0000_a","breakpoints":true}}]}}"#
             );
@@ -363,55 +322,29 @@ mod tests {
             {"idx":0,"when":2,"tag":"0001_b","breakpoints":true},
             {"idx":2,"when":3,"tag":"0001_b","breakpoints":true},
             {"idx":3,"when":4,"tag":"0003_gone","breakpoints":true}]}"#;
-        let dir = folder(
-            j,
-            &[
-                ("0000_a.sql", "x"),
-                ("0001_b.sql", "y"),
-                ("0009_stray.sql", "z"),
-            ],
-        );
+        let dir = folder(j, &[("0000_a.sql", "x"), ("0001_b.sql", "y"), ("0009_stray.sql", "z")]);
         let set = MigrationSet::load(dir.path()).unwrap();
+        assert!(set.problems.contains(&JournalProblem::DuplicateIdx { idx: 0 }));
+        assert!(set.problems.contains(&JournalProblem::DuplicateTag { tag: "0001_b".into() }));
+        assert!(set.problems.contains(&JournalProblem::IdxNotIncreasing { tag: "0001_b".into(), idx: 0, previous: 0 }));
         assert!(set
             .problems
-            .contains(&JournalProblem::DuplicateIdx { idx: 0 }));
-        assert!(set.problems.contains(&JournalProblem::DuplicateTag {
-            tag: "0001_b".into()
-        }));
-        assert!(set.problems.contains(&JournalProblem::IdxNotIncreasing {
-            tag: "0001_b".into(),
-            idx: 0,
-            previous: 0
-        }));
-        assert!(set.problems.contains(&JournalProblem::FileMissing {
-            tag: "0003_gone".into(),
-            file: "0003_gone.sql".into()
-        }));
-        assert!(set.problems.contains(&JournalProblem::UnlistedFile {
-            file: "0009_stray.sql".into()
-        }));
+            .contains(&JournalProblem::FileMissing { tag: "0003_gone".into(), file: "0003_gone.sql".into() }));
+        assert!(set.problems.contains(&JournalProblem::UnlistedFile { file: "0009_stray.sql".into() }));
     }
 
     #[test]
     fn malformed_and_missing_journals_are_errors() {
         let dir = folder("{not json", &[]);
         let err = MigrationSet::load(dir.path()).unwrap_err().to_string();
-        assert!(
-            err.contains("_journal.json") && err.contains("not a valid Drizzle journal"),
-            "{err}"
-        );
+        assert!(err.contains("_journal.json") && err.contains("not a valid Drizzle journal"), "{err}");
         let empty = tempfile::tempdir().unwrap();
         let err = MigrationSet::load(empty.path()).unwrap_err().to_string();
         assert!(err.contains("cannot be read"), "{err}");
-        let err = MigrationSet::load(&empty.path().join("nope"))
-            .unwrap_err()
-            .to_string();
+        let err = MigrationSet::load(&empty.path().join("nope")).unwrap_err().to_string();
         assert!(err.contains("does not exist"), "{err}");
         let dir = folder(r#"{"version":"7","dialect":"mysql","entries":[]}"#, &[]);
-        assert!(MigrationSet::load(dir.path())
-            .unwrap_err()
-            .to_string()
-            .contains("mysql"));
+        assert!(MigrationSet::load(dir.path()).unwrap_err().to_string().contains("mysql"));
     }
 
     #[test]
@@ -421,10 +354,7 @@ mod tests {
             &[],
         );
         let set = MigrationSet::load(dir.path()).unwrap();
-        assert_eq!(
-            set.problems,
-            vec![JournalProblem::BadTag { tag: "../x".into() }]
-        );
+        assert_eq!(set.problems, vec![JournalProblem::BadTag { tag: "../x".into() }]);
     }
 
     #[test]

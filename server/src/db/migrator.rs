@@ -60,10 +60,7 @@ pub struct MigrateOptions {
 
 impl Default for MigrateOptions {
     fn default() -> Self {
-        MigrateOptions {
-            allow_out_of_order: false,
-            lock_timeout: Duration::from_secs(60),
-        }
+        MigrateOptions { allow_out_of_order: false, lock_timeout: Duration::from_secs(60) }
     }
 }
 
@@ -93,25 +90,15 @@ pub fn pending<'a>(
     prepare(set, &st, allow_out_of_order)
 }
 
-fn prepare<'a>(
-    set: &'a MigrationSet,
-    st: &Status,
-    allow_out_of_order: bool,
-) -> Result<Vec<Prepared<'a>>, DbError> {
+fn prepare<'a>(set: &'a MigrationSet, st: &Status, allow_out_of_order: bool) -> Result<Vec<Prepared<'a>>, DbError> {
     plan(set, st, allow_out_of_order)?
         .into_iter()
         .map(|m| {
-            let file = m.file.as_ref().ok_or_else(|| {
-                DbError::Drift(vec![format!("journal entry {} has no file", m.tag)])
-            })?;
+            let file =
+                m.file.as_ref().ok_or_else(|| DbError::Drift(vec![format!("journal entry {} has no file", m.tag)]))?;
             let statements = split(set.dialect, &file.sql);
             let mode = run_mode(set.dialect, &statements);
-            Ok(Prepared {
-                migration: m,
-                file,
-                statements,
-                mode,
-            })
+            Ok(Prepared { migration: m, file, statements, mode })
         })
         .collect()
 }
@@ -133,11 +120,7 @@ pub fn migrate(
     let mut done = Vec::with_capacity(prepared.len());
     for p in &prepared {
         let started = Instant::now();
-        let record = Record {
-            hash: &p.file.hash,
-            created_at: p.migration.when,
-            name: &p.migration.tag,
-        };
+        let record = Record { hash: &p.file.hash, created_at: p.migration.when, name: &p.migration.tag };
         driver.apply(p, &record)?;
         let applied = Applied {
             tag: p.migration.tag.clone(),

@@ -21,20 +21,14 @@ use crate::db::migrator::Driver;
 /// SQLite file that does not exist reads as a database with nothing applied).
 pub fn driver(url: &DatabaseUrl, read_only: bool) -> Result<Box<dyn Driver>, DbError> {
     match url {
-        DatabaseUrl::Sqlite { path } if read_only => {
-            Ok(Box::new(sqlite::SqliteDriver::read_only(path)?))
-        }
+        DatabaseUrl::Sqlite { path } if read_only => Ok(Box::new(sqlite::SqliteDriver::read_only(path)?)),
         DatabaseUrl::Sqlite { path } => {
             let conn = if url.sqlite_path().is_some() {
                 sqlite::open(path)?
             } else {
-                rusqlite::Connection::open_in_memory()
-                    .map_err(|e| DbError::database("opening :memory:", e))?
+                rusqlite::Connection::open_in_memory().map_err(|e| DbError::database("opening :memory:", e))?
             };
-            Ok(Box::new(sqlite::SqliteDriver::new(
-                conn,
-                url.sqlite_path().map(Into::into),
-            )))
+            Ok(Box::new(sqlite::SqliteDriver::new(conn, url.sqlite_path().map(Into::into))))
         }
         DatabaseUrl::Postgres { url } => Ok(Box::new(postgres::PostgresDriver::connect(url)?)),
     }

@@ -92,11 +92,7 @@ impl Status {
         // 1. By hash, preferring the entry whose `when` equals the row's created_at.
         for (r, row) in rows.iter().enumerate() {
             let candidates = (0..n).filter(|&e| {
-                matched[e].is_none()
-                    && set.migrations[e]
-                        .file
-                        .as_ref()
-                        .is_some_and(|f| f.hash == row.hash)
+                matched[e].is_none() && set.migrations[e].file.as_ref().is_some_and(|f| f.hash == row.hash)
             });
             let mut best = None;
             for e in candidates {
@@ -116,9 +112,7 @@ impl Status {
             if row_used[r] {
                 continue;
             }
-            if let Some(e) = (0..n)
-                .find(|&e| matched[e].is_none() && Some(set.migrations[e].when) == row.created_at)
-            {
+            if let Some(e) = (0..n).find(|&e| matched[e].is_none() && Some(set.migrations[e].when) == row.created_at) {
                 matched[e] = Some(r);
                 row_used[r] = true;
             }
@@ -131,9 +125,9 @@ impl Status {
             .enumerate()
             .map(|(e, m)| {
                 let state = match (matched[e], &m.file) {
-                    (Some(r), Some(file)) if file.hash == rows[r].hash => EntryState::Applied {
-                        applied_at: rows[r].applied_at,
-                    },
+                    (Some(r), Some(file)) if file.hash == rows[r].hash => {
+                        EntryState::Applied { applied_at: rows[r].applied_at }
+                    }
                     (Some(r), Some(file)) => EntryState::Modified {
                         applied_at: rows[r].applied_at,
                         line_endings_only: file.matches_modulo_line_endings(&rows[r].hash),
@@ -141,39 +135,20 @@ impl Status {
                     (Some(_), None) => EntryState::FileMissing { applied: true },
                     (None, None) => EntryState::FileMissing { applied: false },
                     (None, Some(_)) => match last_applied {
-                        Some(l) if l > e => EntryState::OutOfOrder {
-                            later: set.migrations[l].tag.clone(),
-                        },
+                        Some(l) if l > e => EntryState::OutOfOrder { later: set.migrations[l].tag.clone() },
                         _ => EntryState::Pending,
                     },
                 };
-                EntryStatus {
-                    idx: m.idx,
-                    tag: m.tag.clone(),
-                    when: m.when,
-                    state,
-                }
+                EntryStatus { idx: m.idx, tag: m.tag.clone(), when: m.when, state }
             })
             .collect();
-        let orphans = rows
-            .iter()
-            .zip(&row_used)
-            .filter(|(_, used)| !**used)
-            .map(|(r, _)| r.clone())
-            .collect();
+        let orphans = rows.iter().zip(&row_used).filter(|(_, used)| !**used).map(|(r, _)| r.clone()).collect();
         let journal_problems = set.problems.iter().map(ToString::to_string).collect();
-        Status {
-            entries,
-            orphans,
-            journal_problems,
-        }
+        Status { entries, orphans, journal_problems }
     }
 
     pub fn count(&self, label: &str) -> usize {
-        self.entries
-            .iter()
-            .filter(|e| e.state.label() == label)
-            .count()
+        self.entries.iter().filter(|e| e.state.label() == label).count()
     }
 
     /// Everything that is neither applied nor pending, worded for a person.
@@ -202,14 +177,8 @@ impl Status {
             out.push(Finding(text));
         }
         for o in &self.orphans {
-            let name = o
-                .name
-                .as_deref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
-            let when = o
-                .created_at
-                .map_or("unknown".to_string(), |w| w.to_string());
+            let name = o.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            let when = o.created_at.map_or("unknown".to_string(), |w| w.to_string());
             out.push(Finding(format!(
                 "the database has an applied migration{name} with hash {}… and created_at {when} that no journal entry matches: its file or journal entry was deleted; restore them",
                 &o.hash[..o.hash.len().min(12)]
@@ -236,12 +205,7 @@ pub fn plan<'a>(
         .entries
         .iter()
         .filter(|e| matches!(e.state, EntryState::FileMissing { applied: false }))
-        .filter(|e| {
-            !status
-                .journal_problems
-                .iter()
-                .any(|p| p.contains(&format!("entry {} has no file", e.tag)))
-        })
+        .filter(|e| !status.journal_problems.iter().any(|p| p.contains(&format!("entry {} has no file", e.tag))))
         .map(|e| format!("journal entry {} has no file", e.tag))
         .collect();
     let all: Vec<String> = findings.into_iter().chain(missing).collect();
@@ -276,11 +240,7 @@ mod tests {
                     when: *when,
                     breakpoints: true,
                     file: body.map(|b| {
-                        MigrationFile::from_bytes(
-                            format!("{tag}.sql").into(),
-                            b.as_bytes().to_vec(),
-                        )
-                        .unwrap()
+                        MigrationFile::from_bytes(format!("{tag}.sql").into(), b.as_bytes().to_vec()).unwrap()
                     }),
                 })
                 .collect(),
@@ -320,39 +280,21 @@ mod tests {
     #[test]
     fn late_merge_is_out_of_order_not_skipped() {
         // drizzle-orm would skip `b` (when 2 <= max(created_at) 3) without a word.
-        let s = set(&[
-            ("a", 1, Some("A")),
-            ("b", 2, Some("B")),
-            ("c", 3, Some("C")),
-        ]);
+        let s = set(&[("a", 1, Some("A")), ("b", 2, Some("B")), ("c", 3, Some("C"))]);
         let st = Status::compute(&s, &[row("A", 1), row("C", 3)]);
         assert_eq!(labels(&st), ["applied", "out of order", "applied"]);
         let err = plan(&s, &st, false).unwrap_err().to_string();
-        assert!(
-            err.contains("migration b is pending but the later migration c"),
-            "{err}"
-        );
+        assert!(err.contains("migration b is pending but the later migration c"), "{err}");
         let planned = plan(&s, &st, true).unwrap();
-        assert_eq!(
-            planned.iter().map(|m| m.tag.as_str()).collect::<Vec<_>>(),
-            ["b"]
-        );
+        assert_eq!(planned.iter().map(|m| m.tag.as_str()).collect::<Vec<_>>(), ["b"]);
     }
 
     #[test]
     fn when_going_backwards_follows_journal_order() {
-        let s = set(&[
-            ("a", 5, Some("A")),
-            ("b", 3, Some("B")),
-            ("c", 4, Some("C")),
-        ]);
+        let s = set(&[("a", 5, Some("A")), ("b", 3, Some("B")), ("c", 4, Some("C"))]);
         let st = Status::compute(&s, &[row("A", 5)]);
         assert_eq!(labels(&st), ["applied", "pending", "pending"]);
-        let planned: Vec<_> = plan(&s, &st, false)
-            .unwrap()
-            .iter()
-            .map(|m| m.tag.clone())
-            .collect();
+        let planned: Vec<_> = plan(&s, &st, false).unwrap().iter().map(|m| m.tag.clone()).collect();
         assert_eq!(planned, ["b", "c"]);
     }
 
@@ -360,25 +302,11 @@ mod tests {
     fn edits_are_told_apart_from_line_endings() {
         let s = set(&[("a", 1, Some("X;\r\nY;\r\n")), ("b", 2, Some("edited"))]);
         let st = Status::compute(&s, &[row("X;\nY;\n", 1), row("original", 2)]);
-        assert_eq!(
-            st.entries[0].state,
-            EntryState::Modified {
-                applied_at: None,
-                line_endings_only: true
-            }
-        );
-        assert_eq!(
-            st.entries[1].state,
-            EntryState::Modified {
-                applied_at: None,
-                line_endings_only: false
-            }
-        );
+        assert_eq!(st.entries[0].state, EntryState::Modified { applied_at: None, line_endings_only: true });
+        assert_eq!(st.entries[1].state, EntryState::Modified { applied_at: None, line_endings_only: false });
         let f = st.findings();
         assert!(f[0].0.contains("only its line endings differ"));
-        assert!(f[1]
-            .0
-            .contains("migration b was applied but its file has changed"));
+        assert!(f[1].0.contains("migration b was applied but its file has changed"));
         assert!(plan(&s, &st, true).is_err());
     }
 
@@ -389,9 +317,7 @@ mod tests {
         assert_eq!(labels(&st), ["applied", "file missing"]);
         assert_eq!(st.orphans.len(), 1);
         let f = st.findings();
-        assert!(f.iter().any(|x| x
-            .0
-            .contains("migration b was applied but its file b.sql is missing")));
+        assert!(f.iter().any(|x| x.0.contains("migration b was applied but its file b.sql is missing")));
         assert!(f.iter().any(|x| x.0.contains("no journal entry matches")));
     }
 

@@ -9,12 +9,10 @@ use postgres::{Client, Config, NoTls};
 
 use crate::db::error::DbError;
 use crate::db::journal::Dialect;
-use crate::db::migrator::{
-    aftermath, Driver, MigrationLock, Prepared, Record, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE,
-};
+use crate::db::migrator::{aftermath, Driver, MigrationLock, Prepared, Record, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE};
 use crate::db::plan::AppliedRow;
 use crate::db::sqlite::now_millis;
-use crate::db::statements::RunMode;
+use crate::db::statements::{leaves_transaction_open, RunMode};
 use crate::db::url::redact;
 
 /// Connecting gives up after this long unless the URL sets `connect_timeout`.
@@ -56,7 +54,11 @@ fn parse(url: &str) -> Result<ParsedUrl, DbError> {
                     "require" => Tls::Require,
                     "verify-ca" => Tls::VerifyCa,
                     "verify-full" => Tls::VerifyFull,
-                    other => return Err(bad(format!("sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full"))),
+                    other => {
+                        return Err(bad(format!(
+                            "sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                        )))
+                    }
                 }
             }
             "sslrootcert" => root_cert = Some(v.to_string()),
@@ -66,14 +68,8 @@ fn parse(url: &str) -> Result<ParsedUrl, DbError> {
             _ => keep.push(kv),
         }
     }
-    let rebuilt = if keep.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{}", keep.join("&"))
-    };
-    let mut config: Config = rebuilt
-        .parse()
-        .map_err(|e: postgres::Error| bad(e.to_string()))?;
+    let rebuilt = if keep.is_empty() { base.to_string() } else { format!("{base}?{}", keep.join("&")) };
+    let mut config: Config = rebuilt.parse().map_err(|e: postgres::Error| bad(e.to_string()))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
@@ -85,33 +81,18 @@ fn parse(url: &str) -> Result<ParsedUrl, DbError> {
         Tls::Prefer => SslMode::Prefer,
         _ => SslMode::Require,
     });
-    Ok(ParsedUrl {
-        config,
-        tls,
-        root_cert,
-    })
+    Ok(ParsedUrl { config, tls, root_cert })
 }
 
 /// Connects, giving up after the connect timeout even when a server accepts the TCP
 /// connection and then says nothing. Errors show the URL with its password redacted.
 pub fn connect(url: &str) -> Result<Client, DbError> {
     let parsed = parse(url)?;
-    let fail = |message: String| DbError::PostgresConnect {
-        url: redact(url),
-        message,
-    };
-    let deadline = parsed
-        .config
-        .get_connect_timeout()
-        .copied()
-        .unwrap_or(CONNECT_TIMEOUT)
-        + Duration::from_secs(1);
+    let fail = |message: String| DbError::PostgresConnect { url: redact(url), message };
+    let deadline = parsed.config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT) + Duration::from_secs(1);
     let tls = parsed.tls;
-    let connector = if tls == Tls::Disable {
-        None
-    } else {
-        Some(tls_connector(tls, parsed.root_cert.as_deref()).map_err(fail)?)
-    };
+    let connector =
+        if tls == Tls::Disable { None } else { Some(tls_connector(tls, parsed.root_cert.as_deref()).map_err(fail)?) };
     let config = parsed.config;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -123,10 +104,9 @@ pub fn connect(url: &str) -> Result<Client, DbError> {
     });
     match rx.recv_timeout(deadline) {
         Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(fail(format!(
-            "{}; check that the server is running and DATABASE_URL is right",
-            pg_message(&e)
-        ))),
+        Ok(Err(e)) => {
+            Err(fail(format!("{}; check that the server is running and DATABASE_URL is right", pg_message(&e))))
+        }
         Err(_) => Err(fail(format!(
             "no answer within {} s; check the host and port, or set connect_timeout in the URL",
             deadline.as_secs()
@@ -134,16 +114,12 @@ pub fn connect(url: &str) -> Result<Client, DbError> {
     }
 }
 
-fn tls_connector(
-    tls: Tls,
-    root_cert: Option<&str>,
-) -> Result<postgres_native_tls::MakeTlsConnector, String> {
+fn tls_connector(tls: Tls, root_cert: Option<&str>) -> Result<postgres_native_tls::MakeTlsConnector, String> {
     let mut b = native_tls::TlsConnector::builder();
     match tls {
         // libpq's prefer/require encrypt without verifying the certificate.
         Tls::Prefer | Tls::Require => {
-            b.danger_accept_invalid_certs(true)
-                .danger_accept_invalid_hostnames(true);
+            b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
         }
         Tls::VerifyCa => {
             b.danger_accept_invalid_hostnames(true);
@@ -151,8 +127,7 @@ fn tls_connector(
         Tls::VerifyFull | Tls::Disable => {}
     }
     if let Some(path) = root_cert {
-        let pem =
-            std::fs::read(path).map_err(|e| format!("cannot read sslrootcert {path}: {e}"))?;
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read sslrootcert {path}: {e}"))?;
         let cert = native_tls::Certificate::from_pem(&pem)
             .map_err(|e| format!("sslrootcert {path} is not a PEM certificate: {e}"))?;
         b.add_root_certificate(cert);
@@ -197,10 +172,7 @@ pub struct PostgresDriver {
 
 impl PostgresDriver {
     pub fn connect(url: &str) -> Result<PostgresDriver, DbError> {
-        Ok(PostgresDriver {
-            client: connect(url)?,
-            url: url.to_string(),
-        })
+        Ok(PostgresDriver { client: connect(url)?, url: url.to_string() })
     }
 
     pub fn client(&mut self) -> &mut Client {
@@ -234,23 +206,14 @@ impl Driver for PostgresDriver {
         let sql = format!(
             "SELECT hash, created_at::bigint, {}, {} FROM {QUALIFIED} ORDER BY id",
             if has("name") { "name" } else { "NULL::text" },
-            if has("applied_at") {
-                "applied_at::bigint"
-            } else {
-                "NULL::bigint"
-            },
+            if has("applied_at") { "applied_at::bigint" } else { "NULL::bigint" },
         );
         Ok(self
             .client
             .query(&sql, &[])
             .map_err(&e)?
             .iter()
-            .map(|r| AppliedRow {
-                hash: r.get(0),
-                created_at: r.get(1),
-                name: r.get(2),
-                applied_at: r.get(3),
-            })
+            .map(|r| AppliedRow { hash: r.get(0), created_at: r.get(1), name: r.get(2), applied_at: r.get(3) })
             .collect())
     }
 
@@ -273,11 +236,7 @@ impl Driver for PostgresDriver {
 
     fn apply(&mut self, p: &Prepared<'_>, record: &Record<'_>) -> Result<(), DbError> {
         let started = Instant::now();
-        let file = p
-            .file
-            .path
-            .file_name()
-            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        let file = p.file.path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
         let stmt_err = |number: usize, line: usize, e: postgres::Error| DbError::Statement {
             tag: p.migration.tag.clone(),
             file: file.clone(),
@@ -292,24 +251,17 @@ impl Driver for PostgresDriver {
             RunMode::Transaction | RunMode::TransactionForeignKeysOff => {
                 let mut tx = self.client.transaction().map_err(&e)?;
                 for st in &p.statements {
-                    tx.batch_execute(&st.sql)
-                        .map_err(|err| stmt_err(st.number, st.line, err))?;
+                    tx.batch_execute(&st.sql).map_err(|err| stmt_err(st.number, st.line, err))?;
                 }
                 let ms = started.elapsed().as_millis() as i64;
-                tx.execute(
-                    &insert,
-                    &[
-                        &record.hash,
-                        &record.created_at,
-                        &record.name,
-                        &now_millis(),
-                        &ms,
-                    ],
-                )
-                .map_err(&e)?;
+                tx.execute(&insert, &[&record.hash, &record.created_at, &record.name, &now_millis(), &ms])
+                    .map_err(&e)?;
                 tx.commit().map_err(&e)
             }
-            RunMode::SelfManaged { .. } => {
+            RunMode::SelfManaged { opens_inside_transaction, .. } => {
+                if *opens_inside_transaction {
+                    self.client.batch_execute("BEGIN").map_err(&e)?;
+                }
                 for st in &p.statements {
                     if let Err(err) = self.client.batch_execute(&st.sql) {
                         let _ = self.client.batch_execute("ROLLBACK");
@@ -318,16 +270,7 @@ impl Driver for PostgresDriver {
                 }
                 let ms = started.elapsed().as_millis() as i64;
                 self.client
-                    .execute(
-                        &insert,
-                        &[
-                            &record.hash,
-                            &record.created_at,
-                            &record.name,
-                            &now_millis(),
-                            &ms,
-                        ],
-                    )
+                    .execute(&insert, &[&record.hash, &record.created_at, &record.name, &now_millis(), &ms])
                     .map_err(&e)?;
                 Ok(())
             }
@@ -362,9 +305,7 @@ struct AdvisoryLock(Client);
 
 impl Drop for AdvisoryLock {
     fn drop(&mut self) {
-        let _ = self
-            .0
-            .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]);
+        let _ = self.0.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]);
     }
 }
 
@@ -374,26 +315,14 @@ mod tests {
 
     #[test]
     fn sslmodes_are_taken_off_the_url() {
-        let p = parse(
-            "postgres://u:p@h:5433/db?sslmode=verify-full&sslrootcert=/x.pem&application_name=a",
-        )
-        .unwrap();
+        let p = parse("postgres://u:p@h:5433/db?sslmode=verify-full&sslrootcert=/x.pem&application_name=a").unwrap();
         assert_eq!(p.tls, Tls::VerifyFull);
         assert_eq!(p.root_cert.as_deref(), Some("/x.pem"));
         assert_eq!(p.config.get_application_name(), Some("a"));
         assert_eq!(p.config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
-        assert_eq!(
-            parse("postgres://u@h/db?sslmode=disable").unwrap().tls,
-            Tls::Disable
-        );
+        assert_eq!(parse("postgres://u@h/db?sslmode=disable").unwrap().tls, Tls::Disable);
         assert_eq!(parse("postgres://u@h/db").unwrap().tls, Tls::Prefer);
-        let err = parse("postgres://u:secret@h/db?sslmode=bogus")
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            err.contains("sslmode=bogus") && !err.contains("secret"),
-            "{err}"
-        );
+        let err = parse("postgres://u:secret@h/db?sslmode=bogus").err().unwrap().to_string();
+        assert!(err.contains("sslmode=bogus") && !err.contains("secret"), "{err}");
     }
 }

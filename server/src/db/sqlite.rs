@@ -18,40 +18,26 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Opens (creating it and its folder if needed) a read-write connection with WAL, foreign keys
 /// on and a busy timeout. A file marked read-only is refused, whoever runs us (root included).
 pub fn open(path: &Path) -> Result<Connection, DbError> {
-    let err = |message: String| DbError::SqliteOpen {
-        path: path.to_path_buf(),
-        message,
-    };
+    let err = |message: String| DbError::SqliteOpen { path: path.to_path_buf(), message };
     if let Ok(meta) = fs::metadata(path) {
         if meta.permissions().readonly() {
-            return Err(err("the file is read-only; make it writable (chmod u+w) or point DATABASE_URL at a writable copy".into()));
+            return Err(err(
+                "the file is read-only; make it writable (chmod u+w) or point DATABASE_URL at a writable copy".into(),
+            ));
         }
         if meta.is_dir() {
-            return Err(err(
-                "it is a directory, not a database file; fix DATABASE_URL".into(),
-            ));
+            return Err(err("it is a directory, not a database file; fix DATABASE_URL".into()));
         }
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| {
-            err(format!(
-                "cannot create its folder {}: {e}",
-                parent.display()
-            ))
-        })?;
+        fs::create_dir_all(parent).map_err(|e| err(format!("cannot create its folder {}: {e}", parent.display())))?;
     }
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| err(e.to_string()))?;
-    configure(&conn).map_err(|e| {
-        err(format!(
-            "{e}; check that the file and its folder are writable"
-        ))
-    })?;
+    configure(&conn).map_err(|e| err(format!("{e}; check that the file and its folder are writable")))?;
     Ok(conn)
 }
 
@@ -61,25 +47,15 @@ pub fn open_read_only(path: &Path) -> Result<Option<Connection>, DbError> {
     if !path.exists() {
         return Ok(None);
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| DbError::SqliteOpen {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| DbError::SqliteOpen { path: path.to_path_buf(), message: e.to_string() })?;
     conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| DbError::SqliteOpen {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| DbError::SqliteOpen { path: path.to_path_buf(), message: e.to_string() })?;
     // Fail now, with the path, if it is not a database at all.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
-        .map_err(|e| DbError::SqliteOpen {
-            path: path.to_path_buf(),
-            message: format!("{e}; is it an SQLite database?"),
-        })?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())).map_err(|e| DbError::SqliteOpen {
+        path: path.to_path_buf(),
+        message: format!("{e}; is it an SQLite database?"),
+    })?;
     Ok(Some(conn))
 }
 
@@ -100,18 +76,12 @@ pub struct SqliteDriver {
 
 impl SqliteDriver {
     pub fn new(conn: Connection, path: Option<PathBuf>) -> SqliteDriver {
-        SqliteDriver {
-            conn: Some(conn),
-            path,
-        }
+        SqliteDriver { conn: Some(conn), path }
     }
 
     /// For status and dry runs: never creates or changes anything.
     pub fn read_only(path: &Path) -> Result<SqliteDriver, DbError> {
-        Ok(SqliteDriver {
-            conn: open_read_only(path)?,
-            path: Some(path.to_path_buf()),
-        })
+        Ok(SqliteDriver { conn: open_read_only(path)?, path: Some(path.to_path_buf()) })
     }
 
     pub fn connection(&self) -> Option<&Connection> {
@@ -119,9 +89,7 @@ impl SqliteDriver {
     }
 
     fn conn(&self) -> Result<&Connection, DbError> {
-        self.conn
-            .as_ref()
-            .ok_or_else(|| DbError::database("migrate", "the database was opened read-only"))
+        self.conn.as_ref().ok_or_else(|| DbError::database("migrate", "the database was opened read-only"))
     }
 }
 
@@ -130,9 +98,7 @@ fn db_err(context: &str) -> impl Fn(rusqlite::Error) -> DbError + '_ {
 }
 
 pub(crate) fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn as_i64(v: Value) -> Option<i64> {
@@ -154,16 +120,9 @@ impl Driver for SqliteDriver {
             return Ok(Vec::new());
         };
         let e = db_err("reading __drizzle_migrations");
-        let mut cols = conn
-            .prepare(&format!(
-                "SELECT name FROM pragma_table_info('{MIGRATIONS_TABLE}')"
-            ))
-            .map_err(&e)?;
-        let cols: Vec<String> = cols
-            .query_map([], |r| r.get(0))
-            .map_err(&e)?
-            .collect::<Result<_, _>>()
-            .map_err(&e)?;
+        let mut cols =
+            conn.prepare(&format!("SELECT name FROM pragma_table_info('{MIGRATIONS_TABLE}')")).map_err(&e)?;
+        let cols: Vec<String> = cols.query_map([], |r| r.get(0)).map_err(&e)?.collect::<Result<_, _>>().map_err(&e)?;
         if cols.is_empty() {
             return Ok(Vec::new());
         }
@@ -171,11 +130,7 @@ impl Driver for SqliteDriver {
         let sql = format!(
             "SELECT hash, created_at, {}, {} FROM \"{MIGRATIONS_TABLE}\" ORDER BY rowid",
             if has("name") { "name" } else { "NULL" },
-            if has("applied_at") {
-                "applied_at"
-            } else {
-                "NULL"
-            },
+            if has("applied_at") { "applied_at" } else { "NULL" },
         );
         let mut stmt = conn.prepare(&sql).map_err(&e)?;
         let rows = stmt
@@ -201,26 +156,12 @@ impl Driver for SqliteDriver {
             "CREATE TABLE IF NOT EXISTS \"{MIGRATIONS_TABLE}\" (\n\t\t\t\tid SERIAL PRIMARY KEY,\n\t\t\t\thash text NOT NULL,\n\t\t\t\tcreated_at numeric\n\t\t\t)"
         ))
         .map_err(&e)?;
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT name FROM pragma_table_info('{MIGRATIONS_TABLE}')"
-            ))
-            .map_err(&e)?;
-        let cols: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(&e)?
-            .collect::<Result<_, _>>()
-            .map_err(&e)?;
-        for (col, ty) in [
-            ("name", "text"),
-            ("applied_at", "integer"),
-            ("duration_ms", "integer"),
-        ] {
+        let mut stmt =
+            conn.prepare(&format!("SELECT name FROM pragma_table_info('{MIGRATIONS_TABLE}')")).map_err(&e)?;
+        let cols: Vec<String> = stmt.query_map([], |r| r.get(0)).map_err(&e)?.collect::<Result<_, _>>().map_err(&e)?;
+        for (col, ty) in [("name", "text"), ("applied_at", "integer"), ("duration_ms", "integer")] {
             if !cols.iter().any(|c| c == col) {
-                conn.execute_batch(&format!(
-                    "ALTER TABLE \"{MIGRATIONS_TABLE}\" ADD COLUMN {col} {ty}"
-                ))
-                .map_err(&e)?;
+                conn.execute_batch(&format!("ALTER TABLE \"{MIGRATIONS_TABLE}\" ADD COLUMN {col} {ty}")).map_err(&e)?;
             }
         }
         Ok(())
@@ -232,11 +173,7 @@ impl Driver for SqliteDriver {
         let started = Instant::now();
         let stmt_err = |number: usize, line: usize, e: rusqlite::Error| DbError::Statement {
             tag: tag.clone(),
-            file: p
-                .file
-                .path
-                .file_name()
-                .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+            file: p.file.path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
             number,
             line,
             message: e.to_string(),
@@ -253,8 +190,7 @@ impl Driver for SqliteDriver {
             RunMode::Transaction | RunMode::TransactionForeignKeysOff => {
                 let fk_off = p.mode == RunMode::TransactionForeignKeysOff;
                 if fk_off {
-                    conn.pragma_update(None, "foreign_keys", "OFF")
-                        .map_err(&e)?;
+                    conn.pragma_update(None, "foreign_keys", "OFF").map_err(&e)?;
                 }
                 let result = (|| {
                     conn.execute_batch("BEGIN IMMEDIATE").map_err(&e)?;
@@ -262,8 +198,7 @@ impl Driver for SqliteDriver {
                         if fk_off && is_foreign_keys_pragma(&st.sql) {
                             continue; // a no-op inside a transaction; we switched it off outside
                         }
-                        conn.execute_batch(&st.sql)
-                            .map_err(|err| stmt_err(st.number, st.line, err))?;
+                        conn.execute_batch(&st.sql).map_err(|err| stmt_err(st.number, st.line, err))?;
                     }
                     if fk_off {
                         foreign_key_check(conn, tag, "It was rolled back: the database is as it was after the previous migration. Fix the migration so every row keeps its parent.")?;
@@ -279,11 +214,13 @@ impl Driver for SqliteDriver {
                 }
                 result
             }
-            RunMode::SelfManaged { .. } => {
+            RunMode::SelfManaged { opens_inside_transaction, .. } => {
                 let result = (|| {
+                    if *opens_inside_transaction {
+                        conn.execute_batch("BEGIN").map_err(&e)?;
+                    }
                     for st in &p.statements {
-                        conn.execute_batch(&st.sql)
-                            .map_err(|err| stmt_err(st.number, st.line, err))?;
+                        conn.execute_batch(&st.sql).map_err(|err| stmt_err(st.number, st.line, err))?;
                     }
                     foreign_key_check(conn, tag, "This migration manages its own transactions, so its changes stay; it was not recorded. Repair the rows by hand or restore a backup.")?;
                     insert(conn, started).map_err(&e)?;
@@ -313,12 +250,7 @@ impl Driver for SqliteDriver {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| {
-                DbError::database(
-                    format!("creating the migration lock {}", lock_path.display()),
-                    e,
-                )
-            })?;
+            .map_err(|e| DbError::database(format!("creating the migration lock {}", lock_path.display()), e))?;
         let started = Instant::now();
         loop {
             match file.try_lock() {
@@ -333,10 +265,7 @@ impl Driver for SqliteDriver {
                     })
                 }
                 Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(DbError::database(
-                        format!("locking {}", lock_path.display()),
-                        e,
-                    ))
+                    return Err(DbError::database(format!("locking {}", lock_path.display()), e))
                 }
             }
         }
@@ -373,17 +302,10 @@ fn foreign_key_check(conn: &Connection, tag: &str, aftermath: &str) -> Result<()
         .iter()
         .take(5)
         .map(|(table, rowid, parent)| {
-            format!(
-                "{table} row {} has no parent in {parent}",
-                rowid.map_or("?".into(), |r| r.to_string())
-            )
+            format!("{table} row {} has no parent in {parent}", rowid.map_or("?".into(), |r| r.to_string()))
         })
         .collect();
-    let more = if rows.len() > 5 {
-        format!(" (and {} more)", rows.len() - 5)
-    } else {
-        String::new()
-    };
+    let more = if rows.len() > 5 { format!(" (and {} more)", rows.len() - 5) } else { String::new() };
     Err(DbError::ForeignKeyCheck {
         tag: tag.to_string(),
         violations: format!("{}{more}", shown.join("; ")),

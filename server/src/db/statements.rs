@@ -36,8 +36,10 @@ pub enum RunMode {
     /// statements are not run.
     TransactionForeignKeysOff,
     /// The file manages transactions itself or has statements that cannot run inside one:
-    /// statement by statement, without a wrapper.
-    SelfManaged { reason: String },
+    /// statement by statement, without our per-migration wrapper. When the file's first
+    /// transaction statement is a `COMMIT` (it expects to run inside drizzle-orm's
+    /// transaction), a transaction is opened first, as drizzle-orm does.
+    SelfManaged { reason: String, opens_inside_transaction: bool },
 }
 
 /// Splits a migration file the way drizzle-orm does, then into single statements. Empty
@@ -78,6 +80,16 @@ pub fn split(dialect: Dialect, sql: &str) -> Vec<Statement> {
 /// Decides how a migration's statements must run.
 pub fn run_mode(dialect: Dialect, statements: &[Statement]) -> RunMode {
     let mut foreign_keys_off = false;
+    let opens_inside_transaction = statements
+        .iter()
+        .map(|st| leading_words(&st.sql, 2))
+        .find(|w| {
+            matches!(w.first().map(String::as_str), Some("BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT"))
+        })
+        .is_some_and(|w| {
+            matches!(w[0].as_str(), "COMMIT" | "END")
+                || (w[0] != "BEGIN" && w[0] != "START" && w.get(1).map(String::as_str) != Some("TO"))
+        });
     for st in statements {
         let words = leading_words(&st.sql, 4);
         let w: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -87,22 +99,16 @@ pub fn run_mode(dialect: Dialect, statements: &[Statement]) -> RunMode {
                 "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" => {
                     Some("it manages its own transactions")
                 }
-                "VACUUM" | "ATTACH" | "DETACH" => {
-                    Some("it has a statement that cannot run inside a transaction")
-                }
+                "VACUUM" | "ATTACH" | "DETACH" => Some("it has a statement that cannot run inside a transaction"),
                 _ => None,
             },
             Dialect::Postgres => match first {
-                "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" => {
-                    Some("it manages its own transactions")
-                }
+                "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" => Some("it manages its own transactions"),
                 "VACUUM" => Some("it has a statement that cannot run inside a transaction"),
                 "CREATE" | "DROP" | "REINDEX" if w.contains(&"CONCURRENTLY") => {
                     Some("it has a statement that cannot run inside a transaction (CONCURRENTLY)")
                 }
-                "CREATE" | "DROP"
-                    if matches!(w.get(1), Some(&"DATABASE") | Some(&"TABLESPACE")) =>
-                {
+                "CREATE" | "DROP" if matches!(w.get(1), Some(&"DATABASE") | Some(&"TABLESPACE")) => {
                     Some("it has a statement that cannot run inside a transaction")
                 }
                 "ALTER" if w.get(1) == Some(&"SYSTEM") => {
@@ -113,11 +119,8 @@ pub fn run_mode(dialect: Dialect, statements: &[Statement]) -> RunMode {
         };
         if let Some(reason) = self_managed {
             return RunMode::SelfManaged {
-                reason: format!(
-                    "{reason} (statement {}: {})",
-                    st.number,
-                    first_line(&st.sql)
-                ),
+                reason: format!("{reason} (statement {}: {})", st.number, first_line(&st.sql)),
+                opens_inside_transaction,
             };
         }
         if dialect == Dialect::Sqlite && is_foreign_keys_pragma(&st.sql) {
@@ -129,6 +132,20 @@ pub fn run_mode(dialect: Dialect, statements: &[Statement]) -> RunMode {
     } else {
         RunMode::Transaction
     }
+}
+
+/// Whether a self-managed file ends inside a transaction it opened (its last transaction
+/// statement a `BEGIN`), given whether it started inside one.
+pub fn leaves_transaction_open(statements: &[Statement], opens_inside_transaction: bool) -> bool {
+    statements.iter().fold(opens_inside_transaction, |open, st| {
+        let w = leading_words(&st.sql, 2);
+        match w.first().map(String::as_str) {
+            Some("BEGIN" | "START") => true,
+            Some("COMMIT" | "END" | "ABORT") => false,
+            Some("ROLLBACK") if w.get(1).map(String::as_str) != Some("TO") => false,
+            _ => open,
+        }
+    })
 }
 
 /// `PRAGMA foreign_keys = …` (the assignment form, any value).
@@ -185,10 +202,7 @@ pub fn is_blank(sql: &str) -> bool {
 }
 
 fn skip_line_comment(b: &[u8], i: usize) -> usize {
-    b[i..]
-        .iter()
-        .position(|&c| c == b'\n')
-        .map_or(b.len(), |p| i + p + 1)
+    b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p + 1)
 }
 
 /// Skips a `/* */` comment, nested as PostgreSQL nests them.
@@ -260,14 +274,11 @@ fn split_postgres(text: &str) -> Vec<Range<usize>> {
             }
             b'"' => i = skip_quoted(b, i, b'"', false),
             b'$' => {
-                let preceded_by_ident =
-                    i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
+                let preceded_by_ident = i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
                 match dollar_tag(b, i) {
                     Some(tag_end) if !preceded_by_ident => {
                         let tag = &text[i..tag_end];
-                        i = text[tag_end..]
-                            .find(tag)
-                            .map_or(b.len(), |p| tag_end + p + tag.len());
+                        i = text[tag_end..].find(tag).map_or(b.len(), |p| tag_end + p + tag.len());
                     }
                     _ => i += 1,
                 }
@@ -281,8 +292,7 @@ fn split_postgres(text: &str) -> Vec<Range<usize>> {
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let s = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$')
-                {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$') {
                     i += 1;
                 }
                 let word = text[s..i].to_ascii_uppercase();
@@ -290,12 +300,9 @@ fn split_postgres(text: &str) -> Vec<Range<usize>> {
                     first_words.push(word.clone());
                 }
                 let in_routine = first_words.first().map(String::as_str) == Some("CREATE")
-                    && first_words
-                        .iter()
-                        .any(|w| w == "FUNCTION" || w == "PROCEDURE");
+                    && first_words.iter().any(|w| w == "FUNCTION" || w == "PROCEDURE");
                 if in_routine {
-                    let opens =
-                        (word == "ATOMIC" && prev_word == "BEGIN") || (word == "CASE" && depth > 0);
+                    let opens = (word == "ATOMIC" && prev_word == "BEGIN") || (word == "CASE" && depth > 0);
                     if opens {
                         depth += 1;
                     } else if word == "END" && depth > 0 {
@@ -368,7 +375,8 @@ mod tests {
 
     #[test]
     fn semicolons_in_strings_and_comments() {
-        let text = "INSERT INTO t VALUES ('a;b', \"c;d\"); -- x; y\nINSERT INTO t VALUES ('it''s;');\n/* ; */ SELECT 1;";
+        let text =
+            "INSERT INTO t VALUES ('a;b', \"c;d\"); -- x; y\nINSERT INTO t VALUES ('it''s;');\n/* ; */ SELECT 1;";
         for d in [Dialect::Sqlite, Dialect::Postgres] {
             assert_eq!(sqls(d, text).len(), 3, "{d}");
         }
@@ -409,31 +417,13 @@ mod tests {
         let plain = split(Dialect::Sqlite, "CREATE TABLE a (x);");
         assert_eq!(run_mode(Dialect::Sqlite, &plain), RunMode::Transaction);
         let rebuild = split(Dialect::Sqlite, "PRAGMA foreign_keys=OFF;--> statement-breakpoint\nDROP TABLE a;--> statement-breakpoint\nPRAGMA foreign_keys=ON;");
-        assert_eq!(
-            run_mode(Dialect::Sqlite, &rebuild),
-            RunMode::TransactionForeignKeysOff
-        );
-        let own = split(
-            Dialect::Sqlite,
-            "COMMIT;\nPRAGMA foreign_keys=OFF;\nBEGIN;\nDROP TABLE a;\nCOMMIT;",
-        );
-        assert!(matches!(
-            run_mode(Dialect::Sqlite, &own),
-            RunMode::SelfManaged { .. }
-        ));
-        let trig = split(
-            Dialect::Sqlite,
-            "CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END;",
-        );
+        assert_eq!(run_mode(Dialect::Sqlite, &rebuild), RunMode::TransactionForeignKeysOff);
+        let own = split(Dialect::Sqlite, "COMMIT;\nPRAGMA foreign_keys=OFF;\nBEGIN;\nDROP TABLE a;\nCOMMIT;");
+        assert!(matches!(run_mode(Dialect::Sqlite, &own), RunMode::SelfManaged { .. }));
+        let trig = split(Dialect::Sqlite, "CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END;");
         assert_eq!(run_mode(Dialect::Sqlite, &trig), RunMode::Transaction);
-        let conc = split(
-            Dialect::Postgres,
-            "CREATE UNIQUE INDEX CONCURRENTLY i ON a (x);",
-        );
-        assert!(matches!(
-            run_mode(Dialect::Postgres, &conc),
-            RunMode::SelfManaged { .. }
-        ));
+        let conc = split(Dialect::Postgres, "CREATE UNIQUE INDEX CONCURRENTLY i ON a (x);");
+        assert!(matches!(run_mode(Dialect::Postgres, &conc), RunMode::SelfManaged { .. }));
         let doblock = split(Dialect::Postgres, "DO $$ BEGIN PERFORM 1; COMMIT; END $$;");
         assert_eq!(run_mode(Dialect::Postgres, &doblock), RunMode::Transaction);
         let enum_add = split(Dialect::Postgres, "ALTER TYPE s ADD VALUE 'b';");
@@ -442,10 +432,7 @@ mod tests {
 
     #[test]
     fn leading_words_skip_comments() {
-        assert_eq!(
-            leading_words("-- hi\n/* x */ pragma  foreign_keys = off", 3),
-            ["PRAGMA", "FOREIGN_KEYS", "OFF"]
-        );
+        assert_eq!(leading_words("-- hi\n/* x */ pragma  foreign_keys = off", 3), ["PRAGMA", "FOREIGN_KEYS", "OFF"]);
         assert!(is_foreign_keys_pragma("PRAGMA foreign_keys=OFF;"));
         assert!(!is_foreign_keys_pragma("PRAGMA foreign_keys;"));
         assert!(is_blank(" -- x\n /* y */ ;\n"));

@@ -25,18 +25,16 @@ impl DatabaseUrl {
     pub fn parse(raw: &str) -> Result<DatabaseUrl, DbError> {
         let raw = raw.trim();
         if raw.is_empty() {
-            return Err(DbError::Url("DATABASE_URL is empty; set it to a file path (file:data/sqlite.db) or a postgres:// URL".into()));
+            return Err(DbError::Url(
+                "DATABASE_URL is empty; set it to a file path (file:data/sqlite.db) or a postgres:// URL".into(),
+            ));
         }
         let lower = raw.to_ascii_lowercase();
         if raw == ":memory:" {
-            return Ok(DatabaseUrl::Sqlite {
-                path: PathBuf::from(raw),
-            });
+            return Ok(DatabaseUrl::Sqlite { path: PathBuf::from(raw) });
         }
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres {
-                url: raw.to_string(),
-            });
+            return Ok(DatabaseUrl::Postgres { url: raw.to_string() });
         }
         for prefix in ["sqlite://", "sqlite:", "file://", "file:"] {
             if lower.starts_with(prefix) {
@@ -48,9 +46,7 @@ impl DatabaseUrl {
                         "`{raw}` names no database file; write e.g. file:data/sqlite.db"
                     )));
                 }
-                return Ok(DatabaseUrl::Sqlite {
-                    path: PathBuf::from(path),
-                });
+                return Ok(DatabaseUrl::Sqlite { path: PathBuf::from(path) });
             }
         }
         if let Some((scheme, _)) = raw.split_once("://") {
@@ -61,8 +57,7 @@ impl DatabaseUrl {
         }
         if let Some((scheme, _)) = raw.split_once(':') {
             // `C:\x` style drive letters are paths; anything else with a colon is a scheme.
-            let windows_drive =
-                scheme.len() == 1 && scheme.chars().all(|c| c.is_ascii_alphabetic());
+            let windows_drive = scheme.len() == 1 && scheme.chars().all(|c| c.is_ascii_alphabetic());
             if !windows_drive && !scheme.contains('/') && !scheme.contains('.') {
                 return Err(DbError::Url(format!(
                     "unknown database URL scheme `{scheme}:` in `{}`; use file:PATH (SQLite) or postgres://user@host/db (PostgreSQL)",
@@ -70,21 +65,15 @@ impl DatabaseUrl {
                 )));
             }
         }
-        Ok(DatabaseUrl::Sqlite {
-            path: PathBuf::from(raw),
-        })
+        Ok(DatabaseUrl::Sqlite { path: PathBuf::from(raw) })
     }
 
     /// Makes a relative SQLite path absolute against `root` (the project root, never the
     /// current directory).
     pub fn resolve(self, root: &Path) -> DatabaseUrl {
         match self {
-            DatabaseUrl::Sqlite { path }
-                if path.as_os_str() != ":memory:" && path.is_relative() =>
-            {
-                DatabaseUrl::Sqlite {
-                    path: root.join(path),
-                }
+            DatabaseUrl::Sqlite { path } if path.as_os_str() != ":memory:" && path.is_relative() => {
+                DatabaseUrl::Sqlite { path: root.join(path) }
             }
             other => other,
         }
@@ -133,9 +122,7 @@ pub fn redact(url: &str) -> String {
     let mut out = url.to_string();
     if let Some(scheme_end) = out.find("://") {
         let auth_start = scheme_end + 3;
-        let auth_end = out[auth_start..]
-            .find(['/', '?', '#'])
-            .map_or(out.len(), |i| auth_start + i);
+        let auth_end = out[auth_start..].find(['/', '?', '#']).map_or(out.len(), |i| auth_start + i);
         // A password may itself contain `@` when not percent-encoded: the last `@` ends it.
         if let Some(at) = out[auth_start..auth_end].rfind('@') {
             let userinfo = &out[auth_start..auth_start + at];
@@ -166,61 +153,38 @@ mod tests {
 
     #[test]
     fn sqlite_forms() {
-        for raw in [
-            "file:data/sqlite.db",
-            "sqlite:data/sqlite.db",
-            "sqlite://data/sqlite.db",
-            "data/sqlite.db",
-        ] {
+        for raw in ["file:data/sqlite.db", "sqlite:data/sqlite.db", "sqlite://data/sqlite.db", "data/sqlite.db"] {
             assert_eq!(
                 DatabaseUrl::parse(raw).unwrap(),
-                DatabaseUrl::Sqlite {
-                    path: "data/sqlite.db".into()
-                },
+                DatabaseUrl::Sqlite { path: "data/sqlite.db".into() },
                 "{raw}"
             );
         }
         assert_eq!(
             DatabaseUrl::parse("file:/abs/x.db?mode=rwc").unwrap(),
-            DatabaseUrl::Sqlite {
-                path: "/abs/x.db".into()
-            }
+            DatabaseUrl::Sqlite { path: "/abs/x.db".into() }
         );
     }
 
     #[test]
     fn relative_paths_resolve_against_root() {
-        let url = DatabaseUrl::parse("file:data/x.db")
-            .unwrap()
-            .resolve(Path::new("/proj"));
+        let url = DatabaseUrl::parse("file:data/x.db").unwrap().resolve(Path::new("/proj"));
         assert_eq!(url.sqlite_path(), Some(Path::new("/proj/data/x.db")));
-        let abs = DatabaseUrl::parse("/var/x.db")
-            .unwrap()
-            .resolve(Path::new("/proj"));
+        let abs = DatabaseUrl::parse("/var/x.db").unwrap().resolve(Path::new("/proj"));
         assert_eq!(abs.sqlite_path(), Some(Path::new("/var/x.db")));
-        let mem = DatabaseUrl::parse(":memory:")
-            .unwrap()
-            .resolve(Path::new("/proj"));
+        let mem = DatabaseUrl::parse(":memory:").unwrap().resolve(Path::new("/proj"));
         assert_eq!(mem.sqlite_path(), None);
     }
 
     #[test]
     fn postgres_forms() {
-        assert_eq!(
-            DatabaseUrl::parse("postgres://u@h/db").unwrap().dialect(),
-            Dialect::Postgres
-        );
-        assert_eq!(
-            DatabaseUrl::parse("POSTGRESQL://u@h/db").unwrap().dialect(),
-            Dialect::Postgres
-        );
+        assert_eq!(DatabaseUrl::parse("postgres://u@h/db").unwrap().dialect(), Dialect::Postgres);
+        assert_eq!(DatabaseUrl::parse("POSTGRESQL://u@h/db").unwrap().dialect(), Dialect::Postgres);
     }
 
     #[test]
     fn unknown_scheme_is_an_error_without_password() {
-        let err = DatabaseUrl::parse("mysql://root:hunter2@db/app")
-            .unwrap_err()
-            .to_string();
+        let err = DatabaseUrl::parse("mysql://root:hunter2@db/app").unwrap_err().to_string();
         assert!(err.contains("mysql"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
         assert!(DatabaseUrl::parse("redis:thing").is_err());
@@ -228,10 +192,7 @@ mod tests {
 
     #[test]
     fn redaction() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(
@@ -239,9 +200,6 @@ mod tests {
             "postgres://h/db?user=u&password=***&sslmode=require"
         );
         let url = DatabaseUrl::parse("postgresql://a:b@c/d").unwrap();
-        assert_eq!(
-            format!("{url} {url:?}"),
-            "postgresql://a:***@c/d DatabaseUrl(postgresql://a:***@c/d)"
-        );
+        assert_eq!(format!("{url} {url:?}"), "postgresql://a:***@c/d DatabaseUrl(postgresql://a:***@c/d)");
     }
 }
