@@ -58,6 +58,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     }
 
     let started = Instant::now();
+    // Plan read-only first: a folder that disagrees with the database is refused before
+    // anything is created or changed. `migrate` plans again under the lock.
+    migrator::pending(server::db::driver(&url, true)?.as_mut(), &set, args.allow_out_of_order)?;
     let mut driver = server::db::driver(&url, false)?;
     let options = MigrateOptions {
         allow_out_of_order: args.allow_out_of_order,

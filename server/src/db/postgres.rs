@@ -272,6 +272,11 @@ impl Driver for PostgresDriver {
                 self.client
                     .execute(&insert, &[&record.hash, &record.created_at, &record.name, &now_millis(), &ms])
                     .map_err(&e)?;
+                // A transaction the file left open is closed here, as drizzle-orm's final
+                // COMMIT would close it.
+                if leaves_transaction_open(&p.statements, *opens_inside_transaction) {
+                    self.client.batch_execute("COMMIT").map_err(&e)?;
+                }
                 Ok(())
             }
         }
