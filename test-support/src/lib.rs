@@ -1,1 +1,43 @@
-//! Test helpers shared by the workspace's integration tests.
+//! Test helpers shared by the workspace's integration tests:
+//!
+//! - [`pg`]: a fresh, empty PostgreSQL database per test on a real server
+//!   (`TEST_POSTGRES_URL`, or a throwaway cluster started from the machine's binaries);
+//! - [`drizzle`]: drizzle-orm's real migrator, run through `tools/drizzle-interop`;
+//! - [`fixture`]: Drizzle Kit migration folders written from plain data.
+//!
+//! Whatever a test cannot run for lack of a tool (no PostgreSQL binaries, no node) is skipped
+//! loudly, except under `CI=true`, where it fails.
+
+pub mod drizzle;
+pub mod fixture;
+pub mod pg;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// The workspace root (the folder above this crate).
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("test-support lives in the workspace").to_path_buf()
+}
+
+/// Lowercase hex SHA-256, as drizzle-orm computes a migration's `hash`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// True when running under CI (`CI=true`): missing tools fail instead of skipping.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Skips loudly (returns `None`), or panics under `CI=true`. The line goes straight to the
+/// process's stderr, past the test harness's output capture.
+pub(crate) fn skip<T>(what: &str) -> Option<T> {
+    if under_ci() {
+        panic!("{what} (CI=true, so this is a failure, not a skip)");
+    }
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {what}");
+    None
+}

@@ -87,14 +87,14 @@ fn bench_migrate(count: usize, status_runs: usize) -> Result<ExitCode> {
     let median = times[times.len() / 2];
     let per = migrate_time / count as u32;
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    println!("| benchmark ({profile} build) | figure | goal |");
-    println!("|---|---|---|");
-    println!(
+    out!("| benchmark ({profile} build) | figure | goal |");
+    out!("|---|---|---|");
+    out!(
         "| migrate {count} trivial migrations, fresh SQLite | {} total, {:.3} ms/migration | < 1 ms/migration |",
         ms(migrate_time),
         per.as_secs_f64() * 1000.0
     );
-    println!("| status over {count} applied (median of {status_runs}) | {} | < 50 ms |", ms(median));
-    println!("| status fastest / slowest | {} / {} | |", ms(times[0]), ms(*times.last().unwrap_or(&Duration::ZERO)));
+    out!("| status over {count} applied (median of {status_runs}) | {} | < 50 ms |", ms(median));
+    out!("| status fastest / slowest | {} / {} | |", ms(times[0]), ms(*times.last().unwrap_or(&Duration::ZERO)));
     Ok(ExitCode::SUCCESS)
 }

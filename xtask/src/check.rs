@@ -40,7 +40,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         ));
     }
     if findings.is_empty() {
-        println!(
+        out!(
             "ok: {} ({}) and {} agree: {} applied, {} pending",
             url,
             url.dialect(),

@@ -1,10 +1,15 @@
 //! `cargo xtask …`: the CMS's operations toolkit. This file only parses flags and dispatches;
 //! each command lives in its own module with a single `run`.
 
+#[macro_use]
+mod project;
 mod bench;
 mod check;
+mod confirm;
 mod migrate;
-mod project;
+mod reset_complete;
+mod reset_data;
+mod seed;
 mod status;
 
 use std::process::ExitCode;
@@ -31,6 +36,12 @@ enum Command {
     Status(status::Args),
     /// Exit non-zero when the database and the migrations folder disagree (CI gate)
     Check(check::Args),
+    /// Seed the demo environment (idempotent; --seed N reproducible; --scale N large)
+    Seed(seed::Args),
+    /// Delete every application row (keep schema and history), then seed
+    ResetData(reset_data::Args),
+    /// Wipe database, uploads/ and vector_index/; migrate; seed
+    ResetComplete(reset_complete::Args),
     /// Measure the toolkit's speed
     Bench(bench::Args),
 }
@@ -42,6 +53,9 @@ fn main() -> ExitCode {
         Command::Migrate(args) => migrate::run(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
         Command::Check(args) => check::run(&ctx, args),
+        Command::Seed(args) => seed::run(&ctx, args),
+        Command::ResetData(args) => reset_data::run(&ctx, args),
+        Command::ResetComplete(args) => reset_complete::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args),
     };
     match result {

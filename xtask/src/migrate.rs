@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let set = ctx.migrations(args.migrations.as_deref(), &url)?;
     let say = |s: String| {
         if !args.quiet {
-            println!("{s}");
+            out!("{s}");
         }
     };
     say(format!("database   {url} ({}, from {source})", url.dialect()));
@@ -44,16 +44,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         let mut driver = server::db::driver(&url, true)?;
         let pending = migrator::pending(driver.as_mut(), &set, args.allow_out_of_order)?;
         if pending.is_empty() {
-            println!("nothing to migrate: every migration is applied");
+            out!("nothing to migrate: every migration is applied");
         }
         for p in &pending {
-            println!("\n-- {} ({}, {} statements)", p.migration.tag, mode_label(&p.mode), p.statements.len());
+            out!("\n-- {} ({}, {} statements)", p.migration.tag, mode_label(&p.mode), p.statements.len());
             for st in &p.statements {
                 let sep = if st.sql.trim_end().ends_with(';') { "" } else { ";" };
-                println!("{}{sep}", st.sql);
+                out!("{}{sep}", st.sql);
             }
         }
-        println!("\ndry run: {} migration(s) would be applied; nothing was changed", pending.len());
+        out!("\ndry run: {} migration(s) would be applied; nothing was changed", pending.len());
         return Ok(ExitCode::SUCCESS);
     }
 

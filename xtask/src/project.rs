@@ -54,3 +54,13 @@ pub fn utc(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
 }
+
+/// Prints a line to stdout, ignoring a closed pipe: output must never abort a command half-way
+/// (`cargo xtask reset-complete | head` must still finish the reset).
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}

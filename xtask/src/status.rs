@@ -43,11 +43,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             "findings": findings,
             "summary": summary_json(&status),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("database   {url} ({})", url.dialect());
-    println!("migrations {} ({} in journal)", ctx.show(&set.dir), set.migrations.len());
+    out!("database   {url} ({})", url.dialect());
+    out!("migrations {} ({} in journal)", ctx.show(&set.dir), set.migrations.len());
     print_table(&status);
     Ok(ExitCode::SUCCESS)
 }
@@ -78,10 +78,10 @@ pub fn print_table(st: &Status) {
             EntryState::FileMissing { applied: true } => "applied, but its file is gone".into(),
             EntryState::FileMissing { applied: false } => "its file is gone".into(),
         };
-        println!("  {:<13} {:<40} {detail}", e.state.label(), e.tag);
+        out!("  {:<13} {:<40} {detail}", e.state.label(), e.tag);
     }
     for o in &st.orphans {
-        println!(
+        out!(
             "  {:<13} {:<40} applied, but no journal entry matches (hash {}…)",
             "unknown",
             o.name.as_deref().unwrap_or("?"),
@@ -89,9 +89,9 @@ pub fn print_table(st: &Status) {
         );
     }
     for p in &st.journal_problems {
-        println!("  problem: {p}");
+        out!("  problem: {p}");
     }
-    println!(
+    out!(
         "{} applied, {} pending, {} problem(s)",
         st.count("applied"),
         st.count("pending") + st.count("out of order"),

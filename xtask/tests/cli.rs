@@ -79,7 +79,10 @@ fn fresh_project_migrates_with_no_configuration_from_any_directory() {
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("from default"), "{out}");
     for tag in p.tags() {
-        assert!(out.lines().any(|l| l.contains("applied") && l.contains(&tag) && l.contains(" ms")), "{tag} missing in:\n{out}");
+        assert!(
+            out.lines().any(|l| l.contains("applied") && l.contains(&tag) && l.contains(" ms")),
+            "{tag} missing in:\n{out}"
+        );
     }
     assert!(p.db().exists());
     p.xtask(&["migrate"]).assert().success().stdout(predicate::str::contains("nothing to migrate"));
@@ -122,7 +125,10 @@ fn status_json_and_check_gate() {
     assert_eq!(v["summary"]["pending"], 1);
     assert_eq!(v["dialect"], "sqlite");
 
-    p.xtask(&["status"]).assert().success().stdout(predicate::str::contains("pending").and(predicate::str::contains(tags.last().unwrap().as_str())));
+    p.xtask(&["status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("pending").and(predicate::str::contains(tags.last().unwrap().as_str())));
     p.xtask(&["check"]).assert().success();
     let err = stderr_of(&mut p.xtask(&["check", "--no-pending"]));
     assert!(err.contains("1 migration(s) pending") && err.contains("cargo xtask migrate"), "{err}");
@@ -138,7 +144,13 @@ fn edited_and_deleted_applied_migrations_fail_check_and_migrate() {
 
     fs::write(&edited, original.replace('\n', "\r\n")).unwrap();
     let err = stderr_of(&mut p.xtask(&["check"]));
-    assert!(err.contains(&format!("migration {} was applied but its file has changed: only its line endings differ", tags[1])), "{err}");
+    assert!(
+        err.contains(&format!(
+            "migration {} was applied but its file has changed: only its line endings differ",
+            tags[1]
+        )),
+        "{err}"
+    );
 
     fs::write(&edited, format!("{original}\n-- an edit\n")).unwrap();
     let before = p.db_bytes();
@@ -150,7 +162,10 @@ fn edited_and_deleted_applied_migrations_fail_check_and_migrate() {
     fs::write(&edited, &original).unwrap();
     fs::remove_file(p.migrations().join(format!("{}.sql", tags[2]))).unwrap();
     let err = stderr_of(&mut p.xtask(&["migrate"]));
-    assert!(err.contains(&format!("migration {} was applied but its file {}.sql is missing", tags[2], tags[2])), "{err}");
+    assert!(
+        err.contains(&format!("migration {} was applied but its file {}.sql is missing", tags[2], tags[2])),
+        "{err}"
+    );
 
     // Entry and file both gone: the database remembers it.
     let mut j = p.journal();
@@ -227,7 +242,11 @@ fn entry_without_file_is_refused() {
 #[test]
 fn malformed_or_missing_journal() {
     let p = Project::new();
-    fs::write(p.migrations().join("meta/_journal.json"), "{\"version\": \"7\", \"dialect\": \"sqlite\", \"entries\": [").unwrap();
+    fs::write(
+        p.migrations().join("meta/_journal.json"),
+        "{\"version\": \"7\", \"dialect\": \"sqlite\", \"entries\": [",
+    )
+    .unwrap();
     for cmd in ["migrate", "status", "check"] {
         let err = stderr_of(&mut p.xtask(&[cmd]));
         assert!(err.contains("_journal.json") && err.contains("is not a valid Drizzle journal"), "{cmd}: {err}");
@@ -269,7 +288,13 @@ fn unreachable_postgres_fails_in_bounded_time_without_the_password() {
     let started = Instant::now();
     let pg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgresql");
     let pg = pg.to_str().unwrap();
-    let err = stderr_of(&mut p.xtask(&["status", "--migrations", pg, "--database-url", "postgres://app:s3cret@127.0.0.1:1/cms"]));
+    let err = stderr_of(&mut p.xtask(&[
+        "status",
+        "--migrations",
+        pg,
+        "--database-url",
+        "postgres://app:s3cret@127.0.0.1:1/cms",
+    ]));
     assert!(err.contains("cannot connect to PostgreSQL at postgres://app:***@127.0.0.1:1/cms"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -315,7 +340,10 @@ fn dotenv_and_flag_choose_the_database() {
     fs::write(p.root().join(".env"), "DATABASE_URL=file:data/from-dotenv.db\n").unwrap();
     p.xtask(&["migrate"]).assert().success().stdout(predicate::str::contains("from .env"));
     assert!(p.root().join("data/from-dotenv.db").exists());
-    p.xtask(&["migrate", "--database-url", "file:other.db"]).assert().success().stdout(predicate::str::contains("from --database-url"));
+    p.xtask(&["migrate", "--database-url", "file:other.db"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("from --database-url"));
     assert!(p.root().join("other.db").exists());
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::db::error::DbError;
 use crate::db::journal::{Dialect, Migration, MigrationFile, MigrationSet};
 use crate::db::plan::{plan, AppliedRow, Status};
-use crate::db::statements::{run_mode, split, RunMode, Statement};
+use crate::db::statements::{committed_before, run_mode, split, RunMode, Statement};
 
 /// drizzle-orm's bookkeeping table name (PostgreSQL: in schema `drizzle`).
 pub const MIGRATIONS_TABLE: &str = "__drizzle_migrations";
@@ -134,13 +134,18 @@ pub fn migrate(
     Ok(done)
 }
 
-/// The text of a failed statement's aftermath, by run mode.
-pub fn aftermath(mode: &RunMode, number: usize) -> String {
-    match mode {
-        RunMode::SelfManaged { .. } if number > 1 => format!(
-            "This migration manages its own transactions, so statements 1 to {} that it committed stay applied; it was not recorded. Fix the file's statement and apply the rest by hand, or restore a backup.",
-            number - 1
-        ),
-        _ => "It was rolled back: the database is as it was after the previous migration. Fix the statement and run migrate again.".to_string(),
+/// What a failed statement left behind, in words.
+pub fn aftermath(p: &Prepared<'_>, number: usize) -> String {
+    let rolled_back = "It was rolled back: the database is as it was after the previous migration. Fix the statement and run migrate again.";
+    match &p.mode {
+        RunMode::SelfManaged { opens_inside_transaction, .. } => {
+            match committed_before(&p.statements, *opens_inside_transaction, number) {
+                0 => rolled_back.to_string(),
+                n => format!(
+                    "This migration manages its own transactions: {n} statement(s) before the failure were committed and stay applied; the open transaction was rolled back and the migration was not recorded. Fix the file and finish it by hand, or restore a backup."
+                ),
+            }
+        }
+        _ => rolled_back.to_string(),
     }
 }

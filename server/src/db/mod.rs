@@ -2,6 +2,7 @@
 //! Drizzle-compatible migrator.
 
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod journal;
 pub mod migrator;

@@ -84,6 +84,17 @@ fn parse(url: &str) -> Result<ParsedUrl, DbError> {
     Ok(ParsedUrl { config, tls, root_cert })
 }
 
+/// Whether every host of the URL is this machine (loopback or a Unix socket).
+pub fn is_local(url: &str) -> Result<bool, DbError> {
+    let parsed = parse(url)?;
+    let hosts = parsed.config.get_hosts();
+    Ok(!hosts.is_empty()
+        && hosts.iter().all(|h| match h {
+            postgres::config::Host::Tcp(name) => matches!(name.as_str(), "localhost" | "127.0.0.1" | "::1" | "[::1]"),
+            postgres::config::Host::Unix(_) => true,
+        }))
+}
+
 /// Connects, giving up after the connect timeout even when a server accepts the TCP
 /// connection and then says nothing. Errors show the URL with its password redacted.
 pub fn connect(url: &str) -> Result<Client, DbError> {
@@ -243,7 +254,7 @@ impl Driver for PostgresDriver {
             number,
             line,
             message: pg_message(&e),
-            aftermath: aftermath(&p.mode, number),
+            aftermath: aftermath(p, number),
         };
         let insert = format!("INSERT INTO {QUALIFIED} (\"hash\", \"created_at\", \"name\", \"applied_at\", \"duration_ms\") VALUES ($1, $2, $3, $4, $5)");
         let e = db_err("recording the migration");

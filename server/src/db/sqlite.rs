@@ -177,7 +177,7 @@ impl Driver for SqliteDriver {
             number,
             line,
             message: e.to_string(),
-            aftermath: aftermath(&p.mode, number),
+            aftermath: aftermath(p, number),
         };
         let e = db_err("recording the migration");
         let insert = |conn: &Connection, started: Instant| {

@@ -148,6 +148,32 @@ pub fn leaves_transaction_open(statements: &[Statement], opens_inside_transactio
     })
 }
 
+/// How many of the statements before `failed` (1-based) were committed when a self-managed
+/// file fails there: those run outside any transaction, and those a `COMMIT` closed. The rest
+/// are rolled back with the transaction that was open.
+pub fn committed_before(statements: &[Statement], opens_inside_transaction: bool, failed: usize) -> usize {
+    let mut open = opens_inside_transaction;
+    let (mut committed, mut pending) = (0, 0);
+    for st in statements.iter().take(failed.saturating_sub(1)) {
+        let w = leading_words(&st.sql, 2);
+        match w.first().map(String::as_str) {
+            Some("BEGIN" | "START") => open = true,
+            Some("COMMIT" | "END") => {
+                committed += pending + 1;
+                pending = 0;
+                open = false;
+            }
+            Some("ROLLBACK" | "ABORT") if w.get(1).map(String::as_str) != Some("TO") => {
+                pending = 0;
+                open = false;
+            }
+            _ if open => pending += 1,
+            _ => committed += 1,
+        }
+    }
+    committed
+}
+
 /// `PRAGMA foreign_keys = …` (the assignment form, any value).
 pub fn is_foreign_keys_pragma(sql: &str) -> bool {
     let words = leading_words(sql, 2);
@@ -428,6 +454,19 @@ mod tests {
         assert_eq!(run_mode(Dialect::Postgres, &doblock), RunMode::Transaction);
         let enum_add = split(Dialect::Postgres, "ALTER TYPE s ADD VALUE 'b';");
         assert_eq!(run_mode(Dialect::Postgres, &enum_add), RunMode::Transaction);
+    }
+
+    #[test]
+    fn what_a_failing_self_managed_file_committed() {
+        let st = split(Dialect::Postgres, "BEGIN; CREATE TABLE a (x int); INSERT INTO a VALUES (1); COMMIT;");
+        assert_eq!(committed_before(&st, false, 3), 0);
+        let st = split(Dialect::Sqlite, "COMMIT; CREATE TABLE a (x); BEGIN; CREATE TABLE b (x); bad;");
+        assert_eq!(committed_before(&st, true, 5), 2);
+        let st = split(
+            Dialect::Postgres,
+            "CREATE INDEX CONCURRENTLY i ON a (x); CREATE INDEX CONCURRENTLY j ON a (y); bad;",
+        );
+        assert_eq!(committed_before(&st, false, 3), 2);
     }
 
     #[test]

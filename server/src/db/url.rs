@@ -147,8 +147,47 @@ pub fn redact(url: &str) -> String {
     out
 }
 
+/// Splits the password off a URL (userinfo or `password=` parameter), so the URL can go on a
+/// child's command line and the password in its environment.
+pub fn split_password(url: &str) -> (String, Option<String>) {
+    let mut out = url.to_string();
+    let mut password = None;
+    if let Some(scheme_end) = out.find("://") {
+        let auth_start = scheme_end + 3;
+        let auth_end = out[auth_start..].find(['/', '?', '#']).map_or(out.len(), |i| auth_start + i);
+        if let Some(at) = out[auth_start..auth_end].rfind('@') {
+            if let Some(colon) = out[auth_start..auth_start + at].find(':') {
+                password = Some(out[auth_start + colon + 1..auth_start + at].to_string());
+                out.replace_range(auth_start + colon..auth_start + at, "");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q);
+        let mut kept = Vec::new();
+        for kv in query[1..].split('&') {
+            match kv.split_once('=') {
+                Some((k, v)) if k.eq_ignore_ascii_case("password") => password = Some(v.to_string()),
+                _ => kept.push(kv),
+            }
+        }
+        out = if kept.is_empty() { head.to_string() } else { format!("{head}?{}", kept.join("&")) };
+    }
+    (out, password)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn passwords_split_off() {
+        assert_eq!(split_password("postgres://u:pw@h/db"), ("postgres://u@h/db".into(), Some("pw".into())));
+        assert_eq!(
+            split_password("postgres://u@h/db?password=x&sslmode=require"),
+            ("postgres://u@h/db?sslmode=require".into(), Some("x".into()))
+        );
+        assert_eq!(split_password("postgres://u@h/db"), ("postgres://u@h/db".into(), None));
+    }
+
     use super::*;
 
     #[test]

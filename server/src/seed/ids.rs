@@ -1,0 +1,84 @@
+//! Ids for seeded rows: fresh random UUIDs, or with `--seed N` a sequence that is a function
+//! of N alone, so two databases seeded with the same N hold identical rows.
+
+/// Where ids come from.
+pub enum IdSource {
+    Random,
+    /// splitmix64 state.
+    Seeded(u64),
+}
+
+impl IdSource {
+    pub fn new(seed: Option<u64>) -> IdSource {
+        match seed {
+            // Mix the seed so that N and N+1 start far apart.
+            Some(n) => IdSource::Seeded(n ^ 0x5DEE_CE66_D1CE_4E5B),
+            None => IdSource::Random,
+        }
+    }
+
+    /// The next 64 pseudo-random bits (seeded) or random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        match self {
+            IdSource::Seeded(state) => {
+                *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = *state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^ (z >> 31)
+            }
+            IdSource::Random => u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 bytes")),
+        }
+    }
+
+    /// A version-4-shaped UUID string.
+    pub fn uuid(&mut self) -> String {
+        match self {
+            IdSource::Random => uuid::Uuid::new_v4().to_string(),
+            IdSource::Seeded(_) => {
+                let mut bytes = [0u8; 16];
+                bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+                bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+                uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+            }
+        }
+    }
+}
+
+/// The base time of seeded rows: with a seed, 2025-01-01T00:00:00Z plus N seconds (a function
+/// of N); without, now.
+pub fn base_time(seed: Option<u64>, now_ms: i64) -> i64 {
+    match seed {
+        Some(n) => 1_735_689_600_000 + (n % 1_000_000_000) as i64 * 1000,
+        None => now_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_ids_are_a_function_of_the_seed() {
+        let a: Vec<String> = (0..5)
+            .map({
+                let mut s = IdSource::new(Some(7));
+                move |_| s.uuid()
+            })
+            .collect();
+        let b: Vec<String> = (0..5)
+            .map({
+                let mut s = IdSource::new(Some(7));
+                move |_| s.uuid()
+            })
+            .collect();
+        let c = IdSource::new(Some(8)).uuid();
+        assert_eq!(a, b);
+        assert_ne!(a[0], c);
+        assert_eq!(a.iter().collect::<std::collections::HashSet<_>>().len(), 5);
+        assert_eq!(uuid::Uuid::parse_str(&a[0]).unwrap().get_version_num(), 4);
+        assert_ne!(IdSource::Random.uuid(), IdSource::Random.uuid());
+        assert_eq!(base_time(Some(1), 5), 1_735_689_601_000);
+        assert_eq!(base_time(None, 5), 5);
+    }
+}

@@ -1,0 +1,143 @@
+//! `seed --scale N`: N more sites under the demo team, each with environments, pages,
+//! sections, localized contents and posts, generated in batches so memory stays flat.
+
+use crate::seed::content::{Table, V};
+use crate::seed::ids::IdSource;
+
+/// Per site: 2 environments, each with PAGES pages of SECTIONS sections in 2 locales, and
+/// POSTS posts.
+pub const PAGES: usize = 5;
+pub const SECTIONS: usize = 4;
+pub const POSTS: usize = 5;
+
+/// Rows one generated site adds.
+pub const ROWS_PER_SITE: usize = 1 + 2 * (1 + PAGES * (1 + SECTIONS * 3) + POSTS);
+
+const SITES: &[&str] = &["id", "team_id", "name", "domain", "default_environment_id", "created_at", "updated_at"];
+const ENVIRONMENTS: &[&str] = &["id", "site_id", "name", "created_at", "updated_at"];
+const PAGES_COLS: &[&str] = &["id", "site_id", "environment_id", "slug", "name", "created_at", "updated_at"];
+const PAGE_SECTIONS: &[&str] = &["id", "page_id", "section_def_id", "sort_order", "status", "created_at", "updated_at"];
+const CONTENTS: &[&str] = &["id", "page_section_id", "locale_code", "content", "created_at", "updated_at"];
+const POSTS_COLS: &[&str] = &[
+    "id",
+    "site_id",
+    "environment_id",
+    "title",
+    "slug",
+    "excerpt",
+    "body",
+    "status",
+    "published_at",
+    "featured_image_id",
+    "created_at",
+    "updated_at",
+];
+
+/// What generated sites hang off: the team, a section definition whose structure is
+/// `{title, body}` (the demo's `text` section) and the locales.
+pub struct Anchors {
+    pub team_id: String,
+    pub text_section_id: String,
+    pub locales: Vec<String>,
+}
+
+/// Generates sites `first..first + count` (numbering keeps names unique across batches).
+pub fn sites(ids: &mut IdSource, anchors: &Anchors, first: usize, count: usize, now: i64) -> Vec<Table> {
+    let mut sites = Table { name: "sites", columns: SITES, rows: Vec::with_capacity(count) };
+    let mut envs = Table { name: "environments", columns: ENVIRONMENTS, rows: Vec::with_capacity(count * 2) };
+    let mut pages = Table { name: "pages", columns: PAGES_COLS, rows: Vec::new() };
+    let mut sections = Table { name: "page_sections", columns: PAGE_SECTIONS, rows: Vec::new() };
+    let mut contents = Table { name: "page_section_contents", columns: CONTENTS, rows: Vec::new() };
+    let mut posts = Table { name: "posts", columns: POSTS_COLS, rows: Vec::new() };
+    let t = |s: &str| V::Text(s.to_string());
+    for n in first..first + count {
+        let site = ids.uuid();
+        let env_ids = [ids.uuid(), ids.uuid()];
+        let ts = V::Int(now + n as i64);
+        sites.rows.push(vec![
+            t(&site),
+            t(&anchors.team_id),
+            V::Text(format!("site-{n:06}")),
+            V::Text(format!("site-{n:06}.example.test")),
+            t(&env_ids[0]),
+            ts.clone(),
+            ts.clone(),
+        ]);
+        for (e, env) in env_ids.iter().enumerate() {
+            envs.rows.push(vec![t(env), t(&site), t(["main", "staging"][e]), ts.clone(), ts.clone()]);
+            for p in 0..PAGES {
+                let page = ids.uuid();
+                pages.rows.push(vec![
+                    t(&page),
+                    t(&site),
+                    t(env),
+                    V::Text(format!("page-{p}")),
+                    V::Text(format!("Page {p} of site {n}")),
+                    ts.clone(),
+                    ts.clone(),
+                ]);
+                for s in 0..SECTIONS {
+                    let section = ids.uuid();
+                    sections.rows.push(vec![
+                        t(&section),
+                        t(&page),
+                        t(&anchors.text_section_id),
+                        V::Int(s as i64),
+                        t("published"),
+                        ts.clone(),
+                        ts.clone(),
+                    ]);
+                    for locale in &anchors.locales {
+                        let body = serde_json::json!({
+                            "title": format!("Section {s} of page {p} ({locale})"),
+                            "body": format!("Generated text {} for site {n}, page {p}, section {s}.", ids.next_u64() % 100_000),
+                        });
+                        contents.rows.push(vec![
+                            V::Text(ids.uuid()),
+                            t(&section),
+                            t(locale),
+                            V::Text(body.to_string()),
+                            ts.clone(),
+                            ts.clone(),
+                        ]);
+                    }
+                }
+            }
+            for k in 0..POSTS {
+                let published = k % 2 == 0;
+                posts.rows.push(vec![
+                    V::Text(ids.uuid()),
+                    t(&site),
+                    t(env),
+                    V::Text(format!("Post {k} of site {n}")),
+                    V::Text(format!("post-{k}")),
+                    V::Text(format!("Excerpt of post {k}.")),
+                    V::Text(format!("# Post {k}\n\nBody of post {k} on site {n}.")),
+                    t(if published { "published" } else { "draft" }),
+                    if published { V::Int(now - (k as i64) * 86_400_000) } else { V::Null },
+                    V::Null,
+                    ts.clone(),
+                    ts.clone(),
+                ]);
+            }
+        }
+    }
+    vec![sites, envs, pages, sections, contents, posts]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_count_per_site_is_as_advertised() {
+        let anchors =
+            Anchors { team_id: "t".into(), text_section_id: "d".into(), locales: vec!["en".into(), "de".into()] };
+        let tables = sites(&mut IdSource::new(Some(1)), &anchors, 0, 3, 0);
+        let rows: usize = tables.iter().map(|t| t.rows.len()).sum();
+        assert_eq!(rows, 3 * ROWS_PER_SITE);
+        for t in &tables {
+            assert!(t.rows.iter().all(|r| r.len() == t.columns.len()), "{}", t.name);
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! `cargo xtask reset-complete`: a brand-new development environment. Safety backup, wipe the
+//! database (file, -wal, -shm; or the PostgreSQL schema), uploads/ and vector_index/, then
+//! migrate and seed. Each step is printed with its duration.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use server::db::connection::{connect, Connection};
+use server::db::migrator::{self, MigrateOptions};
+use server::db::DatabaseUrl;
+use server::seed::SeedOptions;
+
+use crate::confirm::confirm;
+use crate::migrate::ms;
+use crate::project::Context;
+use crate::seed::seed_and_report;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Confirm without asking
+    #[arg(long, short)]
+    yes: bool,
+    /// Do not fetch the sample images
+    #[arg(long)]
+    no_images: bool,
+    /// Do not take a safety backup of a database that holds data
+    #[arg(long)]
+    no_backup: bool,
+    /// Allow a PostgreSQL database on another host
+    #[arg(long)]
+    allow_remote: bool,
+    /// Make the seeded data a function of N
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+}
+
+fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let started = Instant::now();
+    let out = f().with_context(|| format!("{name} failed"))?;
+    out!("  {name:<34} {:>9}", ms(started.elapsed()));
+    Ok(out)
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+    let (url, source) = ctx.database_url()?;
+    let started = Instant::now();
+    if let DatabaseUrl::Postgres { url: raw } = &url {
+        if !args.allow_remote && !server::db::postgres::is_local(raw)? {
+            bail!("{url} is not on this machine; reset-complete drops every table there. Pass --allow-remote if that is really what you want");
+        }
+    }
+    confirm(&format!("wipe {url}, uploads/ and vector_index/ and rebuild them?"), args.yes)?;
+    out!("reset-complete: {url} ({}, from {source})", url.dialect());
+
+    match &url {
+        DatabaseUrl::Sqlite { path } if url.sqlite_path().is_some() => {
+            let users = step("check nobody has the database open", || Ok(open_by_others(path)))?;
+            if !users.is_empty() {
+                bail!(
+                    "{} is open in another process ({}); stop it first (deleting an open database silently loses its writes)",
+                    path.display(),
+                    users.join(", ")
+                );
+            }
+            if !args.no_backup && sqlite_has_data(path)? {
+                let dest = step("safety backup", || sqlite_backup(&ctx.root, path))?;
+                out!("    saved to {}", ctx.show(&dest));
+            }
+            step("remove database, -wal, -shm", || {
+                for p in [path.clone(), suffixed(path, "-wal"), suffixed(path, "-shm")] {
+                    remove_file_if_present(&p)?;
+                }
+                Ok(())
+            })?;
+        }
+        DatabaseUrl::Sqlite { .. } => {}
+        DatabaseUrl::Postgres { url: raw } => {
+            let mut conn = connect(&url)?;
+            if !args.no_backup && postgres_has_data(&mut conn)? {
+                let dest = step("safety backup (pg_dump)", || pg_backup(&ctx.root, raw))?;
+                out!("    saved to {}", ctx.show(&dest));
+            }
+            step("drop tables, types and drizzle schema", || drop_postgres(&mut conn))?;
+        }
+    }
+    step("remove uploads/ and vector_index/", || {
+        for dir in ["uploads", "vector_index"] {
+            let p = ctx.root.join(dir);
+            if p.exists() {
+                fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
+            }
+        }
+        fs::create_dir_all(ctx.root.join("data"))?;
+        fs::create_dir_all(ctx.root.join("uploads/images"))?;
+        fs::create_dir_all(ctx.root.join("vector_index"))?;
+        // The folders' placeholders are tracked in git; keep the checkout clean.
+        for keep in ["uploads/.gitkeep", "vector_index/.gitkeep"] {
+            fs::write(ctx.root.join(keep), "")?;
+        }
+        Ok(())
+    })?;
+    step("migrate", || {
+        let set = ctx.migrations(None, &url)?;
+        let mut driver = server::db::driver(&url, false)?;
+        let applied = migrator::migrate(
+            driver.as_mut(),
+            &set,
+            &MigrateOptions { lock_timeout: Duration::from_secs(30), ..Default::default() },
+            &mut |_| {},
+        )?;
+        Ok(applied.len())
+    })?;
+    let mut conn = connect(&url)?;
+    let started_seed = Instant::now();
+    seed_and_report(&mut conn, &SeedOptions { seed: args.seed, force: false })?;
+    out!("  {:<34} {:>9}", "seed", ms(started_seed.elapsed()));
+    if !args.no_images {
+        out!("  {:<34} {:>9}", "images: skipped (seed-images is not available yet)", "-");
+    }
+    out!("done in {}", ms(started.elapsed()));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn remove_file_if_present(p: &Path) -> Result<()> {
+    match fs::remove_file(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", p.display())),
+    }
+}
+
+/// Other processes holding the database, its -wal or its -shm open (Linux: /proc/*/fd).
+pub fn open_by_others(db: &Path) -> Vec<String> {
+    let targets: Vec<PathBuf> = [db.to_path_buf(), suffixed(db, "-wal"), suffixed(db, "-shm")]
+        .iter()
+        .filter_map(|p| fs::canonicalize(p).ok())
+        .collect();
+    if targets.is_empty() {
+        return Vec::new();
+    }
+    let me = std::process::id().to_string();
+    let mut users = Vec::new();
+    let Ok(procs) = fs::read_dir("/proc") else { return users };
+    for entry in procs.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else { continue };
+        if fds.flatten().any(|fd| fs::read_link(fd.path()).is_ok_and(|l| targets.contains(&l))) {
+            let comm = fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            users.push(format!("pid {pid} {}", comm.trim()));
+        }
+    }
+    users
+}
+
+fn sqlite_has_data(path: &Path) -> Result<bool> {
+    let Some(conn) = server::db::sqlite::open_read_only(path)? else { return Ok(false) };
+    let mut conn = Connection::Sqlite(conn);
+    Ok(server::seed::counts(&mut conn)?.iter().any(|(_, n)| *n > 0))
+}
+
+fn postgres_has_data(conn: &mut Connection) -> Result<bool> {
+    Ok(server::seed::counts(conn)?.iter().any(|(_, n)| *n > 0))
+}
+
+/// A consistent copy (`VACUUM INTO`) to backups/pre-reset-<UTC>.db, written as a temp file
+/// and renamed into place.
+fn sqlite_backup(root: &Path, db: &Path) -> Result<PathBuf> {
+    let dir = root.join("backups");
+    fs::create_dir_all(&dir)?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let dest = dir.join(format!("pre-reset-{stamp}.db"));
+    let tmp = dir.join(format!(".pre-reset-{stamp}.db.tmp"));
+    let _ = fs::remove_file(&tmp);
+    let conn = server::db::sqlite::open_read_only(db)?.context("the database vanished")?;
+    let result = conn.execute("VACUUM INTO ?1", [tmp.to_string_lossy()]).map_err(anyhow::Error::from);
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e.context("VACUUM INTO the safety backup"));
+    }
+    fs::File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, &dest)?;
+    Ok(dest)
+}
+
+/// `pg_dump -Fc` to backups/pre-reset-<UTC>.dump; the password goes in the child's
+/// environment, never on its command line.
+fn pg_backup(root: &Path, url: &str) -> Result<PathBuf> {
+    let dir = root.join("backups");
+    fs::create_dir_all(&dir)?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let dest = dir.join(format!("pre-reset-{stamp}.dump"));
+    let tmp = dir.join(format!(".pre-reset-{stamp}.dump.tmp"));
+    let (dbname, password) = server::db::url::split_password(url);
+    let sh = xshell::Shell::new()?;
+    let dbname_arg = format!("--dbname={dbname}");
+    let file_arg = format!("--file={}", tmp.display());
+    let mut cmd = xshell::cmd!(sh, "pg_dump --format=custom {dbname_arg} {file_arg}").quiet();
+    if let Some(pw) = password {
+        cmd = cmd.env("PGPASSWORD", pw);
+    }
+    if let Err(e) = cmd.run() {
+        let _ = fs::remove_file(&tmp);
+        bail!("pg_dump failed: {e}; nothing was deleted. Fix it or pass --no-backup");
+    }
+    fs::rename(&tmp, &dest)?;
+    Ok(dest)
+}
+
+fn drop_postgres(conn: &mut Connection) -> Result<()> {
+    let Connection::Postgres(c) = conn else { bail!("not a PostgreSQL connection") };
+    c.batch_execute(
+        "DO $$ DECLARE r record; BEGIN
+           FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
+             EXECUTE format('DROP TABLE IF EXISTS public.%I CASCADE', r.tablename);
+           END LOOP;
+           FOR r IN SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+                    WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd', 'c')
+                      AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.reltype = t.oid) LOOP
+             EXECUTE format('DROP TYPE IF EXISTS public.%I CASCADE', r.typname);
+           END LOOP;
+         END $$;
+         DROP SCHEMA IF EXISTS drizzle CASCADE;",
+    )?;
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! `cargo xtask reset-data [--yes] [--no-seed]`: delete every application row (schema and
+//! migration history stay), in the order of the database's foreign-key graph, then seed.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use server::seed::SeedOptions;
+
+use crate::confirm::confirm;
+use crate::migrate::ms;
+use crate::project::Context;
+use crate::seed::{open_migrated, seed_and_report};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Confirm without asking
+    #[arg(long, short)]
+    yes: bool,
+    /// Leave the tables empty
+    #[arg(long)]
+    no_seed: bool,
+    /// With seeding: make the data a function of N
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+    let (url, _) = ctx.database_url()?;
+    confirm(&format!("delete every row of every application table in {url}?"), args.yes)?;
+    let mut conn = open_migrated(ctx, &url)?;
+    let started = Instant::now();
+    if args.no_seed {
+        let order = server::seed::clear::clear(&mut conn)?;
+        out!("cleared {} tables in {}: {}", order.len(), ms(started.elapsed()), order.join(", "));
+    } else {
+        // Clearing and seeding share one transaction: a failure leaves the old data.
+        seed_and_report(&mut conn, &SeedOptions { seed: args.seed, force: true })?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

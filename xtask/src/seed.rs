@@ -1,0 +1,164 @@
+//! `cargo xtask seed [--seed N] [--force] [--scale N]`: the demo environment.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use server::db::connection::{connect, Connection};
+use server::db::migrator;
+use server::db::DatabaseUrl;
+use server::seed::scale::{self, Anchors, ROWS_PER_SITE};
+use server::seed::{self, ids::IdSource, SeedOptions, SeedOutcome};
+
+use crate::confirm::confirm;
+use crate::migrate::ms;
+use crate::project::Context;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Make every id, timestamp and generated value a function of N (reproducible data)
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Clear all data first (as reset-data does); asks for confirmation
+    #[arg(long)]
+    force: bool,
+    /// Also generate N more sites (each with environments, pages, sections, contents, posts)
+    #[arg(long, value_name = "N")]
+    scale: Option<usize>,
+    /// Confirm destructive actions without asking
+    #[arg(long, short)]
+    yes: bool,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+    let (url, _) = ctx.database_url()?;
+    if args.force {
+        confirm(&format!("delete every row in {url} and seed again?"), args.yes)?;
+    }
+    let options = SeedOptions { seed: args.seed, force: args.force };
+    let mut conn = open_migrated(ctx, &url)?;
+    seed_and_report(&mut conn, &options)?;
+    if let Some(n) = args.scale {
+        scale_up(&mut conn, n, args.seed)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A connection to a database whose migrations are all applied; otherwise a clear error.
+pub fn open_migrated(ctx: &Context, url: &DatabaseUrl) -> Result<Connection> {
+    let set = ctx.migrations(None, url)?;
+    let mut driver = server::db::driver(url, true)?;
+    let st = migrator::status(driver.as_mut(), &set)?;
+    let pending = st.count("pending") + st.count("out of order");
+    if pending > 0 || !st.findings().is_empty() {
+        bail!(
+            "{url} is not fully migrated ({pending} pending, {} problem(s)); run `cargo xtask migrate` first",
+            st.findings().len()
+        );
+    }
+    drop(driver);
+    Ok(connect(url)?)
+}
+
+/// Seeds and prints the summary (counts, ids, home page URL).
+pub fn seed_and_report(conn: &mut Connection, options: &SeedOptions) -> Result<()> {
+    let started = Instant::now();
+    match seed::seed(conn, options)? {
+        SeedOutcome::AlreadySeeded { teams } => {
+            out!(
+                "already seeded ({teams} team(s)); nothing changed. Use `seed --force` or `reset-data` to start over."
+            );
+        }
+        SeedOutcome::Seeded { ids, counts } => {
+            out!(
+                "seeded in {}{}",
+                ms(started.elapsed()),
+                options.seed.map(|n| format!(" (--seed {n})")).unwrap_or_default()
+            );
+            for (table, n) in counts {
+                out!("  {table:<24} {n:>8}");
+            }
+            out!("  team id         {}", ids.team);
+            out!("  site id         {}", ids.site);
+            out!("  environment id  {}", ids.environment);
+            out!("  home page       http://localhost:4000/pages/home?locale=en");
+        }
+    }
+    Ok(())
+}
+
+fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()> {
+    const BATCH: usize = 250;
+    let anchors = anchors(conn)?;
+    let first = existing_sites(conn)?;
+    let mut ids = IdSource::new(seed.map(|n| n.wrapping_add(1)));
+    let now = server::seed::ids::base_time(seed, server::seed::now_ms());
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new((sites * ROWS_PER_SITE) as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {per_sec} {eta}").expect("template"),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let started = Instant::now();
+    let mut batches = (0..sites).step_by(BATCH).map(|done| {
+        let n = BATCH.min(sites - done);
+        (scale::sites(&mut ids, &anchors, first + done, n, now), n)
+    });
+    // One transaction for the whole run: all or nothing, and a single commit.
+    match conn {
+        Connection::Sqlite(c) => {
+            let tx = c.transaction()?;
+            for (tables, n) in batches.by_ref() {
+                server::seed::write::sqlite(&tx, &tables)?;
+                bar.inc((n * ROWS_PER_SITE) as u64);
+            }
+            tx.commit()?;
+        }
+        Connection::Postgres(c) => {
+            let mut tx = c.transaction()?;
+            for (tables, n) in batches.by_ref() {
+                server::seed::write::postgres(&mut tx, &tables)?;
+                bar.inc((n * ROWS_PER_SITE) as u64);
+            }
+            tx.commit()?;
+        }
+    }
+    bar.finish_and_clear();
+    let rows = sites * ROWS_PER_SITE;
+    let secs = started.elapsed().as_secs_f64();
+    out!("scaled: {sites} sites, {rows} rows in {:.2} s ({:.0} rows/s)", secs, rows as f64 / secs.max(1e-9));
+    Ok(())
+}
+
+fn anchors(conn: &mut Connection) -> Result<Anchors> {
+    let q = |conn: &mut Connection, sql: &str| -> Result<Vec<String>> {
+        Ok(match conn {
+            Connection::Sqlite(c) => {
+                let mut st = c.prepare(sql)?;
+                let v = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+                v
+            }
+            Connection::Postgres(c) => c.query(sql, &[])?.iter().map(|r| r.get(0)).collect(),
+        })
+    };
+    let team_id = q(conn, "SELECT id FROM teams WHERE name = 'dev-team'")?
+        .pop()
+        .context("the demo team dev-team is missing; run `cargo xtask seed` first")?;
+    let text_section_id = q(conn, "SELECT id FROM section_definitions WHERE key = 'text'")?
+        .pop()
+        .context("the `text` section definition is missing; run `cargo xtask seed --force`")?;
+    let locales = q(conn, "SELECT code FROM locales ORDER BY code")?;
+    Ok(Anchors { team_id, text_section_id, locales })
+}
+
+fn existing_sites(conn: &mut Connection) -> Result<usize> {
+    let n: i64 = match conn {
+        Connection::Sqlite(c) => c.query_row("SELECT count(*) FROM sites", [], |r| r.get(0))?,
+        Connection::Postgres(c) => c.query_one("SELECT count(*) FROM sites", &[])?.get(0),
+    };
+    Ok(n as usize)
+}

@@ -1,0 +1,179 @@
+//! seed, reset-data and reset-complete on SQLite through the real binary.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use server::db::connection::Connection;
+
+/// A temporary project root that uses the repository's migrations.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        std::os::unix::fs::symlink(repo.join("migrations"), dir.path().join("migrations")).unwrap();
+        Project { dir }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("data/sqlite.db")
+    }
+
+    fn xtask(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("xtask").unwrap();
+        cmd.env("CMS_PROJECT_ROOT", self.dir.path()).env_remove("DATABASE_URL").current_dir("/").args(args);
+        cmd
+    }
+
+    fn counts(&self) -> Vec<(String, i64)> {
+        let conn = server::db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
+        server::seed::counts(&mut Connection::Sqlite(conn)).unwrap()
+    }
+
+    /// Every application row, in a stable order: equal dumps mean identical data.
+    fn dump(&self) -> String {
+        let conn = server::db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
+        let mut out = String::new();
+        for (table, _) in self.counts() {
+            let mut st = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1")).unwrap();
+            let n = st.column_count();
+            for row in st
+                .query_map([], |r| {
+                    Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|"))
+                })
+                .unwrap()
+            {
+                out.push_str(&format!("{table}: {}\n", row.unwrap()));
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn seed_is_idempotent_and_prints_a_summary() {
+    let p = Project::new();
+    p.xtask(&["migrate", "-q"]).assert().success();
+    p.xtask(&["seed"]).assert().success().stdout(
+        predicate::str::contains("http://localhost:4000/pages/home?locale=en").and(predicate::str::contains("team id")),
+    );
+    let first = p.dump();
+    p.xtask(&["seed"]).assert().success().stdout(predicate::str::contains("already seeded"));
+    assert_eq!(p.dump(), first);
+    let counts: std::collections::HashMap<_, _> = p.counts().into_iter().collect();
+    assert_eq!(counts["teams"], 1);
+    assert_eq!(counts["pages"], 3);
+    assert_eq!(counts["posts"], 3);
+    assert!(counts["section_definitions"] >= 7);
+}
+
+#[test]
+fn same_seed_same_rows_different_seed_different_rows() {
+    let (a, b, c) = (Project::new(), Project::new(), Project::new());
+    for (p, n) in [(&a, "42"), (&b, "42"), (&c, "43")] {
+        p.xtask(&["migrate", "-q"]).assert().success();
+        p.xtask(&["seed", "--seed", n]).assert().success();
+    }
+    assert_eq!(a.dump(), b.dump());
+    assert_ne!(a.dump(), c.dump());
+    let (d, e) = (Project::new(), Project::new());
+    for p in [&d, &e] {
+        p.xtask(&["migrate", "-q"]).assert().success();
+        p.xtask(&["seed"]).assert().success();
+    }
+    assert_ne!(d.dump(), e.dump(), "without --seed, ids are fresh");
+}
+
+#[test]
+fn a_failure_part_way_through_seeding_leaves_nothing() {
+    let p = Project::new();
+    p.xtask(&["migrate", "-q"]).assert().success();
+    let (mut tables, _) = server::seed::demo_tables(Some(1));
+    // Break a late table: a post whose environment does not exist.
+    let posts = tables.iter_mut().find(|t| t.name == "posts").unwrap();
+    let env = posts.columns.iter().position(|c| *c == "environment_id").unwrap();
+    posts.rows[1][env] = server::seed::V::Text("no-such-environment".into());
+    let mut conn = server::db::connection::connect(&server::db::DatabaseUrl::Sqlite { path: p.db() }).unwrap();
+    assert!(server::seed::seed_tables(&mut conn, &tables, false).is_err());
+    drop(conn);
+    assert!(p.counts().iter().all(|(_, n)| *n == 0), "{:?}", p.counts());
+}
+
+#[test]
+fn seed_on_an_unmigrated_database_says_what_to_do() {
+    let p = Project::new();
+    p.xtask(&["seed"]).assert().failure().stderr(predicate::str::contains("run `cargo xtask migrate` first"));
+}
+
+#[test]
+fn reset_data_empties_every_table_and_keeps_history() {
+    let p = Project::new();
+    p.xtask(&["migrate", "-q"]).assert().success();
+    p.xtask(&["seed"]).assert().success();
+    assert!(p.counts().iter().all(|(_, n)| *n > 0), "every table has rows: {:?}", p.counts());
+    p.xtask(&["reset-data"]).assert().failure().stderr(predicate::str::contains("refusing without --yes"));
+    p.xtask(&["reset-data", "--yes", "--no-seed"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("cleared 12 tables"));
+    assert!(p.counts().iter().all(|(_, n)| *n == 0), "{:?}", p.counts());
+    p.xtask(&["check", "--no-pending"]).assert().success();
+    p.xtask(&["reset-data", "--yes", "--seed", "3"]).assert().success().stdout(predicate::str::contains("seeded"));
+    assert!(p.counts().iter().all(|(_, n)| *n > 0));
+}
+
+#[test]
+fn reset_complete_from_nothing_and_with_wal_files_missing() {
+    let p = Project::new();
+    p.xtask(&["reset-complete", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("migrate").and(predicate::str::contains("done in")));
+    assert!(p.dir.path().join("uploads/images").is_dir());
+    assert!(p.counts().iter().all(|(_, n)| *n > 0));
+    // A leftover upload and vector index go; -wal/-shm may or may not exist.
+    fs::write(p.dir.path().join("uploads/images/old.jpg"), "x").unwrap();
+    fs::create_dir_all(p.dir.path().join("vector_index/x")).unwrap();
+    let _ = fs::remove_file(p.dir.path().join("data/sqlite.db-wal"));
+    let _ = fs::remove_file(p.dir.path().join("data/sqlite.db-shm"));
+    p.xtask(&["reset-complete", "--yes"]).assert().success().stdout(predicate::str::contains("safety backup"));
+    assert!(!p.dir.path().join("uploads/images/old.jpg").exists());
+    assert!(!p.dir.path().join("vector_index/x").exists());
+    let backups: Vec<_> = fs::read_dir(p.dir.path().join("backups")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let backup = p.dir.path().join("backups").join(&backups[0]);
+    let conn = rusqlite::Connection::open(&backup).unwrap();
+    let teams: i64 = conn.query_row("SELECT count(*) FROM teams", [], |r| r.get(0)).unwrap();
+    assert_eq!(teams, 1);
+}
+
+#[test]
+fn reset_complete_refuses_while_another_process_has_the_database_open() {
+    let p = Project::new();
+    p.xtask(&["reset-complete", "--yes", "--seed", "1"]).assert().success();
+    let before = p.dump();
+    let mut holder = std::process::Command::new("sqlite3")
+        .arg(p.db())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn();
+    let Ok(child) = holder.as_mut() else {
+        panic!("this test holds the database open from another process with the sqlite3 CLI (apt-get install sqlite3)");
+    };
+    // Let sqlite3 open the file.
+    use std::io::Write as _;
+    child.stdin.as_mut().unwrap().write_all(b"SELECT count(*) FROM teams;\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.xtask(&["reset-complete", "--yes"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is open in another process"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(p.dump(), before);
+}
