@@ -52,7 +52,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             bail!("{url} is not on this machine; reset-complete drops every table there. Pass --allow-remote if that is really what you want");
         }
     }
-    confirm(&format!("wipe {url}, uploads/ and vector_index/ and rebuild them?"), args.yes)?;
+    // A fresh checkout has nothing to lose: no question then, so a newcomer's first command
+    // just works.
+    if !nothing_to_lose(&ctx.root, &url) {
+        confirm(&format!("wipe {url}, uploads/ and vector_index/ and rebuild them?"), args.yes)?;
+    }
     out!("reset-complete: {url} ({}, from {source})", url.dialect());
 
     match &url {
@@ -122,6 +126,24 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     }
     out!("done in {}", ms(started.elapsed()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// True for SQLite when the database file does not exist and uploads/ and vector_index/ hold
+/// nothing but their placeholders.
+fn nothing_to_lose(root: &Path, url: &DatabaseUrl) -> bool {
+    let Some(db) = url.sqlite_path() else { return false };
+    let only_placeholders = |dir: &str| {
+        fs::read_dir(root.join(dir)).map_or(true, |entries| {
+            entries
+                .flatten()
+                .all(|e| e.file_name() == ".gitkeep" || (e.file_name() == "images" && is_empty_dir(&e.path())))
+        })
+    };
+    !db.exists() && only_placeholders("uploads") && only_placeholders("vector_index")
+}
+
+fn is_empty_dir(p: &Path) -> bool {
+    fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
 }
 
 fn suffixed(path: &Path, suffix: &str) -> PathBuf {

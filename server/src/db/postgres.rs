@@ -19,7 +19,7 @@ use crate::db::url::redact;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The advisory-lock key of `migrate` ("drizzle" in ASCII).
-const LOCK_KEY: i64 = 0x0064_7269_7a7a_6c65;
+pub const LOCK_KEY: i64 = 0x0064_7269_7a7a_6c65;
 
 /// `sslmode` as libpq spells it; tokio-postgres only knows disable/prefer/require, so we
 /// take the parameter off the URL and build the TLS connector ourselves.
