@@ -36,18 +36,7 @@ fn folder(dir: &Path, version: &str, dialect: &str, entries: &[(&str, i64, &str)
 
 /// Copies the project's folder with the journal cut to its first `n` entries.
 fn project_prefix(dir: &Path, n: usize) -> PathBuf {
-    let src = project_migrations();
-    fs::create_dir_all(dir.join("meta")).unwrap();
-    let mut journal: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(src.join("meta/_journal.json")).unwrap()).unwrap();
-    let entries = journal["entries"].as_array_mut().unwrap();
-    entries.truncate(n);
-    for e in entries.iter() {
-        let tag = e["tag"].as_str().unwrap();
-        fs::copy(src.join(format!("{tag}.sql")), dir.join(format!("{tag}.sql"))).unwrap();
-    }
-    fs::write(dir.join("meta/_journal.json"), serde_json::to_string_pretty(&journal).unwrap()).unwrap();
-    dir.to_path_buf()
+    project_prefix_of(&project_migrations(), dir, n)
 }
 
 fn migrate(db: &Path, dir: &Path) -> Result<Vec<String>, DbError> {

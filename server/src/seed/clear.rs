@@ -40,16 +40,20 @@ pub fn delete_order(tables: &[String], edges: &[(String, String)]) -> Vec<String
 pub fn application_tables(conn: &mut Connection) -> Result<Vec<String>, DbError> {
     match conn {
         Connection::Sqlite(c) => sqlite_tables(c),
-        Connection::Postgres(c) => Ok(c
-            .query(
-                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
-                &[],
-            )
-            .map_err(|e| DbError::database("listing tables", pg_message(&e)))?
-            .iter()
-            .map(|r| r.get(0))
-            .collect()),
+        Connection::Postgres(c) => postgres_tables(c),
     }
+}
+
+/// Base tables of the `public` schema (the drizzle schema holds the bookkeeping).
+fn postgres_tables(c: &mut impl ::postgres::GenericClient) -> Result<Vec<String>, DbError> {
+    Ok(c.query(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
+        &[],
+    )
+    .map_err(|e| DbError::database("listing tables", pg_message(&e)))?
+    .iter()
+    .map(|r| r.get(0))
+    .collect())
 }
 
 fn sqlite_tables(c: &rusqlite::Connection) -> Result<Vec<String>, DbError> {
@@ -96,15 +100,7 @@ pub fn clear_sqlite(tx: &rusqlite::Connection) -> Result<Vec<String>, DbError> {
 /// Empties every application table with one `TRUNCATE … CASCADE` inside the caller's
 /// transaction.
 pub fn clear_postgres(tx: &mut ::postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
-    let tables: Vec<String> = tx
-        .query(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
-            &[],
-        )
-        .map_err(|e| DbError::database("listing tables", pg_message(&e)))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = postgres_tables(tx)?;
     if tables.is_empty() {
         return Ok(tables);
     }

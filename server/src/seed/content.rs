@@ -53,8 +53,9 @@ pub struct DemoIds {
 
 // Column lists, in the order of the final schema (migrations 0000 to 0005 applied).
 const TEAMS: &[&str] = &["id", "name", "created_at", "updated_at"];
-const SITES: &[&str] = &["id", "team_id", "name", "domain", "default_environment_id", "created_at", "updated_at"];
-const ENVIRONMENTS: &[&str] = &["id", "site_id", "name", "created_at", "updated_at"];
+pub(crate) const SITES: &[&str] =
+    &["id", "team_id", "name", "domain", "default_environment_id", "created_at", "updated_at"];
+pub(crate) const ENVIRONMENTS: &[&str] = &["id", "site_id", "name", "created_at", "updated_at"];
 const LOCALES: &[&str] = &["code", "name", "status", "created_at"];
 const SECTION_DEFINITIONS: &[&str] =
     &["id", "key", "name", "elements_structure", "template_key", "created_at", "updated_at"];
@@ -72,10 +73,12 @@ const IMAGES: &[&str] = &[
     "sha256",
     "is_placeholder",
 ];
-const PAGES: &[&str] = &["id", "site_id", "environment_id", "slug", "name", "created_at", "updated_at"];
-const PAGE_SECTIONS: &[&str] = &["id", "page_id", "section_def_id", "sort_order", "status", "created_at", "updated_at"];
-const PAGE_SECTION_CONTENTS: &[&str] = &["id", "page_section_id", "locale_code", "content", "created_at", "updated_at"];
-const POSTS: &[&str] = &[
+pub(crate) const PAGES: &[&str] = &["id", "site_id", "environment_id", "slug", "name", "created_at", "updated_at"];
+pub(crate) const PAGE_SECTIONS: &[&str] =
+    &["id", "page_id", "section_def_id", "sort_order", "status", "created_at", "updated_at"];
+pub(crate) const PAGE_SECTION_CONTENTS: &[&str] =
+    &["id", "page_section_id", "locale_code", "content", "created_at", "updated_at"];
+pub(crate) const POSTS: &[&str] = &[
     "id",
     "site_id",
     "environment_id",

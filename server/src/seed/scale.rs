@@ -1,7 +1,10 @@
 //! `seed --scale N`: N more sites under the demo team, each with environments, pages,
 //! sections, localized contents and posts, generated in batches so memory stays flat.
 
-use crate::seed::content::{Table, V};
+use crate::seed::content::{
+    Table, ENVIRONMENTS, PAGES as PAGES_COLS, PAGE_SECTIONS, PAGE_SECTION_CONTENTS as CONTENTS, POSTS as POSTS_COLS,
+    SITES, V,
+};
 use crate::seed::ids::IdSource;
 
 /// Per site: 2 environments, each with PAGES pages of SECTIONS sections in 2 locales, and
@@ -12,26 +15,6 @@ pub const POSTS: usize = 5;
 
 /// Rows one generated site adds.
 pub const ROWS_PER_SITE: usize = 1 + 2 * (1 + PAGES * (1 + SECTIONS * 3) + POSTS);
-
-const SITES: &[&str] = &["id", "team_id", "name", "domain", "default_environment_id", "created_at", "updated_at"];
-const ENVIRONMENTS: &[&str] = &["id", "site_id", "name", "created_at", "updated_at"];
-const PAGES_COLS: &[&str] = &["id", "site_id", "environment_id", "slug", "name", "created_at", "updated_at"];
-const PAGE_SECTIONS: &[&str] = &["id", "page_id", "section_def_id", "sort_order", "status", "created_at", "updated_at"];
-const CONTENTS: &[&str] = &["id", "page_section_id", "locale_code", "content", "created_at", "updated_at"];
-const POSTS_COLS: &[&str] = &[
-    "id",
-    "site_id",
-    "environment_id",
-    "title",
-    "slug",
-    "excerpt",
-    "body",
-    "status",
-    "published_at",
-    "featured_image_id",
-    "created_at",
-    "updated_at",
-];
 
 /// What generated sites hang off: the team, a section definition whose structure is
 /// `{title, body}` (the demo's `text` section) and the locales.
