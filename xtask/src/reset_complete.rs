@@ -83,6 +83,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         DatabaseUrl::Sqlite { .. } => {}
         DatabaseUrl::Postgres { url: raw } => {
             let mut conn = connect(&url)?;
+            let users = step("check nobody else is connected", || postgres_sessions(&mut conn))?;
+            if !users.is_empty() {
+                bail!(
+                    "{url} has {} other connection(s) ({}); stop them first (the CMS server, a psql shell…): \
+                     dropping the tables under them loses their work or leaves them waiting on locks",
+                    users.len(),
+                    users.join(", ")
+                );
+            }
             if !args.no_backup && postgres_has_data(&mut conn)? {
                 let dest = step("safety backup (pg_dump)", || pg_backup(&ctx.root, raw))?;
                 out!("    saved to {}", ctx.show(&dest));
@@ -240,10 +249,29 @@ fn pg_backup(root: &Path, url: &str) -> Result<PathBuf> {
     Ok(dest)
 }
 
+/// Other client sessions on the same database, described for the error message.
+fn postgres_sessions(conn: &mut Connection) -> Result<Vec<String>> {
+    let Connection::Postgres(c) = conn else { bail!("not a PostgreSQL connection") };
+    let rows = c.query(
+        "SELECT pid, coalesce(nullif(application_name, ''), 'unnamed client'), coalesce(state, 'unknown')
+           FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+          ORDER BY pid",
+        &[],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| format!("pid {} {} ({})", r.get::<_, i32>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
+        .collect())
+}
+
+/// Drops every application table and type and the drizzle schema in one transaction, giving up
+/// rather than waiting forever on a lock someone else holds.
 fn drop_postgres(conn: &mut Connection) -> Result<()> {
     let Connection::Postgres(c) = conn else { bail!("not a PostgreSQL connection") };
     c.batch_execute(
-        "DO $$ DECLARE r record; BEGIN
+        "BEGIN; SET LOCAL lock_timeout = '10s';
+         DO $$ DECLARE r record; BEGIN
            FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
              EXECUTE format('DROP TABLE IF EXISTS public.%I CASCADE', r.tablename);
            END LOOP;
@@ -253,7 +281,8 @@ fn drop_postgres(conn: &mut Connection) -> Result<()> {
              EXECUTE format('DROP TYPE IF EXISTS public.%I CASCADE', r.typname);
            END LOOP;
          END $$;
-         DROP SCHEMA IF EXISTS drizzle CASCADE;",
+         DROP SCHEMA IF EXISTS drizzle CASCADE;
+         COMMIT;",
     )?;
     Ok(())
 }

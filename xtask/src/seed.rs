@@ -92,7 +92,13 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
     const BATCH: usize = 250;
     let anchors = anchors(conn)?;
     let first = existing_sites(conn)?;
-    let mut ids = IdSource::new(seed.map(|n| n.wrapping_add(1)));
+    // Seeded: a function of N (and of the sites already there, so a second run adds new ids).
+    // Unseeded: one random starting point; a fast generator after that.
+    let start = match seed {
+        Some(n) => n.wrapping_add(1).wrapping_add((first as u64) << 32),
+        None => IdSource::Random.next_u64(),
+    };
+    let mut ids = IdSource::new(Some(start));
     let now = server::seed::ids::base_time(seed, server::seed::now_ms());
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new((sites * ROWS_PER_SITE) as u64);
@@ -104,29 +110,44 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
         indicatif::ProgressBar::hidden()
     };
     let started = Instant::now();
-    let mut batches = (0..sites).step_by(BATCH).map(|done| {
-        let n = BATCH.min(sites - done);
-        (scale::sites(&mut ids, &anchors, first + done, n, now), n)
-    });
-    // One transaction for the whole run: all or nothing, and a single commit.
-    match conn {
-        Connection::Sqlite(c) => {
-            let tx = c.transaction()?;
-            for (tables, n) in batches.by_ref() {
-                server::seed::write::sqlite(&tx, &tables)?;
-                bar.inc((n * ROWS_PER_SITE) as u64);
-            }
-            tx.commit()?;
-        }
-        Connection::Postgres(c) => {
-            let mut tx = c.transaction()?;
-            for (tables, n) in batches.by_ref() {
-                server::seed::write::postgres(&mut tx, &tables)?;
-                bar.inc((n * ROWS_PER_SITE) as u64);
-            }
-            tx.commit()?;
-        }
+    if let Connection::Sqlite(c) = conn {
+        // Room for the indexes being built, so pages are not spilled half-way.
+        c.execute_batch("PRAGMA cache_size = -262144")?;
     }
+    // Generation runs on its own thread, a couple of batches ahead of the writer.
+    let (tx_batches, batches) = std::sync::mpsc::sync_channel(2);
+    std::thread::scope(|scope| -> Result<()> {
+        // Owned here, so an error below drops it and the generator's next send fails and ends it.
+        let batches = batches;
+        scope.spawn(move || {
+            for done in (0..sites).step_by(BATCH) {
+                let n = BATCH.min(sites - done);
+                if tx_batches.send((scale::sites(&mut ids, &anchors, first + done, n, now), n)).is_err() {
+                    return; // the writer failed and stopped listening
+                }
+            }
+        });
+        // One transaction for the whole run: all or nothing, and a single commit.
+        match conn {
+            Connection::Sqlite(c) => {
+                let tx = c.transaction()?;
+                for (tables, n) in batches.iter() {
+                    server::seed::write::sqlite(&tx, &tables)?;
+                    bar.inc((n * ROWS_PER_SITE) as u64);
+                }
+                tx.commit()?;
+            }
+            Connection::Postgres(c) => {
+                let mut tx = c.transaction()?;
+                for (tables, n) in batches.iter() {
+                    server::seed::write::postgres(&mut tx, &tables)?;
+                    bar.inc((n * ROWS_PER_SITE) as u64);
+                }
+                tx.commit()?;
+            }
+        }
+        Ok(())
+    })?;
     bar.finish_and_clear();
     let rows = sites * ROWS_PER_SITE;
     let secs = started.elapsed().as_secs_f64();

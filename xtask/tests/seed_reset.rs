@@ -105,6 +105,28 @@ fn a_failure_part_way_through_seeding_leaves_nothing() {
 }
 
 #[test]
+fn scale_adds_coherent_sites_and_a_second_run_adds_more() {
+    let p = Project::new();
+    p.xtask(&["migrate", "-q"]).assert().success();
+    p.xtask(&["seed", "--seed", "5", "--scale", "3"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("scaled: 3 sites"));
+    p.xtask(&["seed", "--seed", "5", "--scale", "2"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("scaled: 2 sites"));
+    let counts: std::collections::HashMap<_, _> = p.counts().into_iter().collect();
+    assert_eq!(counts["sites"], 6);
+    assert_eq!(counts["environments"], 1 + 5 * 2);
+    p.xtask(&["check"]).assert().success();
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let problems: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(problems, 0);
+    p.xtask(&["seed", "--scale", "x"]).assert().failure().stderr(predicate::str::contains("invalid value"));
+}
+
+#[test]
 fn seed_on_an_unmigrated_database_says_what_to_do() {
     let p = Project::new();
     p.xtask(&["seed"]).assert().failure().stderr(predicate::str::contains("run `cargo xtask migrate` first"));

@@ -24,8 +24,22 @@ pub struct Anchors {
     pub locales: Vec<String>,
 }
 
+/// Ids in insertion order: row `k` of site `n` gets the stamp `now + n * ROWS_PER_SITE + k`, so
+/// ids are unique across batches and runs (site numbers continue after the existing sites).
+struct Ids<'a> {
+    source: &'a mut IdSource,
+    next_stamp: u64,
+}
+
+impl Ids<'_> {
+    fn next(&mut self) -> String {
+        self.next_stamp += 1;
+        self.source.ordered_uuid(self.next_stamp)
+    }
+}
+
 /// Generates sites `first..first + count` (numbering keeps names unique across batches).
-pub fn sites(ids: &mut IdSource, anchors: &Anchors, first: usize, count: usize, now: i64) -> Vec<Table> {
+pub fn sites(source: &mut IdSource, anchors: &Anchors, first: usize, count: usize, now: i64) -> Vec<Table> {
     let mut sites = Table { name: "sites", columns: SITES, rows: Vec::with_capacity(count) };
     let mut envs = Table { name: "environments", columns: ENVIRONMENTS, rows: Vec::with_capacity(count * 2) };
     let mut pages = Table { name: "pages", columns: PAGES_COLS, rows: Vec::new() };
@@ -34,8 +48,9 @@ pub fn sites(ids: &mut IdSource, anchors: &Anchors, first: usize, count: usize, 
     let mut posts = Table { name: "posts", columns: POSTS_COLS, rows: Vec::new() };
     let t = |s: &str| V::Text(s.to_string());
     for n in first..first + count {
-        let site = ids.uuid();
-        let env_ids = [ids.uuid(), ids.uuid()];
+        let mut ids = Ids { source: &mut *source, next_stamp: now as u64 + (n * ROWS_PER_SITE) as u64 };
+        let site = ids.next();
+        let env_ids = [ids.next(), ids.next()];
         let ts = V::Int(now + n as i64);
         sites.rows.push(vec![
             t(&site),
@@ -49,7 +64,7 @@ pub fn sites(ids: &mut IdSource, anchors: &Anchors, first: usize, count: usize, 
         for (e, env) in env_ids.iter().enumerate() {
             envs.rows.push(vec![t(env), t(&site), t(["main", "staging"][e]), ts.clone(), ts.clone()]);
             for p in 0..PAGES {
-                let page = ids.uuid();
+                let page = ids.next();
                 pages.rows.push(vec![
                     t(&page),
                     t(&site),
@@ -60,7 +75,7 @@ pub fn sites(ids: &mut IdSource, anchors: &Anchors, first: usize, count: usize, 
                     ts.clone(),
                 ]);
                 for s in 0..SECTIONS {
-                    let section = ids.uuid();
+                    let section = ids.next();
                     sections.rows.push(vec![
                         t(&section),
                         t(&page),
@@ -71,15 +86,16 @@ pub fn sites(ids: &mut IdSource, anchors: &Anchors, first: usize, count: usize, 
                         ts.clone(),
                     ]);
                     for locale in &anchors.locales {
-                        let body = serde_json::json!({
-                            "title": format!("Section {s} of page {p} ({locale})"),
-                            "body": format!("Generated text {} for site {n}, page {p}, section {s}.", ids.next_u64() % 100_000),
-                        });
+                        // Every part is digits or a locale code: valid JSON without escaping.
+                        let body = format!(
+                            r#"{{"title":"Section {s} of page {p} ({locale})","body":"Generated text {} for site {n}, page {p}, section {s}."}}"#,
+                            ids.source.next_u64() % 100_000
+                        );
                         contents.rows.push(vec![
-                            V::Text(ids.uuid()),
+                            V::Text(ids.next()),
                             t(&section),
                             t(locale),
-                            V::Text(body.to_string()),
+                            V::Text(body),
                             ts.clone(),
                             ts.clone(),
                         ]);
@@ -89,7 +105,7 @@ pub fn sites(ids: &mut IdSource, anchors: &Anchors, first: usize, count: usize, 
             for k in 0..POSTS {
                 let published = k % 2 == 0;
                 posts.rows.push(vec![
-                    V::Text(ids.uuid()),
+                    V::Text(ids.next()),
                     t(&site),
                     t(env),
                     V::Text(format!("Post {k} of site {n}")),
@@ -98,9 +114,9 @@ pub fn sites(ids: &mut IdSource, anchors: &Anchors, first: usize, count: usize, 
                     V::Text(format!("# Post {k}\n\nBody of post {k} on site {n}.")),
                     t(if published { "published" } else { "draft" }),
                     if published { V::Int(now - (k as i64) * 86_400_000) } else { V::Null },
-                    V::Null,
                     ts.clone(),
                     ts.clone(),
+                    V::Null, // featured_image_id
                 ]);
             }
         }
@@ -121,6 +137,24 @@ mod tests {
         assert_eq!(rows, 3 * ROWS_PER_SITE);
         for t in &tables {
             assert!(t.rows.iter().all(|r| r.len() == t.columns.len()), "{}", t.name);
+        }
+        let contents = tables.iter().find(|t| t.name == "page_section_contents").unwrap();
+        for row in &contents.rows {
+            let V::Text(body) = &row[3] else { panic!("content is text") };
+            let json: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert!(json["title"].is_string() && json["body"].is_string(), "{body}");
+        }
+        // Ids are unique, also across batches, and in insertion order within a table.
+        let next = sites(&mut IdSource::new(Some(1)), &anchors, 3, 2, 0);
+        let mut all = std::collections::HashSet::new();
+        for t in tables.iter().chain(&next) {
+            let ids: Vec<&V> = t.rows.iter().map(|r| &r[0]).collect();
+            let mut sorted = ids.clone();
+            sorted.sort_by_key(|v| format!("{v:?}"));
+            assert_eq!(ids, sorted, "{}", t.name);
+            for id in ids {
+                assert!(all.insert(format!("{id:?}")), "duplicate id in {}", t.name);
+            }
         }
     }
 }
