@@ -29,6 +29,28 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// Whether the file ends where its format says it ends, so that a truncated file is not taken
+/// for a whole one: JPEG ends with EOI (`FF D9`, trailing zero padding allowed), PNG with its
+/// IEND chunk, GIF with its trailer `3B`, WebP at the length its RIFF header gives.
+pub fn complete(bytes: &[u8], mime: &str) -> bool {
+    match mime {
+        "image/jpeg" => {
+            let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            bytes[..end].ends_with(&[0xFF, 0xD9])
+        }
+        "image/png" => bytes.ends_with(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]),
+        "image/gif" => bytes.last() == Some(&0x3B),
+        "image/webp" => {
+            bytes.len() >= 12 && {
+                let riff = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+                // The RIFF size excludes the 8-byte header; chunks are padded to an even length.
+                riff + 8 == bytes.len() || riff + 9 == bytes.len()
+            }
+        }
+        _ => false,
+    }
+}
+
 /// Whether a `Content-Type` header names an image type (parameters and case ignored).
 pub fn content_type_is_image(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -45,6 +67,9 @@ pub fn check(bytes: &[u8], expected_sha256: Option<&str>) -> Result<ImageInfo, S
         let head: String = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
         format!("the content is not a JPEG, PNG, GIF or WebP image (starts with {head:?})")
     })?;
+    if !complete(bytes, mime) {
+        return Err(format!("the {mime} data is incomplete (it does not end where the format says it ends)"));
+    }
     let size = imagesize::blob_size(bytes).map_err(|e| format!("cannot read the image's dimensions: {e}"))?;
     let sha256 = sha256_hex(bytes);
     if let Some(expected) = expected_sha256 {
@@ -72,6 +97,17 @@ mod tests {
     }
 
     #[test]
+    fn completeness_of_each_format() {
+        assert!(complete(b"\x89PNG\r\n\x1a\n....\0\0\0\0IEND\xAE\x42\x60\x82", "image/png"));
+        assert!(!complete(b"\x89PNG\r\n\x1a\n....", "image/png"));
+        assert!(complete(b"GIF89a...;", "image/gif"));
+        assert!(!complete(b"GIF89a...", "image/gif"));
+        assert!(complete(b"RIFF\x04\0\0\0WEBP", "image/webp"));
+        assert!(!complete(b"RIFF\x10\0\0\0WEBPVP8 ", "image/webp"));
+        assert!(!complete(b"", "image/jpeg"));
+    }
+
+    #[test]
     fn content_types() {
         assert!(content_type_is_image("image/jpeg"));
         assert!(content_type_is_image("Image/PNG; charset=binary"));
@@ -91,6 +127,9 @@ mod tests {
         let e = check(&jpeg, Some(&"0".repeat(64))).unwrap_err();
         assert!(e.contains("SHA-256 mismatch"), "{e}");
         assert!(check(b"<html>not an image</html>", None).unwrap_err().contains("not a JPEG"));
-        assert!(check(&jpeg[..4], None).unwrap_err().contains("dimensions"));
+        assert!(check(&jpeg[..jpeg.len() / 2], None).unwrap_err().contains("incomplete"));
+        let mut padded = jpeg.clone();
+        padded.extend_from_slice(&[0, 0, 0]);
+        assert!(check(&padded, None).is_ok(), "zero padding after EOI is fine");
     }
 }
