@@ -4,6 +4,7 @@
 #[macro_use]
 mod project;
 mod bench;
+mod bench_images;
 mod check;
 mod confirm;
 mod migrate;

@@ -82,11 +82,19 @@ pub struct Options {
     pub offline: bool,
     pub concurrency: usize,
     pub fetch: FetchConfig,
+    /// No per-image lines or progress bars (warnings still go to stderr).
+    pub quiet: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { manifest: DEFAULT_MANIFEST.into(), offline: false, concurrency: 8, fetch: FetchConfig::default() }
+        Options {
+            manifest: DEFAULT_MANIFEST.into(),
+            offline: false,
+            concurrency: 8,
+            fetch: FetchConfig::default(),
+            quiet: false,
+        }
     }
 }
 
@@ -123,6 +131,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         manifest: args.manifest,
         offline: args.offline,
         concurrency: usize::from(args.concurrency),
+        quiet: false,
         fetch: FetchConfig {
             connect_timeout: Duration::from_secs_f64(args.connect_timeout),
             timeout: Duration::from_secs_f64(args.timeout),
@@ -264,7 +273,7 @@ fn existing(path: &Path, spec: &ImageSpec, max_bytes: u64) -> Result<Option<(Ima
 /// placeholders with a warning.
 pub fn download_all(specs: &[ImageSpec], dir: &Path, options: &Options, offline: bool) -> Result<Vec<Result<Outcome>>> {
     let client = if offline { None } else { Some(fetch::client(&options.fetch)?) };
-    let report = Reporter::new(specs.len());
+    let report = Reporter::new(specs.len(), options.quiet);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<Outcome>>>> = Mutex::new((0..specs.len()).map(|_| None).collect());
     let workers = options.concurrency.clamp(1, 64).min(specs.len().max(1));
@@ -347,19 +356,20 @@ fn describe(info: &ImageInfo) -> String {
 struct Reporter {
     multi: Option<MultiProgress>,
     overall: ProgressBar,
+    quiet: bool,
 }
 
 impl Reporter {
-    fn new(total: usize) -> Reporter {
-        if std::io::stderr().is_terminal() {
+    fn new(total: usize, quiet: bool) -> Reporter {
+        if !quiet && std::io::stderr().is_terminal() {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let overall = multi.add(ProgressBar::new(total as u64));
             overall.set_style(
                 ProgressStyle::with_template("images {bar:30} {pos}/{len} {elapsed}").expect("valid template"),
             );
-            Reporter { multi: Some(multi), overall }
+            Reporter { multi: Some(multi), overall, quiet }
         } else {
-            Reporter { multi: None, overall: ProgressBar::hidden() }
+            Reporter { multi: None, overall: ProgressBar::hidden(), quiet }
         }
     }
 
@@ -380,6 +390,9 @@ impl Reporter {
 
     /// A line on stdout (above the bars on a terminal).
     fn line(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
         match &self.multi {
             Some(m) => {
                 let _ = m.println(text);
