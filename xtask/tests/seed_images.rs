@@ -441,6 +441,37 @@ fn a_stalled_response_times_out() {
 }
 
 #[test]
+fn a_run_killed_mid_download_leaves_no_file_under_the_final_name() {
+    let server = Server::start();
+    let p = Project::migrated();
+    let a = photo(120, 80, 12);
+    let stalled = Reply { stall_after: Some(a.len() / 2), ..Reply::image(&a) };
+    p.manifest(&[entry("a.jpg", server.route("/a.jpg", vec![stalled]))]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("xtask"))
+        .args(["seed-images", "--timeout", "30"])
+        .env("CMS_PROJECT_ROOT", p.root())
+        .env_remove("DATABASE_URL")
+        .env_remove("CMS_IMAGES_OFFLINE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while server.hits("/a.jpg").is_empty() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(server.hits("/a.jpg").len(), 1);
+    assert!(p.files().iter().all(|f| f.starts_with('.')), "a partial file under a final name: {:?}", p.files());
+    assert!(p.rows().is_empty());
+    // The next run (offline here) completes the job.
+    p.seed_images(&["--offline"]).assert().success();
+    p.assert_consistent();
+}
+
+#[test]
 fn a_truncated_body_is_retried_then_refused() {
     let server = Server::start();
     let p = Project::migrated();

@@ -418,3 +418,89 @@ impl Reporter {
         self.overall.finish_and_clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use server::db::migrator::{self, MigrateOptions};
+    use server::db::DatabaseUrl;
+
+    const MANIFEST: &str = r#"
+[[image]]
+file = "real.jpg"
+url = "http://127.0.0.1:9/real.jpg"
+alt = "Real"
+width = 40
+height = 30
+licence = "CC0"
+
+[[image]]
+file = "stand-in.jpg"
+url = "http://127.0.0.1:9/stand-in.jpg"
+alt = "Stand-in"
+width = 40
+height = 30
+licence = "CC0"
+
+[[image]]
+file = "missing.jpg"
+url = "http://127.0.0.1:9/missing.jpg"
+alt = "Missing"
+width = 40
+height = 30
+licence = "CC0"
+"#;
+
+    /// A real (marker-free) JPEG.
+    fn photo() -> Vec<u8> {
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 80)
+            .encode(&[200u8; 40 * 30 * 3], 40, 30, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn register_present_records_files_on_disk_without_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = Context::new(None);
+        ctx.root = dir.path().to_path_buf();
+        fs::create_dir_all(dir.path().join("scripts")).unwrap();
+        fs::write(dir.path().join(DEFAULT_MANIFEST), MANIFEST).unwrap();
+        let images = dir.path().join(IMAGES_DIR);
+        fs::create_dir_all(&images).unwrap();
+        let real = photo();
+        fs::write(images.join("real.jpg"), &real).unwrap();
+        fs::write(images.join("stand-in.jpg"), placeholder::jpeg(40, 30).unwrap()).unwrap();
+
+        let url = DatabaseUrl::Sqlite { path: dir.path().join("db.sqlite") };
+        let set = server::db::MigrationSet::load(&test_support::project_root().join("migrations/sqlite")).unwrap();
+        migrator::migrate(
+            server::db::driver(&url, false).unwrap().as_mut(),
+            &set,
+            &MigrateOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let mut conn = server::db::connection::connect(&url).unwrap();
+        assert_eq!(register_present(&ctx, &mut conn, None).unwrap(), 2);
+        assert_eq!(register_present(&ctx, &mut conn, None).unwrap(), 2, "idempotent");
+        let Connection::Sqlite(c) = &conn else { unreachable!() };
+        let rows: Vec<(String, i64, i64, String)> = c
+            .prepare("SELECT file_name, is_placeholder, bytes, sha256 FROM images ORDER BY file_name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], ("real.jpg".into(), 0, real.len() as i64, verify::sha256_hex(&real)));
+        assert_eq!((rows[1].0.as_str(), rows[1].1), ("stand-in.jpg", 1));
+    }
+
+    #[test]
+    fn summary_line() {
+        let s = Summary { downloaded: 7, present: 1, placeholders: 1, elapsed: Duration::from_millis(1234) };
+        assert_eq!(s.line(), "9 images: 7 downloaded, 1 already present, 1 placeholder(s) in 1.2 s");
+    }
+}
