@@ -573,6 +573,8 @@ fn a_malformed_manifest_says_what_is_wrong() {
     p.seed_images(&["--concurrency", "0"]).assert().failure().code(2);
     p.seed_images(&["--concurrency", "65"]).assert().failure().code(2);
     p.seed_images(&["--timeout", "-1"]).assert().failure().code(2);
+    p.seed_images(&["--max-bytes", "0"]).assert().failure().code(2);
+    p.seed_images(&["--retries", "21"]).assert().failure().code(2);
     assert!(!p.root().join("uploads").exists());
 }
 
@@ -759,6 +761,21 @@ fn seed_images_then_seed_links_the_seed_to_the_existing_rows() {
         assert_eq!(after[f].id, before[f].id, "{f}: id kept");
         assert_eq!(after[f].sha256, before[f].sha256, "{f}: metadata kept");
     }
+    assert_references_resolve(&p);
+    p.assert_consistent();
+}
+
+#[test]
+fn rows_reset_by_seed_force_are_corrected_from_the_files_without_a_request() {
+    let server = Server::start();
+    let p = Project::migrated();
+    seed_manifest(&p, &server);
+    p.seed_images(&[]).assert().success();
+    assert_eq!(server.total_hits(), 9);
+    p.xtask(&["seed", "--force", "--yes"]).assert().success();
+    assert!(p.rows().values().all(|r| r.placeholder && r.bytes == 0), "seed --force recreates placeholder rows");
+    p.seed_images(&[]).assert().success().stdout(predicate::str::contains("0 downloaded, 9 already present"));
+    assert_eq!(server.total_hits(), 9, "the files on disk are real: no request");
     assert_references_resolve(&p);
     p.assert_consistent();
 }

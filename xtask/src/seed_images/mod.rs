@@ -56,10 +56,10 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = positive_secs)]
     connect_timeout: f64,
     /// The largest file accepted, in bytes
-    #[arg(long, value_name = "BYTES", default_value_t = 20 * 1024 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = 20 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
     max_bytes: u64,
     /// Retries after a failed attempt (connection errors, timeouts, 5xx, 429)
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=20))]
     retries: u32,
     /// The first retry's delay in milliseconds; it doubles each time (with jitter, up to 10 s)
     #[arg(long, value_name = "MS", default_value_t = 500)]
