@@ -32,11 +32,25 @@ enum What {
         #[arg(long, default_value_t = 20)]
         status_runs: usize,
     },
+    /// Fetch N images from a local server with added latency, in parallel and one by one
+    SeedImages {
+        #[arg(long, default_value_t = 24)]
+        count: usize,
+        /// Latency the server adds to every request
+        #[arg(long, default_value_t = 200)]
+        latency_ms: u64,
+        /// The parallel run's concurrency
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
 }
 
 pub fn run(_ctx: &Context, args: Args) -> Result<ExitCode> {
     match args.what {
         What::Migrate { count, status_runs } => bench_migrate(count, status_runs.max(1)),
+        What::SeedImages { count, latency_ms, concurrency } => {
+            crate::bench_images::run(count, latency_ms, concurrency.clamp(1, 64))
+        }
     }
 }
 

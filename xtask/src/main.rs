@@ -4,12 +4,14 @@
 #[macro_use]
 mod project;
 mod bench;
+mod bench_images;
 mod check;
 mod confirm;
 mod migrate;
 mod reset_complete;
 mod reset_data;
 mod seed;
+mod seed_images;
 mod status;
 
 use std::process::ExitCode;
@@ -38,6 +40,8 @@ enum Command {
     Check(check::Args),
     /// Seed the demo environment (idempotent; --seed N reproducible; --scale N large)
     Seed(seed::Args),
+    /// Download the sample images into uploads/images and register them (placeholders offline)
+    SeedImages(seed_images::Args),
     /// Delete every application row (keep schema and history), then seed
     ResetData(reset_data::Args),
     /// Wipe database, uploads/ and vector_index/; migrate; seed
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Command::Status(args) => status::run(&ctx, args),
         Command::Check(args) => check::run(&ctx, args),
         Command::Seed(args) => seed::run(&ctx, args),
+        Command::SeedImages(args) => seed_images::run(&ctx, args),
         Command::ResetData(args) => reset_data::run(&ctx, args),
         Command::ResetComplete(args) => reset_complete::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args),

@@ -815,6 +815,38 @@ pub fn demo(new_id: &mut dyn FnMut() -> String, now_ms: i64) -> (Vec<Table>, Dem
     (tables, ids)
 }
 
+/// Makes the demo rows use the image rows already in the database (`existing`: file name → id),
+/// as `seed-images` leaves them when it runs before the seed: those images are not inserted again
+/// (their downloaded metadata stays) and every reference to the demo's id for the file (a post's
+/// `featured_image_id`, an `imageId` in section content) is rewritten to the existing id.
+pub fn reuse_images(tables: &mut [Table], existing: &HashMap<String, String>) {
+    let Some(images) = tables.iter_mut().find(|t| t.name == "images") else { return };
+    let file_col = images.columns.iter().position(|c| *c == "file_name").expect("images.file_name");
+    let id_col = images.columns.iter().position(|c| *c == "id").expect("images.id");
+    let mut renamed: Vec<(String, String)> = Vec::new();
+    images.rows.retain(|row| match (&row[file_col], &row[id_col]) {
+        (V::Text(file), V::Text(id)) => match existing.get(file) {
+            Some(kept) => {
+                renamed.push((id.clone(), kept.clone()));
+                false
+            }
+            None => true,
+        },
+        _ => true,
+    });
+    for table in tables.iter_mut().filter(|t| t.name != "images") {
+        for value in table.rows.iter_mut().flatten() {
+            if let V::Text(text) = value {
+                for (old, new) in &renamed {
+                    if text.contains(old.as_str()) {
+                        *text = text.replace(old.as_str(), new);
+                    }
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Validation
 // ---------------------------------------------------------------------------------------------------------------
@@ -970,6 +1002,41 @@ fn join(prefix: &str, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reuse_images_points_references_at_existing_rows() {
+        let mut n = 0;
+        let (mut tables, _) = demo(
+            &mut || {
+                n += 1;
+                format!("00000000-0000-4000-8000-{n:012}")
+            },
+            1_700_000_000_000,
+        );
+        let (before, _) = demo(&mut || "unused".to_string(), 0);
+        let images = tables.iter().find(|t| t.name == "images").unwrap();
+        let demo_id = |file: &str| match &images.rows.iter().find(|r| r[1] == V::Text(file.into())).unwrap()[0] {
+            V::Text(id) => id.clone(),
+            _ => unreachable!(),
+        };
+        let (hero, post1) = (demo_id("hero-home.jpg"), demo_id("post-1.jpg"));
+        let existing: HashMap<String, String> = [("hero-home.jpg", "kept-hero"), ("post-1.jpg", "kept-post-1")]
+            .map(|(f, i)| (f.to_string(), i.to_string()))
+            .into();
+        reuse_images(&mut tables, &existing);
+        let images = tables.iter().find(|t| t.name == "images").unwrap();
+        assert_eq!(images.rows.len(), before.iter().find(|t| t.name == "images").unwrap().rows.len() - 2);
+        let all: String = tables.iter().flat_map(|t| t.rows.iter().flatten()).map(|v| format!("{v:?}")).collect();
+        assert!(!all.contains(&hero) && !all.contains(&post1), "old ids remain");
+        let contents = tables.iter().find(|t| t.name == "page_section_contents").unwrap();
+        assert!(contents
+            .rows
+            .iter()
+            .flatten()
+            .any(|v| matches!(v, V::Text(s) if s.contains("\"imageId\":\"kept-hero\""))));
+        let posts = tables.iter().find(|t| t.name == "posts").unwrap();
+        assert!(posts.rows.iter().flatten().any(|v| *v == V::Text("kept-post-1".into())));
+    }
 
     /// The columns of each table as the migrations define them (0000_initial … 0005_section_status_check,
     /// with the columns added by ALTER TABLE in 0002 at the end). Kept apart from the constants above on purpose.

@@ -7,6 +7,7 @@ pub mod ids;
 pub mod scale;
 pub mod write;
 
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::db::connection::Connection;
@@ -69,7 +70,12 @@ pub fn seed_tables(conn: &mut Connection, tables: &[Table], force: bool) -> Resu
             if force {
                 clear::clear_sqlite(&tx)?;
             }
-            write::sqlite(&tx, tables)?;
+            let existing = {
+                let mut st = tx.prepare("SELECT file_name, id FROM images").map_err(e("reading images"))?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(e("reading images"))?;
+                rows.collect::<Result<HashMap<String, String>, _>>().map_err(e("reading images"))?
+            };
+            write::sqlite(&tx, &with_existing_images(tables, &existing))?;
             tx.commit().map_err(e("committing the seed"))?;
         }
         Connection::Postgres(c) => {
@@ -84,11 +90,28 @@ pub fn seed_tables(conn: &mut Connection, tables: &[Table], force: bool) -> Resu
             if force {
                 clear::clear_postgres(&mut tx)?;
             }
-            write::postgres(&mut tx, tables)?;
+            let existing: HashMap<String, String> = tx
+                .query("SELECT file_name, id FROM images", &[])
+                .map_err(pe("reading images"))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            write::postgres(&mut tx, &with_existing_images(tables, &existing))?;
             tx.commit().map_err(pe("committing the seed"))?;
         }
     }
     Ok(None)
+}
+
+/// `tables` with the images already in the database reused (see [`content::reuse_images`]):
+/// seed-images may have run first.
+fn with_existing_images<'a>(tables: &'a [Table], existing: &HashMap<String, String>) -> std::borrow::Cow<'a, [Table]> {
+    if existing.is_empty() {
+        return std::borrow::Cow::Borrowed(tables);
+    }
+    let mut owned = tables.to_vec();
+    content::reuse_images(&mut owned, existing);
+    std::borrow::Cow::Owned(owned)
 }
 
 /// Rows per application table, in name order.

@@ -1,0 +1,183 @@
+//! Downloading one image over HTTP: a blocking reqwest client with a connect timeout and a total
+//! timeout per request, the body streamed under a size cap, and retries (see [`super::retry`]) on
+//! connection errors, timeouts, truncated bodies, 5xx and 429.
+
+use std::io::Read as _;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, Result};
+use reqwest::blocking::Client;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+
+use super::retry::{self, Policy};
+use super::verify;
+
+#[derive(Clone, Debug)]
+pub struct FetchConfig {
+    pub connect_timeout: Duration,
+    /// The whole request, body included.
+    pub timeout: Duration,
+    pub max_bytes: u64,
+    pub policy: Policy,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+            max_bytes: 20 * 1024 * 1024,
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// What a download reports while it runs.
+pub enum Event<'a> {
+    /// Bytes received so far, and the announced length.
+    Progress { received: u64, total: Option<u64> },
+    /// Attempt `attempt` failed with `reason`; the next one starts after `delay`.
+    Retry { attempt: u32, delay: Duration, reason: &'a str },
+}
+
+/// A downloaded body whose content type says image.
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+}
+
+struct AttemptError {
+    message: String,
+    retry: bool,
+    retry_after: Option<Duration>,
+}
+
+impl AttemptError {
+    fn fatal(message: String) -> Self {
+        AttemptError { message, retry: false, retry_after: None }
+    }
+    fn transient(message: String) -> Self {
+        AttemptError { message, retry: true, retry_after: None }
+    }
+}
+
+pub fn client(cfg: &FetchConfig) -> Result<Client> {
+    Client::builder()
+        .connect_timeout(cfg.connect_timeout)
+        .timeout(cfg.timeout)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .user_agent(concat!("cms-xtask-seed-images/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+/// Downloads `url`, retrying what may succeed later; the error says why the last attempt failed.
+pub fn fetch(client: &Client, url: &str, cfg: &FetchConfig, events: &dyn Fn(Event)) -> Result<Fetched, String> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match attempt_once(client, url, cfg, events) {
+            Ok(bytes) => return Ok(Fetched { bytes }),
+            Err(e) if e.retry && attempt <= cfg.policy.retries => {
+                let delay = cfg.policy.delay(attempt - 1, e.retry_after, fastrand::f64());
+                events(Event::Retry { attempt, delay, reason: &e.message });
+                std::thread::sleep(delay);
+            }
+            Err(e) if attempt > 1 => return Err(format!("{} (after {attempt} attempts)", e.message)),
+            Err(e) => return Err(e.message),
+        }
+    }
+}
+
+fn attempt_once(
+    client: &Client,
+    url: &str,
+    cfg: &FetchConfig,
+    events: &dyn Fn(Event),
+) -> Result<Vec<u8>, AttemptError> {
+    let timeout_message = || format!("timed out after {:.1} s", cfg.timeout.as_secs_f64());
+    let mut response = client.get(url).header(ACCEPT, "image/*").send().map_err(|e| {
+        if e.is_timeout() {
+            AttemptError::transient(timeout_message())
+        } else if e.is_connect() {
+            AttemptError::transient(format!("cannot connect: {}", root_cause(&e)))
+        } else {
+            AttemptError::transient(format!("request failed: {}", root_cause(&e)))
+        }
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        return Err(AttemptError {
+            message: format!("HTTP {status}"),
+            retry: retry::retryable_status(status.as_u16()),
+            retry_after,
+        });
+    }
+    let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    if !verify::content_type_is_image(&content_type) {
+        let shown = if content_type.is_empty() { "none" } else { content_type.as_str() };
+        return Err(AttemptError::fatal(format!("the content type is {shown}, not an image")));
+    }
+    let total = response.content_length();
+    if let Some(len) = total.filter(|&len| len > cfg.max_bytes) {
+        return Err(AttemptError::fatal(format!("the body is {len} bytes, over the {} byte cap", cfg.max_bytes)));
+    }
+    let mut bytes = Vec::with_capacity(total.unwrap_or(64 * 1024).min(cfg.max_bytes) as usize);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match response.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => return Err(AttemptError::transient(timeout_message())),
+            Err(e) => {
+                return Err(AttemptError::transient(format!(
+                    "the body broke off after {} bytes: {}",
+                    bytes.len(),
+                    root_cause(&e)
+                )))
+            }
+        };
+        if bytes.len() as u64 + n as u64 > cfg.max_bytes {
+            return Err(AttemptError::fatal(format!("the body is over the {} byte cap", cfg.max_bytes)));
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+        events(Event::Progress { received: bytes.len() as u64, total });
+    }
+    if let Some(len) = total.filter(|&len| len != bytes.len() as u64) {
+        return Err(AttemptError::transient(format!("the body broke off after {} of {len} bytes", bytes.len())));
+    }
+    Ok(bytes)
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        return true;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|s| s as _);
+    while let Some(s) = source {
+        if s.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_timeout) {
+            return true;
+        }
+        if s.to_string().contains("timed out") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The innermost cause, which is the informative part of reqwest's and hyper's error chains.
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut last = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
+    last
+}

@@ -1,0 +1,506 @@
+//! `cargo xtask seed-images [--offline] [--concurrency N] [--manifest FILE]`: downloads the
+//! sample images listed in `scripts/seed-images.toml` into `uploads/images/`, verified, and
+//! records them in the images table. An image that cannot be fetched (offline, or the download
+//! fails) becomes a generated placeholder of the intended size, marked as such, with a warning:
+//! the command still succeeds, so `reset-complete` completes on an offline machine. A later run
+//! with network replaces the placeholders.
+
+pub mod fetch;
+pub mod manifest;
+pub mod placeholder;
+pub mod register;
+pub mod retry;
+pub mod store;
+pub mod verify;
+
+use std::fs;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use server::db::connection::Connection;
+
+use crate::project::Context;
+use fetch::{Event, FetchConfig};
+use manifest::ImageSpec;
+use register::ImageRow;
+use verify::ImageInfo;
+
+/// The manifest's default place, relative to the project root.
+pub const DEFAULT_MANIFEST: &str = "scripts/seed-images.toml";
+/// Where the images go, relative to the project root.
+pub const IMAGES_DIR: &str = "uploads/images";
+/// Setting this (to anything but empty, 0, false, no or off) acts as `--offline`.
+pub const OFFLINE_ENV: &str = "CMS_IMAGES_OFFLINE";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Fetch nothing: every image not already present becomes a placeholder
+    #[arg(long)]
+    offline: bool,
+    /// Downloads at a time (1 to 64)
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    /// The manifest (relative to the project root)
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_MANIFEST)]
+    manifest: PathBuf,
+    /// Seconds allowed for each request, body included
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = positive_secs)]
+    timeout: f64,
+    /// Seconds allowed to connect
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = positive_secs)]
+    connect_timeout: f64,
+    /// The largest file accepted, in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = 20 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    max_bytes: u64,
+    /// Retries after a failed attempt (connection errors, timeouts, 5xx, 429)
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=20))]
+    retries: u32,
+    /// The first retry's delay in milliseconds; it doubles each time (with jitter, up to 10 s)
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    backoff_ms: u64,
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("expected a number of seconds between 0 and 86400, got {s:?}")),
+    }
+}
+
+/// What a run does; `Options::default()` is the command without flags.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The manifest, relative to the project root (or absolute).
+    pub manifest: PathBuf,
+    /// Fetch nothing (`CMS_IMAGES_OFFLINE=1` has the same effect).
+    pub offline: bool,
+    pub concurrency: usize,
+    pub fetch: FetchConfig,
+    /// No per-image lines or progress bars (warnings still go to stderr).
+    pub quiet: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            manifest: DEFAULT_MANIFEST.into(),
+            offline: false,
+            concurrency: 8,
+            fetch: FetchConfig::default(),
+            quiet: false,
+        }
+    }
+}
+
+/// How a run ended, image by image.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    pub downloaded: usize,
+    /// Already present and valid: not fetched again.
+    pub present: usize,
+    pub placeholders: usize,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn total(&self) -> usize {
+        self.downloaded + self.present + self.placeholders
+    }
+
+    /// One line, e.g. `9 images: 8 downloaded, 0 already present, 1 placeholder(s) in 1.2 s`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} images: {} downloaded, {} already present, {} placeholder(s) in {:.1} s",
+            self.total(),
+            self.downloaded,
+            self.present,
+            self.placeholders,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+    let options = Options {
+        manifest: args.manifest,
+        offline: args.offline,
+        concurrency: usize::from(args.concurrency),
+        quiet: false,
+        fetch: FetchConfig {
+            connect_timeout: Duration::from_secs_f64(args.connect_timeout),
+            timeout: Duration::from_secs_f64(args.timeout),
+            max_bytes: args.max_bytes,
+            policy: retry::Policy {
+                retries: args.retries,
+                base: Duration::from_millis(args.backoff_ms),
+                ..retry::Policy::default()
+            },
+        },
+    };
+    let summary = fetch_and_register(ctx, &options)?;
+    out!("{}", summary.line());
+    if summary.placeholders > 0 {
+        eprintln!(
+            "warning: {} placeholder(s) stand in for images that could not be fetched; run `cargo xtask seed-images` again with network to replace them",
+            summary.placeholders
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `CMS_IMAGES_OFFLINE` asks for offline mode.
+pub fn offline_from_env() -> bool {
+    std::env::var(OFFLINE_ENV)
+        .is_ok_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false" | "no" | "off"))
+}
+
+/// Reads the manifest (relative to the project root); errors name the file and every problem.
+pub fn load_manifest(ctx: &Context, manifest: &Path) -> Result<Vec<ImageSpec>> {
+    let path = ctx.root.join(manifest);
+    let text = fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the image manifest {}; pass --manifest FILE", ctx.show(&path)))?;
+    manifest::parse(&text).with_context(|| format!("the image manifest {} is invalid; fix it", ctx.show(&path)))
+}
+
+/// The whole command: downloads (or generates placeholders for) every image of the manifest into
+/// `uploads/images` and upserts its row in the images table of the context's database, which
+/// must be fully migrated. Placeholders are warnings, not errors; an invalid manifest, an
+/// unmigrated database or a local write failure is an error.
+pub fn fetch_and_register(ctx: &Context, options: &Options) -> Result<Summary> {
+    let started = Instant::now();
+    let specs = load_manifest(ctx, &options.manifest)?;
+    let (url, _) = ctx.database_url()?;
+    let mut conn = crate::seed::open_migrated(ctx, &url)?;
+    let dir = images_dir(ctx)?;
+    let offline = options.offline || offline_from_env();
+    let results = download_all(&specs, &dir, options, offline)?;
+    let mut summary = Summary::default();
+    let mut rows = Vec::with_capacity(specs.len());
+    let mut failures = Vec::new();
+    for (spec, result) in specs.iter().zip(results) {
+        match result {
+            Ok(Outcome::Downloaded(info)) => {
+                summary.downloaded += 1;
+                rows.push(row(spec, info, false));
+            }
+            Ok(Outcome::Present(info)) => {
+                summary.present += 1;
+                rows.push(row(spec, info, false));
+            }
+            Ok(Outcome::Placeholder(info)) => {
+                summary.placeholders += 1;
+                rows.push(row(spec, info, true));
+            }
+            Err(e) => failures.push(format!("{}: {e:#}", spec.file)),
+        }
+    }
+    register::upsert(&mut conn, &rows, server::seed::now_ms())?;
+    if !failures.is_empty() {
+        bail!("could not write {} image(s) into {IMAGES_DIR}:\n  {}", failures.len(), failures.join("\n  "));
+    }
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// Records in the images table every manifest image already present and valid in
+/// `uploads/images` (placeholders as placeholders), with no network: for reset-data and seed,
+/// which recreate the rows while the files stay. Returns the number of rows written.
+#[allow(dead_code)] // the API reset-data and reset-complete call once wired by the lead
+pub fn register_present(ctx: &Context, conn: &mut Connection, manifest: Option<&Path>) -> Result<usize> {
+    let specs = load_manifest(ctx, manifest.unwrap_or(Path::new(DEFAULT_MANIFEST)))?;
+    let dir = ctx.root.join(IMAGES_DIR);
+    let mut rows = Vec::new();
+    for spec in &specs {
+        let path = store::final_path(&dir, &spec.file)?;
+        if let Some((info, is_placeholder)) = existing(&path, spec, FetchConfig::default().max_bytes)? {
+            rows.push(row(spec, info, is_placeholder));
+        }
+    }
+    register::upsert(conn, &rows, server::seed::now_ms())?;
+    Ok(rows.len())
+}
+
+fn row(spec: &ImageSpec, info: ImageInfo, is_placeholder: bool) -> ImageRow {
+    ImageRow { file_name: spec.file.clone(), alt: spec.alt.clone(), info, is_placeholder }
+}
+
+/// `uploads/images` under the root, created when missing, with stale temporary files removed.
+pub fn images_dir(ctx: &Context) -> Result<PathBuf> {
+    let dir = ctx.root.join(IMAGES_DIR);
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", ctx.show(&dir)))?;
+    store::remove_stale_temp_files(&dir, Duration::from_secs(3600));
+    Ok(dir)
+}
+
+/// What happened to one image.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Downloaded(ImageInfo),
+    Present(ImageInfo),
+    Placeholder(ImageInfo),
+}
+
+/// A file already in place: `Some((info, is_placeholder))` when it is a valid image (matching
+/// the manifest's SHA-256 when given) or one of our placeholders of the intended size.
+fn existing(path: &Path, spec: &ImageSpec, max_bytes: u64) -> Result<Option<(ImageInfo, bool)>> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if !meta.is_file() || meta.len() > max_bytes {
+        return Ok(None);
+    }
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if placeholder::is_placeholder(&bytes) {
+        Ok(verify::check(&bytes, None)
+            .ok()
+            .filter(|i| (i.width, i.height) == (spec.width, spec.height))
+            .map(|i| (i, true)))
+    } else {
+        Ok(verify::check(&bytes, spec.sha256.as_deref()).ok().map(|i| (i, false)))
+    }
+}
+
+/// Brings every image into `dir` with a bounded pool of worker threads, in manifest order.
+/// `Err` only for local failures (a file that cannot be written); download failures become
+/// placeholders with a warning.
+pub fn download_all(specs: &[ImageSpec], dir: &Path, options: &Options, offline: bool) -> Result<Vec<Result<Outcome>>> {
+    let client = if offline { None } else { Some(fetch::client(&options.fetch)?) };
+    let report = Reporter::new(specs.len(), options.quiet);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Outcome>>>> = Mutex::new((0..specs.len()).map(|_| None).collect());
+    let workers = options.concurrency.clamp(1, 64).min(specs.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(spec) = specs.get(i) else { break };
+                let result = one(spec, dir, client.as_ref(), &options.fetch, &report);
+                results.lock().expect("no worker panics while holding the lock")[i] = Some(result);
+            });
+        }
+    });
+    report.finish();
+    Ok(results.into_inner().expect("workers done").into_iter().map(|r| r.expect("every image handled")).collect())
+}
+
+/// One image: keep it when present and valid, else download, else a placeholder.
+fn one(
+    spec: &ImageSpec,
+    dir: &Path,
+    client: Option<&reqwest::blocking::Client>,
+    cfg: &FetchConfig,
+    report: &Reporter,
+) -> Result<Outcome> {
+    let path = store::final_path(dir, &spec.file)?;
+    let present = existing(&path, spec, cfg.max_bytes)?;
+    if let Some((info, false)) = &present {
+        report.done(&spec.file, &format!("already present ({})", describe(info)));
+        return Ok(Outcome::Present(info.clone()));
+    }
+    let reason = match client {
+        None => "offline (--offline or CMS_IMAGES_OFFLINE)".to_string(),
+        Some(client) => {
+            let bar = report.file_bar(&spec.file);
+            let events = |e: Event| match e {
+                Event::Progress { received, total } => {
+                    if let Some(t) = total {
+                        bar.set_length(t);
+                    }
+                    bar.set_position(received);
+                }
+                Event::Retry { attempt, delay, reason } => report.line(&format!(
+                    "  retry   {}: attempt {attempt} failed ({reason}); next in {:.1} s",
+                    spec.file,
+                    delay.as_secs_f64()
+                )),
+            };
+            let fetched = fetch::fetch(client, &spec.url, cfg, &events)
+                .and_then(|f| verify::check(&f.bytes, spec.sha256.as_deref()).map(|info| (f, info)));
+            bar.finish_and_clear();
+            match fetched {
+                Ok((f, info)) => {
+                    store::write_atomic(dir, &spec.file, &f.bytes)?;
+                    report.done(&spec.file, &format!("downloaded ({})", describe(&info)));
+                    return Ok(Outcome::Downloaded(info));
+                }
+                Err(e) => format!("{} from {}", e, spec.url),
+            }
+        }
+    };
+    let info = match present {
+        Some((info, true)) => info,
+        _ => {
+            let bytes = placeholder::jpeg(spec.width, spec.height)?;
+            store::write_atomic(dir, &spec.file, &bytes)?;
+            verify::check(&bytes, None).map_err(anyhow::Error::msg)?
+        }
+    };
+    report.warn(&format!("warning: {}: {reason}; using a {}x{} placeholder", spec.file, spec.width, spec.height));
+    report.done(&spec.file, "placeholder");
+    Ok(Outcome::Placeholder(info))
+}
+
+fn describe(info: &ImageInfo) -> String {
+    format!("{}x{}, {} KiB", info.width, info.height, info.bytes.div_ceil(1024))
+}
+
+/// Progress on a terminal (an overall bar and one bar per download), plain lines otherwise.
+struct Reporter {
+    multi: Option<MultiProgress>,
+    overall: ProgressBar,
+    quiet: bool,
+}
+
+impl Reporter {
+    fn new(total: usize, quiet: bool) -> Reporter {
+        if !quiet && std::io::stderr().is_terminal() {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let overall = multi.add(ProgressBar::new(total as u64));
+            overall.set_style(
+                ProgressStyle::with_template("images {bar:30} {pos}/{len} {elapsed}").expect("valid template"),
+            );
+            Reporter { multi: Some(multi), overall, quiet }
+        } else {
+            Reporter { multi: None, overall: ProgressBar::hidden(), quiet }
+        }
+    }
+
+    fn file_bar(&self, file: &str) -> ProgressBar {
+        match &self.multi {
+            Some(m) => {
+                let bar = m.add(ProgressBar::new(0));
+                bar.set_style(
+                    ProgressStyle::with_template("  {msg:20} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
+                        .expect("valid template"),
+                );
+                bar.set_message(file.to_string());
+                bar
+            }
+            None => ProgressBar::hidden(),
+        }
+    }
+
+    /// A line on stdout (above the bars on a terminal).
+    fn line(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(text);
+            }
+            None => out!("{text}"),
+        }
+    }
+
+    /// A line on stderr (above the bars on a terminal).
+    fn warn(&self, text: &str) {
+        match &self.multi {
+            Some(m) => m.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn done(&self, file: &str, what: &str) {
+        self.overall.inc(1);
+        self.line(&format!("  {file:<20} {what}"));
+    }
+
+    fn finish(&self) {
+        self.overall.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use server::db::migrator::{self, MigrateOptions};
+    use server::db::DatabaseUrl;
+
+    const MANIFEST: &str = r#"
+[[image]]
+file = "real.jpg"
+url = "http://127.0.0.1:9/real.jpg"
+alt = "Real"
+width = 40
+height = 30
+licence = "CC0"
+
+[[image]]
+file = "stand-in.jpg"
+url = "http://127.0.0.1:9/stand-in.jpg"
+alt = "Stand-in"
+width = 40
+height = 30
+licence = "CC0"
+
+[[image]]
+file = "missing.jpg"
+url = "http://127.0.0.1:9/missing.jpg"
+alt = "Missing"
+width = 40
+height = 30
+licence = "CC0"
+"#;
+
+    /// A real (marker-free) JPEG.
+    fn photo() -> Vec<u8> {
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 80)
+            .encode(&[200u8; 40 * 30 * 3], 40, 30, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn register_present_records_files_on_disk_without_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = Context::new(None);
+        ctx.root = dir.path().to_path_buf();
+        fs::create_dir_all(dir.path().join("scripts")).unwrap();
+        fs::write(dir.path().join(DEFAULT_MANIFEST), MANIFEST).unwrap();
+        let images = dir.path().join(IMAGES_DIR);
+        fs::create_dir_all(&images).unwrap();
+        let real = photo();
+        fs::write(images.join("real.jpg"), &real).unwrap();
+        fs::write(images.join("stand-in.jpg"), placeholder::jpeg(40, 30).unwrap()).unwrap();
+
+        let url = DatabaseUrl::Sqlite { path: dir.path().join("db.sqlite") };
+        let set = server::db::MigrationSet::load(&test_support::project_root().join("migrations/sqlite")).unwrap();
+        migrator::migrate(
+            server::db::driver(&url, false).unwrap().as_mut(),
+            &set,
+            &MigrateOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let mut conn = server::db::connection::connect(&url).unwrap();
+        assert_eq!(register_present(&ctx, &mut conn, None).unwrap(), 2);
+        assert_eq!(register_present(&ctx, &mut conn, None).unwrap(), 2, "idempotent");
+        let Connection::Sqlite(c) = &conn else { unreachable!() };
+        let rows: Vec<(String, i64, i64, String)> = c
+            .prepare("SELECT file_name, is_placeholder, bytes, sha256 FROM images ORDER BY file_name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], ("real.jpg".into(), 0, real.len() as i64, verify::sha256_hex(&real)));
+        assert_eq!((rows[1].0.as_str(), rows[1].1), ("stand-in.jpg", 1));
+    }
+
+    #[test]
+    fn summary_line() {
+        let s = Summary { downloaded: 7, present: 1, placeholders: 1, elapsed: Duration::from_millis(1234) };
+        assert_eq!(s.line(), "9 images: 7 downloaded, 1 already present, 1 placeholder(s) in 1.2 s");
+    }
+}

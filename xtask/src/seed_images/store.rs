@@ -1,0 +1,134 @@
+//! Writing a file into `uploads/images` atomically: a temporary name in the same folder, write,
+//! fsync, rename over the final name, fsync the folder. An interrupted run leaves at most a
+//! temporary file (a dot name that no manifest name can take), never a partial file under the
+//! final name; on any error the temporary file is removed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context as _, Result};
+
+use super::manifest::validate_file_name;
+
+/// Temporary files start with this; manifest names cannot start with a dot.
+const TEMP_PREFIX: &str = ".seed-images-";
+
+/// Removes the temporary file unless it was renamed into place.
+struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The final path of `name` inside `dir`, refusing anything that could leave `dir`.
+pub fn final_path(dir: &Path, name: &str) -> Result<PathBuf> {
+    if let Err(e) = validate_file_name(name) {
+        bail!("refusing the file name {name:?}: {e}");
+    }
+    Ok(dir.join(name))
+}
+
+/// Writes `bytes` as `dir/name` atomically.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let target = final_path(dir, name)?;
+    let mut temp = None;
+    for _ in 0..16 {
+        let path = dir.join(format!("{TEMP_PREFIX}{}-{:016x}.{name}.tmp", std::process::id(), fastrand::u64(..)));
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(file) => {
+                temp = Some((TempFile { path, keep: false }, file));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create a temporary file in {}", dir.display())),
+        }
+    }
+    let (mut guard, mut file) = temp.context("cannot find a free temporary file name")?;
+    file.write_all(bytes).with_context(|| format!("writing {}", guard.path.display()))?;
+    file.sync_all().with_context(|| format!("fsync of {}", guard.path.display()))?;
+    drop(file);
+    fs::rename(&guard.path, &target).with_context(|| format!("renaming into {}", target.display()))?;
+    guard.keep = true;
+    File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("fsync of {}", dir.display()))?;
+    Ok(target)
+}
+
+/// Removes temporary files that a killed run left behind (older than `age`, so that another run
+/// at work right now keeps its own).
+pub fn remove_stale_temp_files(dir: &Path, age: Duration) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).unwrap_or(Duration::ZERO) >= age);
+        if name.to_string_lossy().starts_with(TEMP_PREFIX) && stale && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn writes_replaces_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write_atomic(dir.path(), "a.jpg", b"one").unwrap();
+        write_atomic(dir.path(), "a.jpg", b"two").unwrap();
+        assert_eq!(fs::read(dir.path().join("a.jpg")).unwrap(), b"two");
+        assert_eq!(names(dir.path()), ["a.jpg"]);
+    }
+
+    #[test]
+    fn refuses_hostile_names_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("images");
+        fs::create_dir(&inner).unwrap();
+        for bad in ["../a.jpg", "x/../../a.jpg", "/etc/a.jpg", ".a.jpg"] {
+            assert!(write_atomic(&inner, bad, b"x").is_err(), "{bad}");
+        }
+        assert_eq!(names(dir.path()), ["images"]);
+        assert!(names(&inner).is_empty());
+    }
+
+    #[test]
+    fn a_failed_rename_removes_the_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("a.jpg")).unwrap();
+        fs::write(dir.path().join("a.jpg/keep"), b"k").unwrap();
+        assert!(write_atomic(dir.path(), "a.jpg", b"x").is_err());
+        assert_eq!(names(dir.path()), ["a.jpg"]);
+    }
+
+    #[test]
+    fn removes_only_stale_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".seed-images-1-00.a.jpg.tmp"), b"x").unwrap();
+        fs::write(dir.path().join("a.jpg"), b"x").unwrap();
+        assert_eq!(remove_stale_temp_files(dir.path(), Duration::from_secs(3600)), 0);
+        assert_eq!(remove_stale_temp_files(dir.path(), Duration::ZERO), 1);
+        assert_eq!(names(dir.path()), ["a.jpg"]);
+    }
+}
