@@ -50,7 +50,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let env = std::env::var("DATABASE_URL").ok();
     let (url, source) = database_url(&root, args.database_url.as_deref(), env.as_deref())?;
     let migrations = args.migrations.map_or_else(|| startup::migrations_dir(&root, &url), |d| root.join(d));
-    let state = startup::check(&url, &migrations)?;
+    let migration_state = startup::check(&url, &migrations)?;
     let db = Db::open(&url, args.pool_size)?;
     let uploads = args.uploads.map_or_else(|| root.join("uploads"), |d| root.join(d));
     let addr = SocketAddr::new(args.bind, args.port);
@@ -60,18 +60,27 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         // Blocking database work queues here rather than piling up on the pool.
         .max_blocking_threads(args.pool_size.max(1) as usize * 2)
         .build()?;
-    runtime.block_on(async move {
+    let state = AppState::new(db, url.clone(), uploads.clone(), migrations);
+    let keep = state.clone();
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
             format!("cannot listen on {addr}: {e}; is another server running there? pick another --port")
         })?;
-        eprintln!("database   {url} ({}, from {source}); {} migrations applied", url.dialect(), state.applied);
+        eprintln!(
+            "database   {url} ({}, from {source}); {} migrations applied",
+            url.dialect(),
+            migration_state.applied
+        );
         eprintln!("uploads    {}", uploads.display());
         eprintln!("serving    http://{addr}/pages/home (Ctrl-C to stop)");
-        let state = AppState::new(db, url, uploads, migrations);
         app::serve(listener, state, shutdown_signal()).await?;
         eprintln!("stopped");
-        Ok(())
-    })
+        Ok::<(), Box<dyn std::error::Error>>(())
+    });
+    drop(runtime);
+    // PostgreSQL's blocking client must not be dropped inside the runtime: the pool goes last.
+    drop(keep);
+    result
 }
 
 /// Ctrl-C or SIGTERM.

@@ -115,13 +115,18 @@ pub fn spawn(addr: SocketAddr, state: AppState) -> std::io::Result<Running> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let thread = std::thread::spawn(move || {
-        runtime.block_on(async move {
+        let keep = state.clone();
+        let result = runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(std_listener)?;
             serve(listener, state, async move {
                 let _ = stopped.await;
             })
             .await
-        })
+        });
+        drop(runtime);
+        // PostgreSQL's blocking client must not be dropped inside the runtime: the pool goes last.
+        drop(keep);
+        result
     });
     Ok(Running { addr, stop: Some(stop), thread: Some(thread) })
 }
