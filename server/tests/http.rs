@@ -508,8 +508,8 @@ fn the_binary_serves_a_migrated_database() {
     assert_eq!(body["migrations"]["state"], "ok");
 }
 
-#[test]
-fn the_binary_refuses_pending_migrations() {
+/// A project (as [`project`]) whose folder has one migration more than its database.
+fn project_with_extra_migration() -> tempfile::TempDir {
     let root = project();
     let journal_path = root.path().join("migrations/sqlite/meta/_journal.json");
     let mut journal: Value = serde_json::from_str(&fs::read_to_string(&journal_path).unwrap()).unwrap();
@@ -523,7 +523,12 @@ fn the_binary_refuses_pending_migrations() {
     fs::write(&journal_path, serde_json::to_string_pretty(&journal).unwrap()).unwrap();
     fs::write(root.path().join("migrations/sqlite/0006_extra_table.sql"), "CREATE TABLE `extra` (`id` text);\n")
         .unwrap();
+    root
+}
 
+#[test]
+fn the_binary_refuses_pending_migrations() {
+    let root = project_with_extra_migration();
     let (code, err) = run_to_exit(server_cmd(root.path(), free_port()));
     assert_ne!(code, 0, "{err}");
     assert!(
@@ -629,4 +634,59 @@ fn postgres_pool_serves_the_main_routes() {
         body,
         serde_json::json!({"database":"ok","dialect":"postgresql","migrations":{"applied":6,"pending":0,"state":"ok"}})
     );
+}
+
+#[test]
+fn the_site_is_chosen_by_host_else_the_first_site() {
+    let site = Site::new();
+    let host = site.server.addr().to_string();
+    site.sql(&format!(
+        "BEGIN;
+         INSERT INTO sites (id, team_id, name, domain, default_environment_id, created_at, updated_at)
+              SELECT 'site-2', team_id, 'second', '{host}', 'env-2', created_at + 1, updated_at FROM sites;
+         INSERT INTO environments (id, site_id, name, created_at, updated_at) VALUES ('env-2', 'site-2', 'main', 1, 1);
+         INSERT INTO pages (id, site_id, environment_id, slug, name, created_at, updated_at)
+              VALUES ('page-2', 'site-2', 'env-2', 'home', 'Second home', 1, 1);
+         COMMIT;"
+    ));
+    // Requests name 127.0.0.1:<port> as their host: the second site's own home page.
+    let page = html(site.get("/pages/home"), StatusCode::OK);
+    assert!(page.contains("<h1 class=\"page-title\">Second home</h1>"), "{page}");
+    html(site.get("/pages/about"), StatusCode::NOT_FOUND);
+    assert!(!html(site.get("/posts"), StatusCode::OK).contains("Welcome to the demo site"));
+    // Any other host: the first site created, the demo site.
+    let r = client().get(site.server.url("/pages/home")).header("host", "elsewhere.example").send().unwrap();
+    assert!(html(r, StatusCode::OK).contains("<h1>Build pages from sections</h1>"));
+}
+
+#[test]
+fn pages_keep_being_served_while_the_data_is_rewritten() {
+    let site = Site::new();
+    let url = site.server.url("/pages/home");
+    let reader = std::thread::spawn(move || {
+        let c = client();
+        (0..300).map(|_| c.get(&url).send().unwrap().status()).filter(|s| *s != StatusCode::OK).count()
+    });
+    // What `cargo xtask reset-data` does, five times, while the server reads (WAL: readers see
+    // the last committed data and never wait for the writer).
+    let mut conn = connect(&DatabaseUrl::Sqlite { path: site.db() }).unwrap();
+    for n in 0..5 {
+        seed(&mut conn, &SeedOptions { seed: Some(n), force: true }).unwrap();
+    }
+    assert_eq!(reader.join().unwrap(), 0, "every request during the rewrites succeeded");
+}
+
+#[test]
+fn health_reports_pending_migrations_of_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::Sqlite { path: dir.path().join("data/sqlite.db") };
+    migrate_and_seed(&url);
+    let root = project_with_extra_migration();
+    let db = Db::open(&url, 2).unwrap();
+    let state = AppState::new(db, url, dir.path().join("uploads"), root.path().join("migrations/sqlite"));
+    let server = app::spawn("127.0.0.1:0".parse().unwrap(), state).unwrap();
+    let body = json(client().get(server.url("/health")).send().unwrap(), StatusCode::OK);
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["migrations"]["state"], "pending");
+    assert_eq!((body["migrations"]["applied"].as_i64(), body["migrations"]["pending"].as_i64()), (Some(6), Some(1)));
 }
