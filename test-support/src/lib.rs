@@ -3,11 +3,13 @@
 //! - [`pg`]: a fresh, empty PostgreSQL database per test on a real server
 //!   (`TEST_POSTGRES_URL`, or a throwaway cluster started from the machine's binaries);
 //! - [`drizzle`]: drizzle-orm's real migrator, run through `tools/drizzle-interop`;
-//! - [`fixture`]: Drizzle Kit migration folders written from plain data.
+//! - [`fixture`]: Drizzle Kit migration folders written from plain data;
+//! - [`browser`]: headless Chromium through `tools/e2e` (end-to-end tests).
 //!
 //! Whatever a test cannot run for lack of a tool (no PostgreSQL binaries, no node) is skipped
 //! loudly, except under `CI=true`, where it fails.
 
+pub mod browser;
 pub mod drizzle;
 pub mod fixture;
 pub mod pg;

@@ -125,6 +125,23 @@ pub fn connect(url: &str) -> Result<Client, DbError> {
     }
 }
 
+/// What a connection pool needs to open connections exactly as [`connect`] does: the parsed
+/// configuration (connect timeout, application name, `sslmode`) and the TLS connector for it
+/// (`sslrootcert`, verification as libpq's `sslmode` says; unused with `sslmode=disable`).
+pub fn pool_parts(
+    url: &str,
+    application_name: &str,
+) -> Result<(Config, postgres_native_tls::MakeTlsConnector), DbError> {
+    let mut parsed = parse(url)?;
+    let fail = |message: String| DbError::PostgresConnect { url: redact(url), message };
+    if !url.contains("application_name=") {
+        parsed.config.application_name(application_name);
+    }
+    let tls = if parsed.tls == Tls::Disable { Tls::Prefer } else { parsed.tls };
+    let connector = tls_connector(tls, parsed.root_cert.as_deref()).map_err(fail)?;
+    Ok((parsed.config, connector))
+}
+
 fn tls_connector(tls: Tls, root_cert: Option<&str>) -> Result<postgres_native_tls::MakeTlsConnector, String> {
     let mut b = native_tls::TlsConnector::builder();
     match tls {

@@ -59,7 +59,10 @@ pub fn open_read_only(path: &Path) -> Result<Option<Connection>, DbError> {
     Ok(Some(conn))
 }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+/// The settings every read-write connection gets: busy timeout, WAL (retried while another process
+/// holds a new file), `synchronous=NORMAL`, foreign keys on. The server's pool runs it on each
+/// connection it opens.
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // Switching to WAL needs a moment of exclusive access and does not wait on the busy
     // handler: two processes opening a new file at once would otherwise fail at random.

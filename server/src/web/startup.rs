@@ -1,0 +1,154 @@
+//! Before serving: where the project is, and whether the database's migrations match the
+//! migrations folder. The server refuses to start on pending or modified migrations, with a
+//! message that says to run `cargo xtask migrate`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::db::error::DbError;
+use crate::db::plan::{EntryState, Status};
+use crate::db::url::DatabaseUrl;
+use crate::db::{migrator, MigrationSet};
+
+/// The project root: `CMS_PROJECT_ROOT` when set, else the workspace root (the folder above
+/// this crate), exactly as the xtask finds it. Never the current directory.
+pub fn project_root() -> PathBuf {
+    match std::env::var_os("CMS_PROJECT_ROOT") {
+        Some(root) if !root.is_empty() => PathBuf::from(root),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("server lives in the workspace").to_path_buf(),
+    }
+}
+
+/// The migrations folder of `url`'s dialect under `root` (`migrations/sqlite`, …).
+pub fn migrations_dir(root: &Path, url: &DatabaseUrl) -> PathBuf {
+    root.join(url.dialect().default_folder())
+}
+
+/// The migration state as `/health` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MigrationState {
+    pub applied: usize,
+    pub pending: usize,
+    /// `ok`, `pending` (migrations to apply) or `drift` (modified, missing, out of order…).
+    pub state: &'static str,
+    /// Pending migrations by tag, then every problem in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+impl MigrationState {
+    /// Summarises a status (pure).
+    pub fn from_status(st: &Status) -> MigrationState {
+        let applied = st.count("applied");
+        let pending_tags: Vec<&str> =
+            st.entries.iter().filter(|e| e.state == EntryState::Pending).map(|e| e.tag.as_str()).collect();
+        let findings: Vec<String> = st.findings().into_iter().map(|f| f.0).collect();
+        let state = if !findings.is_empty() {
+            "drift"
+        } else if !pending_tags.is_empty() {
+            "pending"
+        } else {
+            "ok"
+        };
+        let mut problems = Vec::new();
+        if !pending_tags.is_empty() {
+            problems.push(format!("{} pending migration(s): {}", pending_tags.len(), pending_tags.join(", ")));
+        }
+        problems.extend(findings);
+        MigrationState { applied, pending: pending_tags.len(), state, problems }
+    }
+}
+
+/// Why the server will not start.
+#[derive(Debug)]
+pub enum StartupError {
+    Database(DbError),
+    NotReady { url: String, state: MigrationState },
+}
+
+impl fmt::Display for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartupError::Database(e) => write!(f, "{e}"),
+            StartupError::NotReady { url, state } => {
+                writeln!(f, "the database {url} does not match the migrations folder, so the server will not start:")?;
+                for p in &state.problems {
+                    writeln!(f, "  - {p}")?;
+                }
+                if state.state == "drift" {
+                    write!(
+                        f,
+                        "fix the problems above (see `cargo xtask status`), then run `cargo xtask migrate` and start the server again"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "run `cargo xtask migrate` (or `cargo xtask reset-complete` for a fresh dev database), then start the server again"
+                    )
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+/// Reads the migration state without changing anything (an SQLite file that does not exist
+/// reads as nothing applied).
+pub fn migration_state(url: &DatabaseUrl, dir: &Path) -> Result<MigrationState, DbError> {
+    let set = MigrationSet::load(dir)?;
+    set.expect_dialect(url.dialect())?;
+    let mut driver = crate::db::driver(url, true)?;
+    let status = migrator::status(driver.as_mut(), &set)?;
+    Ok(MigrationState::from_status(&status))
+}
+
+/// Ok when every migration in `dir` is applied and nothing has drifted.
+pub fn check(url: &DatabaseUrl, dir: &Path) -> Result<MigrationState, StartupError> {
+    let state = migration_state(url, dir).map_err(StartupError::Database)?;
+    if state.state == "ok" {
+        Ok(state)
+    } else {
+        Err(StartupError::NotReady { url: url.redacted(), state })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::plan::EntryStatus;
+
+    fn status(states: Vec<EntryState>) -> Status {
+        let entries = states
+            .into_iter()
+            .enumerate()
+            .map(|(i, state)| EntryStatus { idx: i as i64, tag: format!("000{i}_m"), when: i as i64, state })
+            .collect();
+        Status { entries, orphans: Vec::new(), journal_problems: Vec::new() }
+    }
+
+    #[test]
+    fn states() {
+        let ok = MigrationState::from_status(&status(vec![EntryState::Applied { applied_at: None }; 2]));
+        assert_eq!((ok.applied, ok.pending, ok.state), (2, 0, "ok"));
+        assert!(ok.problems.is_empty());
+
+        let pending =
+            MigrationState::from_status(&status(vec![EntryState::Applied { applied_at: None }, EntryState::Pending]));
+        assert_eq!((pending.applied, pending.pending, pending.state), (1, 1, "pending"));
+        assert_eq!(pending.problems, ["1 pending migration(s): 0001_m"]);
+        let msg = StartupError::NotReady { url: "file:x".into(), state: pending }.to_string();
+        assert!(msg.contains("cargo xtask migrate") && msg.contains("0001_m"), "{msg}");
+
+        let drift = MigrationState::from_status(&status(vec![
+            EntryState::Modified { applied_at: None, line_endings_only: false },
+            EntryState::Pending,
+        ]));
+        assert_eq!(drift.state, "drift");
+        assert!(drift.problems.iter().any(|p| p.contains("0000_m was applied but its file has changed")));
+        let msg = StartupError::NotReady { url: "file:x".into(), state: drift }.to_string();
+        assert!(msg.contains("cargo xtask migrate") && msg.contains("cargo xtask status"), "{msg}");
+    }
+}
