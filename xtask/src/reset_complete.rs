@@ -17,6 +17,7 @@ use crate::confirm::confirm;
 use crate::migrate::ms;
 use crate::project::Context;
 use crate::seed::seed_and_report;
+use crate::seed_images;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,6 +27,9 @@ pub struct Args {
     /// Do not fetch the sample images
     #[arg(long)]
     no_images: bool,
+    /// Fetch no images: generate placeholders (as CMS_IMAGES_OFFLINE=1 does)
+    #[arg(long, conflicts_with = "no_images")]
+    offline: bool,
     /// Do not take a safety backup of a database that holds data
     #[arg(long)]
     no_backup: bool,
@@ -131,7 +135,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     seed_and_report(&mut conn, &SeedOptions { seed: args.seed, force: false })?;
     out!("  {:<34} {:>9}", "seed", ms(started_seed.elapsed()));
     if !args.no_images {
-        out!("  {:<34} {:>9}", "images: skipped (seed-images is not available yet)", "-");
+        let options = seed_images::Options { offline: args.offline, quiet: true, ..Default::default() };
+        let summary = step("images (seed-images)", || seed_images::fetch_and_register(ctx, &options))?;
+        out!("    {}", summary.line());
     }
     out!("done in {}", ms(started.elapsed()));
     Ok(ExitCode::SUCCESS)

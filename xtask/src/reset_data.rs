@@ -10,7 +10,7 @@ use server::seed::SeedOptions;
 use crate::confirm::confirm;
 use crate::migrate::ms;
 use crate::project::Context;
-use crate::seed::{open_migrated, seed_and_report};
+use crate::seed::{open_migrated, register_present_images, seed_and_report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,6 +36,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     } else {
         // Clearing and seeding share one transaction: a failure leaves the old data.
         seed_and_report(&mut conn, &SeedOptions { seed: args.seed, force: true })?;
+        register_present_images(ctx, &mut conn);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -39,6 +39,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let options = SeedOptions { seed: args.seed, force: args.force };
     let mut conn = open_migrated(ctx, &url)?;
     seed_and_report(&mut conn, &options)?;
+    register_present_images(ctx, &mut conn);
     if let Some(n) = args.scale {
         scale_up(&mut conn, n, args.seed)?;
     }
@@ -86,6 +87,27 @@ pub fn seed_and_report(conn: &mut Connection, options: &SeedOptions) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Image files already in uploads/images (from an earlier seed-images) keep their real metadata
+/// when the rows were just recreated. Only a warning when that fails: the rows stay placeholders
+/// and `cargo xtask seed-images` fixes them.
+pub fn register_present_images(ctx: &Context, conn: &mut Connection) {
+    let dir = ctx.root.join(crate::seed_images::IMAGES_DIR);
+    let has_files = std::fs::read_dir(&dir)
+        .map(|entries| entries.flatten().any(|e| !e.file_name().to_string_lossy().starts_with('.')))
+        .unwrap_or(false);
+    if !has_files {
+        return;
+    }
+    match crate::seed_images::register_present(ctx, conn, None) {
+        Ok(0) => {}
+        Ok(n) => out!("  images          {n} file(s) in {} registered", crate::seed_images::IMAGES_DIR),
+        Err(e) => eprintln!(
+            "warning: could not register the files in {}: {e:#}; run `cargo xtask seed-images`",
+            ctx.show(&dir)
+        ),
+    }
 }
 
 fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()> {

@@ -766,14 +766,19 @@ fn seed_images_then_seed_links_the_seed_to_the_existing_rows() {
 }
 
 #[test]
-fn rows_reset_by_seed_force_are_corrected_from_the_files_without_a_request() {
+fn seed_force_registers_the_files_on_disk_again_without_a_request() {
     let server = Server::start();
     let p = Project::migrated();
     seed_manifest(&p, &server);
     p.seed_images(&[]).assert().success();
     assert_eq!(server.total_hits(), 9);
-    p.xtask(&["seed", "--force", "--yes"]).assert().success();
-    assert!(p.rows().values().all(|r| r.placeholder && r.bytes == 0), "seed --force recreates placeholder rows");
+    let before = p.rows();
+    p.xtask(&["seed", "--force", "--yes"]).assert().success().stdout(predicate::str::contains("9 file(s)"));
+    let after = p.rows();
+    for f in SEED_FILES {
+        assert!(!after[f].placeholder && after[f].bytes > 0, "{f}: seed --force registers the files on disk again");
+        assert_eq!(after[f].sha256, before[f].sha256, "{f}");
+    }
     p.seed_images(&[]).assert().success().stdout(predicate::str::contains("0 downloaded, 9 already present"));
     assert_eq!(server.total_hits(), 9, "the files on disk are real: no request");
     assert_references_resolve(&p);

@@ -26,7 +26,11 @@ impl Project {
 
     fn xtask(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("xtask").unwrap();
-        cmd.env("CMS_PROJECT_ROOT", self.dir.path()).env_remove("DATABASE_URL").current_dir("/").args(args);
+        cmd.env("CMS_PROJECT_ROOT", self.dir.path())
+            .env("CMS_IMAGES_OFFLINE", "1")
+            .env_remove("DATABASE_URL")
+            .current_dir("/")
+            .args(args);
         cmd
     }
 
@@ -172,6 +176,45 @@ fn reset_complete_from_nothing_and_with_wal_files_missing() {
     let conn = rusqlite::Connection::open(&backup).unwrap();
     let teams: i64 = conn.query_row("SELECT count(*) FROM teams", [], |r| r.get(0)).unwrap();
     assert_eq!(teams, 1);
+}
+
+#[test]
+fn reset_complete_fetches_images_and_reset_data_keeps_them_registered() {
+    let p = Project::new();
+    p.xtask(&["reset-complete", "--yes", "--seed", "4"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("images (seed-images)").and(predicate::str::contains("9 placeholder(s)")));
+    let images = |p: &Project| -> Vec<(String, i64, i64)> {
+        let conn = rusqlite::Connection::open(p.db()).unwrap();
+        let mut st = conn.prepare("SELECT file_name, bytes, is_placeholder FROM images ORDER BY file_name").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let registered = images(&p);
+    assert_eq!(registered.len(), 9);
+    for (file, bytes, placeholder) in &registered {
+        let on_disk = fs::metadata(p.dir.path().join("uploads/images").join(file)).unwrap().len() as i64;
+        assert_eq!((*bytes, *placeholder), (on_disk, 1), "{file}");
+    }
+    // The hero section points at the registered row.
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let hero_id: String =
+        conn.query_row("SELECT id FROM images WHERE file_name = 'hero-home.jpg'", [], |r| r.get(0)).unwrap();
+    let refs: i64 = conn
+        .query_row("SELECT count(*) FROM page_section_contents WHERE content LIKE '%' || ?1 || '%'", [&hero_id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(refs >= 1);
+    drop(conn);
+    // reset-data recreates the rows; the files stay and are registered again.
+    p.xtask(&["reset-data", "--yes"]).assert().success().stdout(predicate::str::contains("9 file(s)"));
+    assert_eq!(images(&p), registered);
+    // --no-images and --offline together make no sense.
+    p.xtask(&["reset-complete", "--yes", "--no-images", "--offline"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot be used with"));
 }
 
 #[test]

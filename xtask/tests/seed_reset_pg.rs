@@ -27,7 +27,11 @@ impl Project {
 
     fn xtask(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("xtask").unwrap();
-        cmd.env("CMS_PROJECT_ROOT", self.dir.path()).env("DATABASE_URL", self.db.url()).current_dir("/").args(args);
+        cmd.env("CMS_PROJECT_ROOT", self.dir.path())
+            .env("CMS_IMAGES_OFFLINE", "1")
+            .env("DATABASE_URL", self.db.url())
+            .current_dir("/")
+            .args(args);
         cmd
     }
 
