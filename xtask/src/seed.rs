@@ -161,10 +161,12 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
             }
             Connection::Postgres(c) => {
                 let mut tx = c.transaction()?;
+                let keys = server::seed::write::postgres_drop_foreign_keys(&mut tx, scale::TABLES)?;
                 for (tables, n) in batches.iter() {
                     server::seed::write::postgres(&mut tx, &tables)?;
                     bar.inc((n * ROWS_PER_SITE) as u64);
                 }
+                server::seed::write::postgres_add_foreign_keys(&mut tx, &keys)?;
                 tx.commit()?;
             }
         }

@@ -200,3 +200,48 @@ fn reset_complete_refuses_a_remote_server_without_allow_remote() {
     );
     assert!(!p.dir.path().join("uploads").exists(), "nothing was touched");
 }
+
+fn foreign_keys(p: &Project) -> Vec<String> {
+    p.db.client()
+        .query(
+            "SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+               FROM pg_constraint WHERE contype = 'f' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn scale_on_postgres_puts_back_every_foreign_key_and_a_violation_undoes_everything() {
+    let Some(p) = Project::new() else { return };
+    p.xtask(&["migrate", "-q"]).assert().success();
+    p.xtask(&["seed", "--seed", "1"]).assert().success();
+    let keys_before = foreign_keys(&p);
+    assert!(keys_before.len() >= 10, "{keys_before:?}");
+    p.xtask(&["seed", "--scale", "4"]).assert().success();
+    assert_eq!(foreign_keys(&p), keys_before, "the same constraints, validated, after a bulk load");
+    let rows_before = p.dump();
+
+    // A bulk load whose rows break a foreign key fails when the key is added back, and the
+    // transaction leaves neither rows nor a missing constraint behind.
+    let mut client = p.db.client();
+    let mut tx = client.transaction().unwrap();
+    let keys = server::seed::write::postgres_drop_foreign_keys(&mut tx, server::seed::scale::TABLES).unwrap();
+    let anchors = server::seed::scale::Anchors {
+        team_id: "no-such-team".into(),
+        text_section_id: "no-such-definition".into(),
+        locales: vec!["en".into()],
+    };
+    let tables =
+        server::seed::scale::sites(&mut server::seed::ids::IdSource::new(Some(9)), &anchors, 100, 1, 1_700_000_000_000);
+    server::seed::write::postgres(&mut tx, &tables).unwrap();
+    let err = server::seed::write::postgres_add_foreign_keys(&mut tx, &keys).unwrap_err();
+    assert!(err.to_string().contains("foreign key"), "{err}");
+    drop(tx);
+    drop(client);
+    assert_eq!(foreign_keys(&p), keys_before);
+    assert_eq!(p.dump(), rows_before);
+}

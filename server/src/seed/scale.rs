@@ -13,6 +13,9 @@ pub const PAGES: usize = 5;
 pub const SECTIONS: usize = 4;
 pub const POSTS: usize = 5;
 
+/// The tables generated sites write to.
+pub const TABLES: &[&str] = &["sites", "environments", "pages", "page_sections", "page_section_contents", "posts"];
+
 /// Rows one generated site adds.
 pub const ROWS_PER_SITE: usize = 1 + 2 * (1 + PAGES * (1 + SECTIONS * 3) + POSTS);
 

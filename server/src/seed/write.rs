@@ -90,6 +90,53 @@ pub fn postgres(tx: &mut ::postgres::Transaction<'_>, tables: &[Table]) -> Resul
     Ok(())
 }
 
+/// A foreign-key constraint as PostgreSQL itself prints it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForeignKey {
+    pub table: String,
+    pub name: String,
+    pub definition: String,
+}
+
+/// For a bulk load in `tx`: drops the foreign keys of `tables` and returns them so that
+/// [`postgres_add_foreign_keys`] puts back exactly the same constraints. Checking a whole table
+/// once when the constraint is added back is several times cheaper than a trigger per row; a
+/// violation then fails the transaction, so the load stays all or nothing and the schema ends
+/// as it began.
+pub fn postgres_drop_foreign_keys(
+    tx: &mut ::postgres::Transaction<'_>,
+    tables: &[&str],
+) -> Result<Vec<ForeignKey>, DbError> {
+    let err = |e: ::postgres::Error| DbError::database("suspending foreign keys", pg_message(&e));
+    let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    let keys: Vec<ForeignKey> = tx
+        .query(
+            "SELECT c.relname::text, k.conname::text, pg_get_constraintdef(k.oid)
+               FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+              WHERE k.contype = 'f' AND c.relnamespace = current_schema()::regnamespace
+                AND c.relname::text = ANY($1)
+              ORDER BY c.relname, k.conname",
+            &[&names],
+        )
+        .map_err(err)?
+        .iter()
+        .map(|r| ForeignKey { table: r.get(0), name: r.get(1), definition: r.get(2) })
+        .collect();
+    for k in &keys {
+        tx.batch_execute(&format!("ALTER TABLE \"{}\" DROP CONSTRAINT \"{}\"", k.table, k.name)).map_err(err)?;
+    }
+    Ok(keys)
+}
+
+/// Adds back what [`postgres_drop_foreign_keys`] dropped, each validated over its whole table.
+pub fn postgres_add_foreign_keys(tx: &mut ::postgres::Transaction<'_>, keys: &[ForeignKey]) -> Result<(), DbError> {
+    for k in keys {
+        tx.batch_execute(&format!("ALTER TABLE \"{}\" ADD CONSTRAINT \"{}\" {}", k.table, k.name, k.definition))
+            .map_err(|e| DbError::database(format!("checking foreign key {} of {}", k.name, k.table), pg_message(&e)))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
