@@ -132,7 +132,9 @@ pub fn postgres_drop_foreign_keys(
 pub fn postgres_add_foreign_keys(tx: &mut ::postgres::Transaction<'_>, keys: &[ForeignKey]) -> Result<(), DbError> {
     for k in keys {
         tx.batch_execute(&format!("ALTER TABLE \"{}\" ADD CONSTRAINT \"{}\" {}", k.table, k.name, k.definition))
-            .map_err(|e| DbError::database(format!("checking foreign key {} of {}", k.name, k.table), pg_message(&e)))?;
+            .map_err(|e| {
+                DbError::database(format!("checking foreign key {} of {}", k.name, k.table), pg_message(&e))
+            })?;
     }
     Ok(())
 }

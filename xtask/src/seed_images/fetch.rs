@@ -88,6 +88,16 @@ pub fn fetch(client: &Client, url: &str, cfg: &FetchConfig, events: &dyn Fn(Even
     }
 }
 
+/// Whether a connection error is the resolver saying the name does not resolve (getaddrinfo's
+/// message as hyper reports it).
+fn is_name_resolution_failure(cause: &str) -> bool {
+    let cause = cause.to_ascii_lowercase();
+    cause.contains("failed to lookup address")
+        || cause.contains("name or service not known")
+        || cause.contains("no address associated with hostname")
+        || cause.contains("temporary failure in name resolution")
+}
+
 fn attempt_once(
     client: &Client,
     url: &str,
@@ -98,6 +108,9 @@ fn attempt_once(
     let mut response = client.get(url).header(ACCEPT, "image/*").send().map_err(|e| {
         if e.is_timeout() {
             AttemptError::transient(timeout_message())
+        } else if e.is_connect() && is_name_resolution_failure(&root_cause(&e)) {
+            // No DNS (an offline laptop): retrying for seconds will not change it.
+            AttemptError::fatal(format!("cannot resolve the host: {}", root_cause(&e)))
         } else if e.is_connect() {
             AttemptError::transient(format!("cannot connect: {}", root_cause(&e)))
         } else {
@@ -180,4 +193,14 @@ fn root_cause(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     last
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn name_resolution_failures_are_told_apart() {
+        assert!(super::is_name_resolution_failure("failed to lookup address information: Name or service not known"));
+        assert!(super::is_name_resolution_failure("Temporary failure in name resolution"));
+        assert!(!super::is_name_resolution_failure("Connection refused (os error 111)"));
+    }
 }
