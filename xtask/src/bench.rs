@@ -32,11 +32,14 @@ enum What {
         #[arg(long, default_value_t = 20)]
         status_runs: usize,
     },
+    /// Back up and restore a large SQLite database plus uploads; compare with tar czf and a plain copy
+    Backup(crate::bench_backup::Args),
 }
 
 pub fn run(_ctx: &Context, args: Args) -> Result<ExitCode> {
     match args.what {
         What::Migrate { count, status_runs } => bench_migrate(count, status_runs.max(1)),
+        What::Backup(args) => crate::bench_backup::run(_ctx, args),
     }
 }
 
