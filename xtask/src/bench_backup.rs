@@ -34,6 +34,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let base = args.data.clone().map_or_else(|| ctx.root.join("target/bench-backup"), |d| ctx.root.join(d));
     let source = base.join(format!("source-{}-{}", args.db_mib, args.uploads_mib));
     build_data_set(&source, args.db_mib, args.uploads_mib)?;
+    link_migrations(ctx, &source)?;
     let work = base.join("work");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work)?;
@@ -71,6 +72,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let ours_size = fs::metadata(&archive)?.len();
     let target = work.join("restore-target");
     fs::create_dir_all(&target)?;
+    link_migrations(ctx, &target)?;
     let ours_restore = xtask(&target, &["restore", &s(&archive), "--yes", "--dir", &s(&ours_dir)])?;
     let restored = target.join("data/sqlite.db");
     anyhow::ensure!(fs::metadata(&restored)?.len() > 0, "the restore produced no database");
@@ -141,6 +143,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             let size = fs::metadata(&file)?.len();
             let target = work.join("variant-target");
             fs::create_dir_all(&target)?;
+            link_migrations(ctx, &target)?;
             let r = xtask(&target, &["restore", &s(&file), "--yes", "--dir", &d])?;
             rows.push((format!("variant {label}: backup"), t, Some(size)));
             rows.push((format!("variant {label}: restore"), r, None));
@@ -174,6 +177,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     );
     let _ = fs::remove_dir_all(&work);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The project's migrations, so restore can compare schema versions.
+fn link_migrations(ctx: &Context, root: &Path) -> Result<()> {
+    let link = root.join("migrations");
+    if fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink(ctx.root.join("migrations"), &link)?;
+    }
+    Ok(())
 }
 
 fn secs(d: Duration) -> String {

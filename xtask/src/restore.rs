@@ -171,11 +171,17 @@ fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
         args.yes,
     )?;
 
-    // 3. A safety backup of what is about to be replaced.
-    if has_something(ctx, &url)? {
+    // 3. A safety backup of what is about to be replaced. Without a database there is no
+    //    archive to make: the old uploads/ (if any) are moved aside instead of deleted.
+    let mut keep_old_uploads = None;
+    if database_exists(&url) {
         let options = CreateOptions { dir: args.dir.clone(), label: Some("pre-restore".into()), ..Default::default() };
         let made = backup::create_locked(ctx, &options).context("the safety backup failed; nothing was changed")?;
         out!("  safety backup {}", ctx.show(&made.path));
+    } else if fs::read_dir(ctx.root.join("uploads")).is_ok_and(|mut d| d.next().is_some()) {
+        let aside = ctx.root.join(format!("uploads.pre-restore-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
+        out!("  no database to back up; the current uploads/ will be kept as {}", ctx.show(&aside));
+        keep_old_uploads = Some(aside);
     }
 
     // 4. Swap.
@@ -194,7 +200,7 @@ fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
             pg_restore(raw, &staged_db)?;
         }
     }
-    swap_uploads(&ctx.root, &staged_uploads, staging.path())?;
+    swap_uploads(&ctx.root, &staged_uploads, keep_old_uploads.unwrap_or_else(|| staging.path().join(".old-uploads")))?;
     out!("  restored {} and uploads/ in {:.2} s", url, started.elapsed().as_secs_f64());
     if let SchemaCheck::Older { missing } = check {
         out!("  the backup is {missing} migration(s) behind the code: run `cargo xtask migrate`");
@@ -268,24 +274,22 @@ fn pg_restore(url: &str, dump: &Path) -> Result<()> {
     Ok(())
 }
 
-fn has_something(ctx: &Context, url: &DatabaseUrl) -> Result<bool> {
-    let uploads = fs::read_dir(ctx.root.join("uploads")).is_ok_and(|mut d| d.next().is_some());
-    Ok(uploads
-        || match url {
-            DatabaseUrl::Sqlite { .. } => url.sqlite_path().is_some_and(Path::exists),
-            DatabaseUrl::Postgres { .. } => true,
-        })
+fn database_exists(url: &DatabaseUrl) -> bool {
+    match url {
+        DatabaseUrl::Sqlite { .. } => url.sqlite_path().is_some_and(Path::exists),
+        DatabaseUrl::Postgres { .. } => true,
+    }
 }
 
-/// uploads/ → staging/.old-uploads, staged → uploads/ (two renames on one filesystem), then
-/// the old copy goes with the staging folder.
-fn swap_uploads(root: &Path, staged: &Path, staging: &Path) -> Result<()> {
+/// uploads/ → `old` (in the staging folder, removed with it, or kept aside), staged →
+/// uploads/: two renames on one filesystem.
+fn swap_uploads(root: &Path, staged: &Path, old: PathBuf) -> Result<()> {
     let live = root.join("uploads");
     if !staged.exists() {
         fs::create_dir_all(staged)?;
     }
     if fs::symlink_metadata(&live).is_ok() {
-        fs::rename(&live, staging.join(".old-uploads")).context("moving the old uploads/ aside")?;
+        fs::rename(&live, &old).context("moving the old uploads/ aside")?;
     }
     fs::rename(staged, &live).context("moving the restored uploads/ into place")?;
     backup::sync_dir(root)

@@ -193,7 +193,7 @@ mod tests {
             parse_client_version("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"),
             Some(PgVersion { major: 15, minor: 18 })
         );
-        assert_eq!(parse_client_version("pg_restore (PostgreSQL) 17beta1"), Some(PgVersion { major: 17, minor: 1 }));
+        assert_eq!(parse_client_version("pg_restore (PostgreSQL) 17beta1"), Some(PgVersion { major: 17, minor: 0 }));
         assert_eq!(parse_client_version("nonsense"), None);
         assert_eq!(parse_server_version_num(150018), PgVersion { major: 15, minor: 18 });
         assert_eq!(parse_server_version_num(90624), PgVersion { major: 9, minor: 6 });
