@@ -106,7 +106,15 @@ fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
         DatabaseUrl::Postgres { .. } => POSTGRES_MEMBER,
     };
     let t = Instant::now();
-    let manifest = archive::read(&path, |entry, r| {
+    // Staged files are fsynced on a thread of their own, overlapping extraction.
+    let (sync_tx, sync_rx) = std::sync::mpsc::channel::<(PathBuf, File)>();
+    let syncer = std::thread::spawn(move || -> Result<()> {
+        for (p, f) in sync_rx {
+            f.sync_all().with_context(|| format!("syncing {}", p.display()))?;
+        }
+        Ok(())
+    });
+    let read = archive::read(&path, |entry, r| {
         let dest = if entry.path.starts_with("uploads/") {
             staging.path().join(entry.path)
         } else if entry.path == wanted {
@@ -123,11 +131,14 @@ fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
         }
         let mut f = File::create(&dest).with_context(|| format!("staging {}", dest.display()))?;
         std::io::copy(r, &mut f).map_err(|e| snapshot::disk_full_hint(e.into(), &dest))?;
-        f.sync_all()?;
         fs::set_permissions(&dest, fs::Permissions::from_mode(entry.mode & 0o777 | 0o600))?;
+        let _ = sync_tx.send((dest, f));
         Ok(())
-    })
-    .with_context(|| "nothing was changed".to_string())?;
+    });
+    drop(sync_tx);
+    let synced = syncer.join().map_err(|_| anyhow::anyhow!("the sync thread panicked"))?;
+    let manifest = read.with_context(|| "nothing was changed".to_string())?;
+    synced.context("nothing was changed")?;
     backup::check_header(&path, &manifest).context("nothing was changed")?;
     if manifest.member(wanted).is_none() {
         bail!("{} holds no {} snapshot; nothing was changed", path.display(), url.dialect());
