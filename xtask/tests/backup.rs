@@ -149,8 +149,11 @@ fn round_trip_gives_back_every_row_and_every_upload_byte() {
         .success()
         .stdout(predicate::str::contains("sqlite").and(predicate::str::contains("6 (last 0005_section_status_check)")));
     p.xtask(&["backup", "verify", "latest"]).assert().success().stdout(predicate::str::starts_with("ok "));
-    // Plain tools read it too.
-    let listing = StdCommand::new("tar").arg("tzf").arg(&archive).output().unwrap();
+    assert!(archive.to_string_lossy().ends_with(".tar.zst"), "zstd by default");
+    // Plain tools read the gzip form too.
+    p.xtask(&["backup", "--compression", "gzip", "--quiet"]).assert().success();
+    let gz = p.archives().into_iter().find(|a| a.to_string_lossy().ends_with(".tar.gz")).unwrap();
+    let listing = StdCommand::new("tar").arg("tzf").arg(&gz).output().unwrap();
     assert!(listing.status.success());
     let listing = String::from_utf8_lossy(&listing.stdout);
     assert!(
@@ -186,12 +189,12 @@ fn round_trip_gives_back_every_row_and_every_upload_byte() {
 }
 
 #[test]
-fn zstd_archives_restore_too() {
+fn gzip_archives_restore_too() {
     let p = Project::seeded();
     let rows = p.dump();
-    p.xtask(&["backup", "--compression", "zstd", "--quiet"]).assert().success().stdout("");
+    p.xtask(&["backup", "--compression", "gzip", "--quiet"]).assert().success().stdout("");
     let archive = p.archives().pop().unwrap();
-    assert!(archive.to_string_lossy().ends_with(".tar.zst"));
+    assert!(archive.to_string_lossy().ends_with(".tar.gz"));
     // The database is lost: restore still works, and keeps the current uploads aside.
     let uploads = p.uploads();
     fs::remove_file(p.db()).unwrap();
