@@ -43,6 +43,8 @@ enum What {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Back up and restore a large SQLite database plus uploads; compare with tar czf and a plain copy
+    Backup(crate::bench_backup::Args),
 }
 
 pub fn run(_ctx: &Context, args: Args) -> Result<ExitCode> {
@@ -51,6 +53,7 @@ pub fn run(_ctx: &Context, args: Args) -> Result<ExitCode> {
         What::SeedImages { count, latency_ms, concurrency } => {
             crate::bench_images::run(count, latency_ms, concurrency.clamp(1, 64))
         }
+        What::Backup(args) => crate::bench_backup::run(_ctx, args),
     }
 }
 

@@ -3,13 +3,16 @@
 
 #[macro_use]
 mod project;
+mod backup;
 mod bench;
+mod bench_backup;
 mod bench_images;
 mod check;
 mod confirm;
 mod migrate;
 mod reset_complete;
 mod reset_data;
+mod restore;
 mod seed;
 mod seed_images;
 mod status;
@@ -48,6 +51,10 @@ enum Command {
     ResetComplete(reset_complete::Args),
     /// Measure the toolkit's speed
     Bench(bench::Args),
+    /// Archive the database and uploads/ (list, verify, prune; retention for cron)
+    Backup(Box<backup::Args>),
+    /// Verify a backup, take a safety backup, then swap it into place
+    Restore(restore::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +69,8 @@ fn main() -> ExitCode {
         Command::ResetData(args) => reset_data::run(&ctx, args),
         Command::ResetComplete(args) => reset_complete::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args),
+        Command::Backup(args) => backup::run(&ctx, *args),
+        Command::Restore(args) => restore::run(&ctx, args),
     };
     match result {
         Ok(code) => code,

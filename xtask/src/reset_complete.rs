@@ -13,6 +13,7 @@ use server::db::migrator::{self, MigrateOptions};
 use server::db::DatabaseUrl;
 use server::seed::SeedOptions;
 
+use crate::backup;
 use crate::confirm::confirm;
 use crate::migrate::ms;
 use crate::project::Context;
@@ -74,8 +75,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
                 );
             }
             if !args.no_backup && sqlite_has_data(path)? {
-                let dest = step("safety backup", || sqlite_backup(&ctx.root, path))?;
-                out!("    saved to {}", ctx.show(&dest));
+                safety_backup(ctx)?;
             }
             step("remove database, -wal, -shm", || {
                 for p in [path.clone(), suffixed(path, "-wal"), suffixed(path, "-shm")] {
@@ -85,7 +85,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             })?;
         }
         DatabaseUrl::Sqlite { .. } => {}
-        DatabaseUrl::Postgres { url: raw } => {
+        DatabaseUrl::Postgres { .. } => {
             let mut conn = connect(&url)?;
             let users = step("check nobody else is connected", || postgres_sessions(&mut conn))?;
             if !users.is_empty() {
@@ -97,8 +97,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
                 );
             }
             if !args.no_backup && postgres_has_data(&mut conn)? {
-                let dest = step("safety backup (pg_dump)", || pg_backup(&ctx.root, raw))?;
-                out!("    saved to {}", ctx.show(&dest));
+                safety_backup(ctx)?;
             }
             step("drop tables, types and drizzle schema", || drop_postgres(&mut conn))?;
         }
@@ -211,48 +210,16 @@ fn postgres_has_data(conn: &mut Connection) -> Result<bool> {
     Ok(server::seed::counts(conn)?.iter().any(|(_, n)| *n > 0))
 }
 
-/// A consistent copy (`VACUUM INTO`) to backups/pre-reset-<UTC>.db, written as a temp file
-/// and renamed into place.
-fn sqlite_backup(root: &Path, db: &Path) -> Result<PathBuf> {
-    let dir = root.join("backups");
-    fs::create_dir_all(&dir)?;
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let dest = dir.join(format!("pre-reset-{stamp}.db"));
-    let tmp = dir.join(format!(".pre-reset-{stamp}.db.tmp"));
-    let _ = fs::remove_file(&tmp);
-    let conn = server::db::sqlite::open_read_only(db)?.context("the database vanished")?;
-    let result = conn.execute("VACUUM INTO ?1", [tmp.to_string_lossy()]).map_err(anyhow::Error::from);
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e.context("VACUUM INTO the safety backup"));
-    }
-    fs::File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, &dest)?;
-    Ok(dest)
-}
-
-/// `pg_dump -Fc` to backups/pre-reset-<UTC>.dump; the password goes in the child's
-/// environment, never on its command line.
-fn pg_backup(root: &Path, url: &str) -> Result<PathBuf> {
-    let dir = root.join("backups");
-    fs::create_dir_all(&dir)?;
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let dest = dir.join(format!("pre-reset-{stamp}.dump"));
-    let tmp = dir.join(format!(".pre-reset-{stamp}.dump.tmp"));
-    let (dbname, password) = server::db::url::split_password(url);
-    let sh = xshell::Shell::new()?;
-    let dbname_arg = format!("--dbname={dbname}");
-    let file_arg = format!("--file={}", tmp.display());
-    let mut cmd = xshell::cmd!(sh, "pg_dump --format=custom {dbname_arg} {file_arg}").quiet();
-    if let Some(pw) = password {
-        cmd = cmd.env("PGPASSWORD", pw);
-    }
-    if let Err(e) = cmd.run() {
-        let _ = fs::remove_file(&tmp);
-        bail!("pg_dump failed: {e}; nothing was deleted. Fix it or pass --no-backup");
-    }
-    fs::rename(&tmp, &dest)?;
-    Ok(dest)
+/// A backup archive labelled `pre-reset` (the backup command's own: consistent snapshot or
+/// pg_dump, uploads, manifest), so `cargo xtask restore` can bring it all back.
+fn safety_backup(ctx: &Context) -> Result<()> {
+    let options =
+        backup::CreateOptions { label: Some("pre-reset".into()), wait: Duration::from_secs(60), ..Default::default() };
+    let created = step("safety backup", || {
+        backup::create(ctx, &options).context("nothing was deleted; fix it or pass --no-backup")
+    })?;
+    out!("    saved to {} (cargo xtask restore {0} brings it back)", ctx.show(&created.path));
+    Ok(())
 }
 
 /// Other client sessions on the same database, described for the error message.

@@ -170,10 +170,17 @@ fn reset_complete_from_nothing_and_with_wal_files_missing() {
     p.xtask(&["reset-complete", "--yes"]).assert().success().stdout(predicate::str::contains("safety backup"));
     assert!(!p.dir.path().join("uploads/images/old.jpg").exists());
     assert!(!p.dir.path().join("vector_index/x").exists());
-    let backups: Vec<_> = fs::read_dir(p.dir.path().join("backups")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    // The safety backup is one of the backup command's archives, verified and restorable.
+    let backups: Vec<_> = fs::read_dir(p.dir.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
     assert_eq!(backups.len(), 1, "{backups:?}");
-    let backup = p.dir.path().join("backups").join(&backups[0]);
-    let conn = rusqlite::Connection::open(&backup).unwrap();
+    assert!(backups[0].contains("pre-reset"), "{backups:?}");
+    p.xtask(&["backup", "verify", "latest"]).assert().success();
+    p.xtask(&["restore", "latest", "--yes"]).assert().success();
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
     let teams: i64 = conn.query_row("SELECT count(*) FROM teams", [], |r| r.get(0)).unwrap();
     assert_eq!(teams, 1);
 }

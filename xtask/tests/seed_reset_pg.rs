@@ -147,20 +147,26 @@ fn reset_complete_backs_up_drops_and_rebuilds() {
     p.xtask(&["reset-complete", "--yes", "--no-images", "--seed", "1"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("safety backup (pg_dump)"));
+        .stdout(predicate::str::contains("safety backup"));
     assert_eq!(p.dump(), seeded);
     assert!(!p.dir.path().join("uploads/images/old.jpg").exists());
     let stray: i64 =
         p.db.client().query_one("SELECT count(*) FROM pg_tables WHERE tablename = 'stray'", &[]).unwrap().get(0);
     assert_eq!(stray, 0);
     p.xtask(&["check", "--no-pending"]).assert().success();
-    // The safety backup is a complete custom-format dump holding the seeded rows.
-    let backups: Vec<_> = fs::read_dir(p.dir.path().join("backups")).unwrap().map(|e| e.unwrap().path()).collect();
+    // The safety backup is one of the backup command's archives; restoring it brings back the
+    // stray table that the reset dropped.
+    let backups: Vec<_> = fs::read_dir(p.dir.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
     assert_eq!(backups.len(), 1, "{backups:?}");
-    let listing = std::process::Command::new("pg_restore").arg("--list").arg(&backups[0]).output().unwrap();
-    assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
-    let listing = String::from_utf8_lossy(&listing.stdout);
-    assert!(listing.contains("TABLE DATA public teams") && listing.contains("stray"), "{listing}");
+    assert!(backups[0].contains("pre-reset"), "{backups:?}");
+    p.xtask(&["backup", "verify", "latest"]).assert().success();
+    p.xtask(&["restore", "latest", "--yes"]).assert().success();
+    let stray: i64 = p.db.client().query_one("SELECT count(*) FROM stray", &[]).unwrap().get(0);
+    assert_eq!(stray, 1);
 }
 
 #[test]

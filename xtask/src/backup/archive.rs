@@ -1,0 +1,527 @@
+//! The archive stream: a tar of `database/…`, `uploads/…` and, last, `manifest.json`,
+//! compressed in independent 1 MiB chunks on every core (each chunk a gzip member or a zstd
+//! frame, so `tar xzf` and `tar --zstd -xf` read it as usual). Already-compressed members
+//! (JPEG, PNG, GIF, WebP, AVIF, gzip, zstd, zip, pg_dump's custom format) are stored, not
+//! compressed again. Reading checks every member's path, type, size and SHA-256 against the
+//! manifest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Component, Path};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+
+use anyhow::{bail, Context as _, Result};
+use sha2::{Digest, Sha256};
+
+use super::manifest::{Manifest, Member, MemberKind, HEADER_PATH, MANIFEST_PATH};
+use super::names::Compression;
+
+const CHUNK: usize = 1 << 20;
+
+/// Compression settings of the writer.
+#[derive(Clone, Copy, Debug)]
+pub struct Codec {
+    pub compression: Compression,
+    pub level: u32,
+    pub threads: usize,
+}
+
+impl Codec {
+    pub fn default_level(c: Compression) -> u32 {
+        match c {
+            Compression::Gzip => 1,
+            Compression::Zstd => 3,
+        }
+    }
+}
+
+struct Job {
+    seq: u64,
+    data: Vec<u8>,
+    store: bool,
+}
+
+/// A `Write` that cuts its input into chunks, compresses them on worker threads and writes
+/// them to `W` in order on a writer thread. `finish` returns `W` or the first error (a full
+/// disk, say).
+pub struct ParallelEncoder<W: Write + Send + 'static> {
+    buf: Vec<u8>,
+    store: bool,
+    seq: u64,
+    jobs: Option<SyncSender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    writer: Option<JoinHandle<io::Result<W>>>,
+}
+
+impl<W: Write + Send + 'static> ParallelEncoder<W> {
+    pub fn new(out: W, codec: Codec) -> ParallelEncoder<W> {
+        let threads = codec.threads.max(1);
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads * 2);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let (done_tx, done_rx) = mpsc::sync_channel::<(u64, io::Result<Vec<u8>>)>(threads * 2);
+        let workers = (0..threads)
+            .map(|_| {
+                let rx = Arc::clone(&job_rx);
+                let tx = done_tx.clone();
+                thread::spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    let out = compress_chunk(&job.data, codec, job.store);
+                    if tx.send((job.seq, out)).is_err() {
+                        return;
+                    }
+                })
+            })
+            .collect();
+        drop(done_tx);
+        let writer = thread::spawn(move || write_in_order(out, done_rx));
+        ParallelEncoder {
+            buf: Vec::with_capacity(CHUNK),
+            store: false,
+            seq: 0,
+            jobs: Some(job_tx),
+            workers,
+            writer: Some(writer),
+        }
+    }
+
+    /// Store (do not compress) what is written from now on, or compress it again.
+    pub fn set_store(&mut self, store: bool) -> io::Result<()> {
+        if store != self.store {
+            self.dispatch()?;
+            self.store = store;
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        let job = Job { seq: self.seq, data, store: self.store };
+        self.seq += 1;
+        let sent = self.jobs.as_ref().map(|tx| tx.send(job));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // The writer stopped on an I/O error (a full disk, say): report that error.
+            _ => Err(self.stop().err().unwrap_or_else(|| io::Error::other("the archive writer stopped"))),
+        }
+    }
+
+    /// Ends the threads; the writer's result.
+    fn stop(&mut self) -> io::Result<W> {
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        match self.writer.take().map(|w| w.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(io::Error::other("the archive writer thread panicked")),
+            None => Err(io::Error::other("the archive writer already stopped")),
+        }
+    }
+
+    /// Flushes the last chunk, waits for the threads and returns the output.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.dispatch()?;
+        self.stop()
+    }
+}
+
+impl<W: Write + Send + 'static> Write for ParallelEncoder<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = CHUNK - self.buf.len();
+        let n = room.min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.dispatch()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write + Send + 'static> Drop for ParallelEncoder<W> {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+fn write_in_order<W: Write>(mut out: W, done: Receiver<(u64, io::Result<Vec<u8>>)>) -> io::Result<W> {
+    let mut next = 0u64;
+    let mut waiting = BTreeMap::new();
+    for (seq, chunk) in done {
+        waiting.insert(seq, chunk?);
+        while let Some(chunk) = waiting.remove(&next) {
+            out.write_all(&chunk)?;
+            next += 1;
+        }
+    }
+    if !waiting.is_empty() {
+        return Err(io::Error::other("a compressed chunk went missing"));
+    }
+    out.flush()?;
+    Ok(out)
+}
+
+fn compress_chunk(data: &[u8], codec: Codec, store: bool) -> io::Result<Vec<u8>> {
+    match codec.compression {
+        Compression::Gzip => {
+            let level = if store { 0 } else { codec.level.min(9) };
+            let mut enc =
+                flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), flate2::Compression::new(level));
+            enc.write_all(data)?;
+            enc.finish()
+        }
+        Compression::Zstd => {
+            // zstd passes incompressible blocks through raw; level 1 keeps that cheap.
+            let level = if store { 1 } else { codec.level.clamp(1, 19) as i32 };
+            let mut c = zstd::bulk::Compressor::new(level)?;
+            c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+            c.compress(data)
+        }
+    }
+}
+
+/// True when the first bytes say the content is already compressed.
+pub fn already_compressed(head: &[u8]) -> bool {
+    const MAGIC: &[&[u8]] = &[
+        b"\xFF\xD8\xFF",      // JPEG
+        b"\x89PNG\r\n\x1a\n", // PNG
+        b"GIF87a",            // GIF
+        b"GIF89a",            // GIF
+        b"\x1F\x8B",          // gzip
+        b"\x28\xB5\x2F\xFD",  // zstd
+        b"PK\x03\x04",        // zip, docx, …
+        b"PGDMP",             // pg_dump custom format (compressed by default)
+    ];
+    if MAGIC.iter().any(|m| head.starts_with(m)) {
+        return true;
+    }
+    let riff_webp = head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP";
+    let iso_image = head.len() >= 12 && &head[4..8] == b"ftyp" && matches!(&head[8..12], b"avif" | b"heic" | b"mif1");
+    riff_webp || iso_image
+}
+
+/// Reads through and hashes what it passes on.
+pub struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R: Read> Hashing<R> {
+    pub fn new(inner: R) -> Hashing<R> {
+        Hashing { inner, hasher: Sha256::new(), count: 0 }
+    }
+
+    pub fn finish(self) -> (u64, String) {
+        (self.count, hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Writes the tar stream: members, then the manifest.
+pub struct ArchiveWriter<W: Write + Send + 'static> {
+    tar: tar::Builder<ParallelEncoder<W>>,
+    pub members: Vec<Member>,
+}
+
+impl<W: Write + Send + 'static> ArchiveWriter<W> {
+    pub fn new(out: W, codec: Codec) -> ArchiveWriter<W> {
+        let mut tar = tar::Builder::new(ParallelEncoder::new(out, codec));
+        tar.mode(tar::HeaderMode::Deterministic);
+        ArchiveWriter { tar, members: Vec::new() }
+    }
+
+    pub fn add_dir(&mut self, name: &str) -> Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        h.set_mode(0o755);
+        self.tar.append_data(&mut h, name, io::empty()).with_context(|| format!("writing {name} to the archive"))?;
+        self.members.push(Member { path: name.to_string(), kind: MemberKind::Dir, size: 0, sha256: None });
+        Ok(())
+    }
+
+    /// Adds a file's bytes under `name`, hashing them on the way; refuses a file whose size
+    /// changed while it was read.
+    pub fn add_file(&mut self, name: &str, path: &Path, mode: u32) -> Result<()> {
+        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let size = file.metadata()?.len();
+        let mut reader = BufReader::with_capacity(256 << 10, file);
+        let head = io::BufRead::fill_buf(&mut reader)?;
+        let store = already_compressed(head);
+        self.tar.get_mut().set_store(store)?;
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(size);
+        h.set_mode(mode & 0o777);
+        let mut hashing = Hashing::new(reader.take(size));
+        self.tar.append_data(&mut h, name, &mut hashing).with_context(|| format!("writing {name} to the archive"))?;
+        let (count, sha256) = hashing.finish();
+        if count != size {
+            bail!(
+                "{} shrank from {size} to {count} bytes while it was being archived; run the backup again",
+                path.display()
+            );
+        }
+        self.members.push(Member { path: name.to_string(), kind: MemberKind::File, size, sha256: Some(sha256) });
+        Ok(())
+    }
+
+    /// Adds small in-memory bytes (the header) as a listed member.
+    pub fn add_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o600);
+        self.tar.append_data(&mut h, name, bytes)?;
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        self.members.push(Member {
+            path: name.into(),
+            kind: MemberKind::File,
+            size: bytes.len() as u64,
+            sha256: Some(sha256),
+        });
+        Ok(())
+    }
+
+    /// Appends the manifest and ends the stream; returns the output.
+    pub fn finish(mut self, manifest: &Manifest) -> Result<W> {
+        let json = serde_json::to_vec_pretty(manifest)?;
+        self.tar.get_mut().set_store(false)?;
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(json.len() as u64);
+        h.set_mode(0o600);
+        self.tar.append_data(&mut h, MANIFEST_PATH, json.as_slice())?;
+        let encoder = self.tar.into_inner().context("ending the tar stream")?;
+        Ok(encoder.finish()?)
+    }
+}
+
+/// Opens an archive for reading, whichever compression it uses (told by its first bytes).
+pub fn open(path: &Path) -> Result<Box<dyn Read>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let head = io::BufRead::fill_buf(&mut reader)?.to_vec();
+    if head.starts_with(b"\x1F\x8B") {
+        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(reader)))
+    } else if head.starts_with(b"\x28\xB5\x2F\xFD") {
+        Ok(Box::new(zstd::Decoder::with_buffer(reader)?))
+    } else {
+        bail!("{} is neither gzip nor zstd compressed; it is not one of our backups", path.display())
+    }
+}
+
+/// The header (`backup.json`, the first member): the manifest without its member list, read
+/// by `backup list` from the first chunk only. `None` when the archive does not start with one.
+pub fn read_header(path: &Path) -> Result<Option<Manifest>> {
+    let mut archive = tar::Archive::new(open(path)?);
+    let mut entries = archive.entries()?;
+    let Some(first) = entries.next() else { return Ok(None) };
+    let mut first = first?;
+    if first.path()?.to_str() != Some(HEADER_PATH) || first.header().size()? > 1 << 20 {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    first.read_to_end(&mut bytes)?;
+    Ok(Some(Manifest::parse(&bytes)?))
+}
+
+/// A member about to be read: its validated relative path and type.
+pub struct Entry<'a> {
+    pub path: &'a str,
+    pub mode: u32,
+}
+
+/// Checks a member name: relative, no `..`, `.` or empty parts, UTF-8, and under
+/// `database/` or `uploads` (or the manifest).
+pub fn check_member_path(raw: &Path) -> Result<String, String> {
+    let s = raw.to_str().ok_or_else(|| format!("member {} is not valid UTF-8", raw.display()))?;
+    let trimmed = s.trim_end_matches('/');
+    if raw.is_absolute() || s.starts_with('/') {
+        return Err(format!("member `{s}` has an absolute path"));
+    }
+    for c in Path::new(trimmed).components() {
+        match c {
+            Component::Normal(_) => {}
+            Component::ParentDir => return Err(format!("member `{s}` contains `..`")),
+            _ => return Err(format!("member `{s}` is not a plain relative path")),
+        }
+    }
+    let top = trimmed.split('/').next().unwrap_or_default();
+    if !(trimmed == MANIFEST_PATH || trimmed == HEADER_PATH || top == "database" || top == "uploads") {
+        return Err(format!("member `{s}` is outside database/ and uploads/"));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Reads the whole archive: every member is checked (path, type) before `on_file` sees its
+/// bytes; hashes and sizes are compared with the manifest at the end. Nothing `on_file` does
+/// should be trusted before this returns Ok.
+pub fn read(path: &Path, mut on_file: impl FnMut(&Entry<'_>, &mut dyn Read) -> Result<()>) -> Result<Manifest> {
+    let name = path.display().to_string();
+    let stream = open(path)?;
+    let mut archive = tar::Archive::new(stream);
+    let mut seen: HashMap<String, Member> = HashMap::new();
+    let mut manifest: Option<Manifest> = None;
+    let damaged = |e: io::Error| anyhow::anyhow!("{name} is damaged: {e}");
+    for entry in archive.entries().map_err(damaged)? {
+        let mut entry = entry.map_err(damaged)?;
+        let raw = entry.path().map_err(damaged)?.into_owned();
+        let member = check_member_path(&raw).map_err(|why| anyhow::anyhow!("refusing {name}: {why}"))?;
+        if manifest.is_some() {
+            bail!("refusing {name}: member `{member}` follows manifest.json (the manifest must be last)");
+        }
+        let kind = match entry.header().entry_type() {
+            tar::EntryType::Regular => MemberKind::File,
+            tar::EntryType::Directory => MemberKind::Dir,
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                bail!("refusing {name}: member `{member}` is a link (links are never restored)")
+            }
+            other => bail!("refusing {name}: member `{member}` has an unsupported type ({other:?})"),
+        };
+        if seen.contains_key(&member) {
+            bail!("refusing {name}: member `{member}` appears twice");
+        }
+        let mode = entry.header().mode().unwrap_or(0o644);
+        if member == MANIFEST_PATH {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).map_err(damaged)?;
+            manifest = Some(Manifest::parse(&bytes)?);
+            continue;
+        }
+        let size = entry.header().size().map_err(damaged)?;
+        let mut hashing = Hashing::new(&mut entry);
+        if kind == MemberKind::File {
+            on_file(&Entry { path: &member, mode }, &mut hashing)?;
+        }
+        io::copy(&mut hashing, &mut io::sink()).map_err(damaged)?;
+        let (count, sha) = hashing.finish();
+        if count != size {
+            bail!("{name} is damaged: member `{member}` is cut short");
+        }
+        let sha256 = (kind == MemberKind::File).then_some(sha);
+        seen.insert(member.clone(), Member { path: member, kind, size, sha256 });
+    }
+    // The rest of the stream too: a damaged tail must not pass.
+    let mut stream = archive.into_inner();
+    io::copy(&mut stream, &mut io::sink()).map_err(damaged)?;
+    let manifest =
+        manifest.with_context(|| format!("{name} has no manifest.json: it is truncated or not one of our backups"))?;
+    let mut problems = Vec::new();
+    for m in &manifest.members {
+        match seen.remove(&m.path) {
+            None => problems.push(format!("`{}` is listed in the manifest but missing", m.path)),
+            Some(got) if got.kind != m.kind => problems.push(format!("`{}` has the wrong type", m.path)),
+            Some(got) if got.size != m.size => {
+                problems.push(format!("`{}` has {} bytes, the manifest says {}", m.path, got.size, m.size))
+            }
+            Some(got) if got.sha256 != m.sha256 => problems.push(format!("`{}` fails its SHA-256 check", m.path)),
+            Some(_) => {}
+        }
+    }
+    let mut unlisted: Vec<_> = seen.into_keys().collect();
+    unlisted.sort();
+    for p in unlisted {
+        problems.push(format!("`{p}` is not listed in the manifest"));
+    }
+    if !problems.is_empty() {
+        bail!("{name} failed verification: {}", problems.join("; "));
+    }
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_paths() {
+        assert_eq!(check_member_path(Path::new("uploads/images/a.jpg")).unwrap(), "uploads/images/a.jpg");
+        assert_eq!(check_member_path(Path::new("uploads/")).unwrap(), "uploads");
+        assert!(check_member_path(Path::new("/etc/passwd")).unwrap_err().contains("absolute"));
+        assert!(check_member_path(Path::new("uploads/../../x")).unwrap_err().contains(".."));
+        assert!(check_member_path(Path::new("etc/x")).unwrap_err().contains("outside"));
+        assert!(check_member_path(Path::new("./uploads/x")).is_err());
+    }
+
+    #[test]
+    fn magic_bytes() {
+        assert!(already_compressed(b"\xFF\xD8\xFF\xE0\0\x10JFIF"));
+        assert!(already_compressed(b"RIFF\0\0\0\0WEBPVP8 "));
+        assert!(already_compressed(b"\0\0\0\x1cftypavif"));
+        assert!(already_compressed(b"PGDMP\x01\x0e"));
+        assert!(!already_compressed(b"SQLite format 3\0"));
+        assert!(!already_compressed(b""));
+    }
+
+    #[test]
+    fn chunks_round_trip_in_order_for_both_codecs() {
+        let text: Vec<u8> = (0..3_000_000u32).flat_map(|i| format!("row {i};").into_bytes()).collect();
+        let noise: Vec<u8> = (0..2_500_000).map(|_| fastrand::u8(..)).collect();
+        for compression in [Compression::Gzip, Compression::Zstd] {
+            let codec = Codec { compression, level: Codec::default_level(compression), threads: 3 };
+            let mut enc = ParallelEncoder::new(Vec::new(), codec);
+            enc.write_all(&text).unwrap();
+            enc.set_store(true).unwrap();
+            enc.write_all(&noise).unwrap();
+            enc.set_store(false).unwrap();
+            enc.write_all(b"tail").unwrap();
+            let out = enc.finish().unwrap();
+            assert!(out.len() < text.len() / 2 + noise.len() + 100_000, "{compression:?}: {}", out.len());
+            let mut back = Vec::new();
+            match compression {
+                Compression::Gzip => flate2::read::MultiGzDecoder::new(out.as_slice()).read_to_end(&mut back).unwrap(),
+                Compression::Zstd => zstd::Decoder::new(out.as_slice()).unwrap().read_to_end(&mut back).unwrap(),
+            };
+            assert_eq!(back.len(), text.len() + noise.len() + 4);
+            assert!(back[..text.len()] == text[..] && back[text.len()..text.len() + noise.len()] == noise[..]);
+        }
+    }
+
+    #[test]
+    fn a_failing_output_is_reported_by_finish() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::from_raw_os_error(28))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut enc = ParallelEncoder::new(Full, Codec { compression: Compression::Gzip, level: 1, threads: 2 });
+        // The error surfaces either from a write (once the writer stopped) or from finish.
+        let err = (0..64)
+            .find_map(|_| enc.write_all(&[7u8; 1 << 20]).err())
+            .unwrap_or_else(|| enc.finish().err().expect("finish reports the error"));
+        assert_eq!(err.raw_os_error(), Some(28), "{err}");
+    }
+}

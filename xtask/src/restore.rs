@@ -1,0 +1,343 @@
+//! `cargo xtask restore FILE|latest [--yes] [--force]`: verify everything, take a safety
+//! backup, then swap the database and uploads/ into place atomically. Nothing live is touched
+//! until the archive has passed every check.
+
+use std::fs::{self, File};
+use std::io::IsTerminal;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use server::db::DatabaseUrl;
+
+use crate::backup::manifest::{MemberKind, POSTGRES_MEMBER, SQLITE_MEMBER};
+use crate::backup::{self, archive, lock, snapshot, CreateOptions};
+use crate::confirm::confirm;
+use crate::project::Context;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The archive (path, or file name in the backups folder), or `latest`
+    #[arg(value_name = "FILE|latest")]
+    target: String,
+    /// Backups folder (relative paths resolve against the project root)
+    #[arg(long, value_name = "DIR", default_value = "backups")]
+    dir: PathBuf,
+    /// Replace without asking (required without a terminal)
+    #[arg(long, short)]
+    yes: bool,
+    /// Restore a backup made by a newer schema than this code knows
+    #[arg(long)]
+    force: bool,
+    /// Wait up to SECS for a running backup to finish instead of exiting with code 3
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    wait: u64,
+}
+
+/// How the backup's schema compares with the migrations this code knows.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SchemaCheck {
+    Same,
+    /// The backup lacks `missing` migrations the code has: run `migrate` after restoring.
+    Older {
+        missing: usize,
+    },
+    /// The backup has migrations the code does not know.
+    Newer {
+        unknown: Vec<String>,
+    },
+}
+
+/// Pure: compares the backup's applied tags with the code's journal tags.
+pub fn schema_check(backup_tags: &[String], known_tags: &[String]) -> SchemaCheck {
+    let unknown: Vec<String> = backup_tags.iter().filter(|t| !known_tags.contains(t)).cloned().collect();
+    if !unknown.is_empty() {
+        return SchemaCheck::Newer { unknown };
+    }
+    let missing = known_tags.iter().filter(|t| !backup_tags.contains(t)).count();
+    if missing == 0 {
+        SchemaCheck::Same
+    } else {
+        SchemaCheck::Older { missing }
+    }
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+    backup::with_lock_exit_code(restore(ctx, &args))
+}
+
+fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
+    let started = Instant::now();
+    let (url, _) = ctx.database_url()?;
+    let dir = ctx.root.join(&args.dir);
+    if !args.yes && !std::io::stdin().is_terminal() {
+        bail!("restore replaces {url} and uploads/: refusing without --yes, because there is no terminal to ask on");
+    }
+    let path = backup::resolve_target(ctx, &dir, &args.target)?;
+    if let Some(db) = url.sqlite_path() {
+        refuse_if_open(db)?;
+    }
+    backup::prepare_dir(&dir)?;
+    let _lock = lock::acquire(&dir, Duration::from_secs(args.wait))?;
+    out!("restore {} into {url}", ctx.show(&path));
+
+    // 1. Verify while extracting to temp paths on the target filesystems.
+    let staging = tempfile::Builder::new()
+        .prefix(".restore-")
+        .tempdir_in(&ctx.root)
+        .with_context(|| format!("creating a staging folder in {}", ctx.root.display()))?;
+    let staged_uploads = staging.path().join("uploads");
+    let mut temps = backup::TempPaths::new();
+    let staged_db = match &url {
+        DatabaseUrl::Sqlite { .. } => {
+            let db = url.sqlite_path().context("cannot restore into an in-memory database")?;
+            let parent = db.parent().unwrap_or(Path::new("."));
+            fs::create_dir_all(parent)?;
+            let name = db.file_name().context("the database path has no file name")?.to_string_lossy();
+            temps.add(parent.join(format!(".{name}.restore-{}", std::process::id())))
+        }
+        DatabaseUrl::Postgres { .. } => staging.path().join("postgres.dump"),
+    };
+    let _ = fs::remove_file(&staged_db);
+    let wanted = match url {
+        DatabaseUrl::Sqlite { .. } => SQLITE_MEMBER,
+        DatabaseUrl::Postgres { .. } => POSTGRES_MEMBER,
+    };
+    let t = Instant::now();
+    // Staged files are fsynced on a thread of their own, overlapping extraction.
+    let (sync_tx, sync_rx) = std::sync::mpsc::channel::<(PathBuf, File)>();
+    let syncer = std::thread::spawn(move || -> Result<()> {
+        for (p, f) in sync_rx {
+            f.sync_all().with_context(|| format!("syncing {}", p.display()))?;
+        }
+        Ok(())
+    });
+    let read = archive::read(&path, |entry, r| {
+        let dest = if entry.path.starts_with("uploads/") {
+            staging.path().join(entry.path)
+        } else if entry.path == wanted {
+            staged_db.clone()
+        } else if entry.path == SQLITE_MEMBER || entry.path == POSTGRES_MEMBER {
+            bail!("{} is a {} backup; DATABASE_URL points at {url}", path.display(), dialect_of(entry.path));
+        } else if entry.path == crate::backup::manifest::HEADER_PATH {
+            return Ok(());
+        } else {
+            bail!("refusing {}: unexpected member `{}`", path.display(), entry.path);
+        };
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut f = File::create(&dest).with_context(|| format!("staging {}", dest.display()))?;
+        std::io::copy(r, &mut f).map_err(|e| snapshot::disk_full_hint(e.into(), &dest))?;
+        fs::set_permissions(&dest, fs::Permissions::from_mode(entry.mode & 0o777 | 0o600))?;
+        let _ = sync_tx.send((dest, f));
+        Ok(())
+    });
+    drop(sync_tx);
+    let synced = syncer.join().map_err(|_| anyhow::anyhow!("the sync thread panicked"))?;
+    let manifest = read.with_context(|| "nothing was changed".to_string())?;
+    synced.context("nothing was changed")?;
+    backup::check_header(&path, &manifest).context("nothing was changed")?;
+    if manifest.member(wanted).is_none() {
+        bail!("{} holds no {} snapshot; nothing was changed", path.display(), url.dialect());
+    }
+    for m in manifest.members.iter().filter(|m| m.kind == MemberKind::Dir && m.path.starts_with("uploads")) {
+        fs::create_dir_all(staging.path().join(&m.path))?;
+    }
+    match url {
+        DatabaseUrl::Sqlite { .. } => snapshot::sqlite_integrity(&staged_db).context("nothing was changed")?,
+        DatabaseUrl::Postgres { .. } => {
+            snapshot::read_pg_dump(&staged_db).context("nothing was changed")?;
+        }
+    }
+    out!(
+        "  verified {} member(s), {} in {:.2} s",
+        manifest.members.len(),
+        backup::human(manifest.total_size()),
+        t.elapsed().as_secs_f64()
+    );
+
+    // 2. The schema the backup was made with against the migrations this code knows.
+    let set = ctx.migrations(None, &url)?;
+    let known: Vec<String> = set.migrations.iter().map(|m| m.tag.clone()).collect();
+    let check = schema_check(&manifest.migrations.tags, &known);
+    if let SchemaCheck::Newer { unknown } = &check {
+        if !args.force {
+            bail!(
+                "{} was made by a newer schema: it has migration(s) this code does not know ({}). Update the code first, or pass --force to restore it anyway; nothing was changed",
+                path.display(),
+                unknown.join(", ")
+            );
+        }
+        eprintln!("warning: restoring a backup with unknown migration(s) ({}) because of --force", unknown.join(", "));
+    }
+
+    confirm(
+        &format!(
+            "replace {url} and uploads/ with the backup from {} ({} migration(s))?",
+            manifest.created_at, manifest.migrations.applied
+        ),
+        args.yes,
+    )?;
+
+    // 3. A safety backup of what is about to be replaced. Without a database there is no
+    //    archive to make: the old uploads/ (if any) are moved aside instead of deleted.
+    let mut keep_old_uploads = None;
+    if database_exists(&url) {
+        let options = CreateOptions { dir: args.dir.clone(), label: Some("pre-restore".into()), ..Default::default() };
+        let made = backup::create_locked(ctx, &options).context("the safety backup failed; nothing was changed")?;
+        out!("  safety backup {}", ctx.show(&made.path));
+    } else if fs::read_dir(ctx.root.join("uploads")).is_ok_and(|mut d| d.next().is_some()) {
+        let aside = ctx.root.join(format!("uploads.pre-restore-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
+        out!("  no database to back up; the current uploads/ will be kept as {}", ctx.show(&aside));
+        keep_old_uploads = Some(aside);
+    }
+
+    // 4. Swap.
+    match &url {
+        DatabaseUrl::Sqlite { .. } => {
+            let db = url.sqlite_path().context("in-memory database")?;
+            refuse_if_open(db)?;
+            for suffix in ["-wal", "-shm"] {
+                remove_if_present(&suffixed(db, suffix))?;
+            }
+            fs::rename(&staged_db, db).with_context(|| format!("moving the restored database to {}", db.display()))?;
+            backup::sync_dir(db.parent().unwrap_or(Path::new(".")))?;
+        }
+        DatabaseUrl::Postgres { url: raw } => {
+            refuse_if_pg_in_use(raw)?;
+            pg_restore(raw, &staged_db)?;
+        }
+    }
+    swap_uploads(&ctx.root, &staged_uploads, keep_old_uploads.unwrap_or_else(|| staging.path().join(".old-uploads")))?;
+    out!("  restored {} and uploads/ in {:.2} s", url, started.elapsed().as_secs_f64());
+    if let SchemaCheck::Older { missing } = check {
+        out!("  the backup is {missing} migration(s) behind the code: run `cargo xtask migrate`");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dialect_of(member: &str) -> &'static str {
+    if member == SQLITE_MEMBER {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    }
+}
+
+fn refuse_if_open(db: &Path) -> Result<()> {
+    let users = crate::reset_complete::open_by_others(db);
+    if !users.is_empty() {
+        bail!(
+            "{} is in use by another process ({}); stop it first (replacing an open database loses its writes); nothing was changed",
+            db.display(),
+            users.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn refuse_if_pg_in_use(url: &str) -> Result<()> {
+    let mut c = server::db::postgres::connect(url)?;
+    let rows = c.query(
+        "SELECT pid::text, coalesce(application_name, '') FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        &[],
+    )?;
+    if !rows.is_empty() {
+        let who: Vec<String> =
+            rows.iter().map(|r| format!("pid {} {}", r.get::<_, String>(0), r.get::<_, String>(1))).collect();
+        bail!(
+            "the database is in use by {} other session(s) ({}); stop them first; nothing was changed",
+            rows.len(),
+            who.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `pg_restore --single-transaction --exit-on-error --clean --if-exists`: all or nothing.
+fn pg_restore(url: &str, dump: &Path) -> Result<()> {
+    snapshot::check_pg_versions("pg_restore", url)?;
+    let (dbname, password) = server::db::url::split_password(url);
+    let args = [
+        "--single-transaction".to_string(),
+        "--exit-on-error".to_string(),
+        "--clean".to_string(),
+        "--if-exists".to_string(),
+        "--no-owner".to_string(),
+        format!("--dbname={dbname}"),
+        dump.display().to_string(),
+    ];
+    let mut cmd = duct::cmd("pg_restore", &args).stdout_null().stderr_capture().stdin_null().unchecked();
+    if let Some(pw) = password {
+        cmd = cmd.env("PGPASSWORD", pw);
+    }
+    let out = cmd.run().context("cannot run pg_restore; install the PostgreSQL client")?;
+    if !out.status.success() {
+        bail!(
+            "pg_restore failed ({}), so the database is unchanged (one transaction): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn database_exists(url: &DatabaseUrl) -> bool {
+    match url {
+        DatabaseUrl::Sqlite { .. } => url.sqlite_path().is_some_and(Path::exists),
+        DatabaseUrl::Postgres { .. } => true,
+    }
+}
+
+/// uploads/ → `old` (in the staging folder, removed with it, or kept aside), staged →
+/// uploads/: two renames on one filesystem.
+fn swap_uploads(root: &Path, staged: &Path, old: PathBuf) -> Result<()> {
+    let live = root.join("uploads");
+    if !staged.exists() {
+        fs::create_dir_all(staged)?;
+    }
+    if fs::symlink_metadata(&live).is_ok() {
+        fs::rename(&live, &old).context("moving the old uploads/ aside")?;
+    }
+    fs::rename(staged, &live).context("moving the restored uploads/ into place")?;
+    backup::sync_dir(root)
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn remove_if_present(p: &Path) -> Result<()> {
+    match fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", p.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn schema_versions() {
+        let code = tags(&["0000_a", "0001_b", "0002_c"]);
+        assert_eq!(schema_check(&tags(&["0000_a", "0001_b", "0002_c"]), &code), SchemaCheck::Same);
+        assert_eq!(schema_check(&tags(&["0000_a"]), &code), SchemaCheck::Older { missing: 2 });
+        assert_eq!(
+            schema_check(&tags(&["0000_a", "0001_b", "0002_c", "0003_new"]), &code),
+            SchemaCheck::Newer { unknown: tags(&["0003_new"]) }
+        );
+        assert_eq!(schema_check(&[], &code), SchemaCheck::Older { missing: 3 });
+    }
+}

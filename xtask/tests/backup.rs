@@ -1,0 +1,647 @@
+//! backup, list, verify, prune and restore through the real binary, on SQLite (and on
+//! PostgreSQL in backup_pg.rs).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use server::db::connection::Connection;
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// Migrated and seeded, with a few uploads (one nested, one empty folder).
+    fn seeded() -> Project {
+        let p = Project::bare();
+        p.xtask(&["migrate", "-q"]).assert().success();
+        p.xtask(&["seed", "--seed", "1"]).assert().success();
+        let up = p.root().join("uploads");
+        fs::create_dir_all(up.join("images/2026")).unwrap();
+        fs::create_dir_all(up.join("empty")).unwrap();
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+        jpeg.extend((0..300_000).map(|_| fastrand::u8(..)));
+        fs::write(up.join("images/hero-home.jpg"), &jpeg).unwrap();
+        fs::write(up.join("images/2026/notes.txt"), "plain text ".repeat(5000)).unwrap();
+        fs::write(up.join("zero.bin"), b"").unwrap();
+        p
+    }
+
+    fn bare() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        std::os::unix::fs::symlink(repo.join("migrations"), dir.path().join("migrations")).unwrap();
+        Project { dir }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn db(&self) -> PathBuf {
+        self.root().join("data/sqlite.db")
+    }
+
+    fn backups(&self) -> PathBuf {
+        self.root().join("backups")
+    }
+
+    fn xtask(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("xtask").unwrap();
+        cmd.env("CMS_PROJECT_ROOT", self.root()).env_remove("DATABASE_URL").current_dir("/").args(args);
+        cmd
+    }
+
+    /// Our archives, oldest first.
+    fn archives(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(self.backups())
+            .map(|d| d.flatten().map(|e| e.path()).filter(|p| is_archive(p)).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn dump(&self) -> String {
+        let conn = server::db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
+        let mut c = Connection::Sqlite(conn);
+        let counts = server::seed::counts(&mut c).unwrap();
+        let Connection::Sqlite(conn) = c else { unreachable!() };
+        let mut out = String::new();
+        for (table, _) in counts {
+            let mut st = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1")).unwrap();
+            let n = st.column_count();
+            let rows = st
+                .query_map([], |r| {
+                    Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|"))
+                })
+                .unwrap();
+            for row in rows {
+                out.push_str(&format!("{table}: {}\n", row.unwrap()));
+            }
+        }
+        out
+    }
+
+    /// Every file and folder under uploads/ with its SHA-256.
+    fn uploads(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        walk(&self.root().join("uploads"), "", &mut out);
+        out
+    }
+
+    /// Leftovers of a failed run: temp files in backups/, staging folders, staged databases.
+    fn leftovers(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for dir in [self.backups(), self.root().to_path_buf(), self.root().join("data")] {
+            for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.contains(".tmp-") || name.starts_with(".restore-") || name.contains(".restore-") {
+                    v.push(name);
+                }
+            }
+        }
+        v
+    }
+}
+
+fn is_archive(p: &Path) -> bool {
+    let n = p.file_name().unwrap().to_string_lossy();
+    !n.starts_with('.') && (n.ends_with(".tar.gz") || n.ends_with(".tar.zst"))
+}
+
+fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let name = format!("{prefix}{}", e.file_name().to_string_lossy());
+        if e.file_type().unwrap().is_dir() {
+            out.insert(format!("{name}/"), "dir".into());
+            walk(&e.path(), &format!("{name}/"), out);
+        } else {
+            out.insert(name, test_support::sha256_hex(&fs::read(e.path()).unwrap()));
+        }
+    }
+}
+
+fn integrity(db: &Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn round_trip_gives_back_every_row_and_every_upload_byte() {
+    let p = Project::seeded();
+    let rows = p.dump();
+    let uploads = p.uploads();
+    p.xtask(&["backup"]).assert().success().stdout(predicate::str::contains("backup backups/"));
+    let archive = p.archives().pop().unwrap();
+    assert_eq!(fs::metadata(&archive).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(fs::metadata(p.backups()).unwrap().permissions().mode() & 0o777, 0o700);
+    p.xtask(&["backup", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("sqlite").and(predicate::str::contains("6 (last 0005_section_status_check)")));
+    p.xtask(&["backup", "verify", "latest"]).assert().success().stdout(predicate::str::starts_with("ok "));
+    assert!(archive.to_string_lossy().ends_with(".tar.zst"), "zstd by default");
+    // Plain tools read the gzip form too.
+    p.xtask(&["backup", "--compression", "gzip", "--quiet"]).assert().success();
+    let gz = p.archives().into_iter().find(|a| a.to_string_lossy().ends_with(".tar.gz")).unwrap();
+    let listing = StdCommand::new("tar").arg("tzf").arg(&gz).output().unwrap();
+    assert!(listing.status.success());
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("database/sqlite.db")
+            && listing.contains("manifest.json")
+            && listing.contains("uploads/images/hero-home.jpg")
+    );
+
+    // Damage the live data, then restore.
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys=OFF; DELETE FROM posts; DELETE FROM images;").unwrap();
+    drop(conn);
+    fs::remove_file(p.root().join("uploads/images/hero-home.jpg")).unwrap();
+    fs::write(p.root().join("uploads/new.txt"), "added after the backup").unwrap();
+    assert_ne!(p.dump(), rows);
+
+    p.xtask(&["restore", "latest"]).assert().failure().stderr(predicate::str::contains("--yes"));
+    p.xtask(&["restore", "latest", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("safety backup backups/").and(predicate::str::contains("pre-restore")));
+    assert_eq!(p.dump(), rows);
+    assert_eq!(p.uploads(), uploads);
+    assert_eq!(integrity(&p.db()), "ok");
+    for suffix in ["-wal", "-shm"] {
+        assert!(!p.root().join(format!("data/sqlite.db{suffix}")).exists(), "stale {suffix} removed");
+    }
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    // The safety backup holds the damaged state and verifies.
+    let safety = p.archives().into_iter().find(|a| a.to_string_lossy().contains("pre-restore")).unwrap();
+    p.xtask(&["backup", "verify", safety.to_str().unwrap()]).assert().success();
+    p.xtask(&["check", "--no-pending"]).assert().success();
+}
+
+#[test]
+fn gzip_archives_restore_too() {
+    let p = Project::seeded();
+    let rows = p.dump();
+    p.xtask(&["backup", "--compression", "gzip", "--quiet"]).assert().success().stdout("");
+    let archive = p.archives().pop().unwrap();
+    assert!(archive.to_string_lossy().ends_with(".tar.gz"));
+    // The database is lost: restore still works, and keeps the current uploads aside.
+    let uploads = p.uploads();
+    fs::remove_file(p.db()).unwrap();
+    p.xtask(&["restore", archive.file_name().unwrap().to_str().unwrap(), "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("will be kept as uploads.pre-restore-"));
+    assert_eq!(p.dump(), rows);
+    assert_eq!(p.uploads(), uploads);
+    let aside = fs::read_dir(p.root())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("uploads.pre-restore-"));
+    assert!(aside.unwrap().path().join("images/hero-home.jpg").is_file());
+}
+
+#[test]
+fn a_backup_during_continuous_writes_restores_a_committed_prefix() {
+    let p = Project::seeded();
+    let conn = server::db::sqlite::open(&p.db()).unwrap();
+    conn.execute_batch("CREATE TABLE writes (n INTEGER PRIMARY KEY, payload TEXT NOT NULL)").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (stop, committed) = (stop.clone(), committed.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                conn.execute("INSERT INTO writes (n, payload) VALUES (?1, ?2)", rusqlite::params![n, "x".repeat(100)])
+                    .unwrap();
+                committed.store(n, Ordering::SeqCst);
+            }
+        })
+    };
+    while committed.load(Ordering::SeqCst) < 500 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before = committed.load(Ordering::SeqCst);
+    let t = Instant::now();
+    p.xtask(&["backup", "--quiet"]).assert().success();
+    let elapsed = t.elapsed().max(Duration::from_millis(1));
+    let after = committed.load(Ordering::SeqCst);
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let rate = (after - before) as f64 / elapsed.as_secs_f64();
+    assert!(rate >= 500.0, "the writer must commit at least 500 tx/s during the backup; it did {rate:.0}");
+
+    p.xtask(&["restore", "latest", "--yes"]).assert().success();
+    assert_eq!(integrity(&p.db()), "ok");
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let (count, min, max): (u64, u64, u64) = conn
+        .query_row("SELECT count(*), min(n), max(n) FROM writes", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    assert_eq!((min, count), (1, max), "a prefix 1..=k without gaps");
+    assert!(count >= before && count <= after, "{before} <= {count} <= {after}");
+}
+
+#[test]
+fn a_damaged_archive_is_refused_and_nothing_is_touched() {
+    let p = Project::seeded();
+    p.xtask(&["backup", "--quiet"]).assert().success();
+    let good = p.archives().pop().unwrap();
+    let bytes = fs::read(&good).unwrap();
+    // Change the live data after the backup, so a restore would be visible.
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys=OFF; DELETE FROM posts;").unwrap();
+    drop(conn);
+    let rows = p.dump();
+    let uploads = p.uploads();
+
+    let flipped = p.backups().join("20200101T000000Z.tar.gz");
+    let mut b = bytes.clone();
+    b[bytes.len() / 3] ^= 0x40;
+    fs::write(&flipped, &b).unwrap();
+    let truncated = p.backups().join("20200101T000001Z.tar.gz");
+    fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let no_tail = p.backups().join("20200101T000002Z.tar.gz");
+    fs::write(&no_tail, &bytes[..bytes.len() - 40]).unwrap();
+    for bad in [&flipped, &truncated, &no_tail] {
+        let name = bad.file_name().unwrap().to_str().unwrap();
+        p.xtask(&["backup", "verify", name]).assert().failure().stderr(predicate::str::contains(name));
+        p.xtask(&["restore", name, "--yes"]).assert().failure().stderr(predicate::str::contains("nothing was changed"));
+        assert_eq!(p.dump(), rows);
+        assert_eq!(p.uploads(), uploads);
+        assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    }
+    assert!(
+        !p.archives().iter().any(|a| a.to_string_lossy().contains("pre-restore")),
+        "no safety backup before verification"
+    );
+}
+
+/// (name, type, bytes, link target) of a hand-made member.
+type RawMember<'a> = (&'a str, tar::EntryType, &'a [u8], Option<&'a str>);
+
+/// A tar.gz with raw member names (the tar crate refuses to write `..` or absolute paths).
+fn hostile_archive(path: &Path, members: &[RawMember<'_>]) {
+    let file = fs::File::create(path).unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::fast()));
+    for (name, kind, data, link) in members {
+        let mut h = tar::Header::new_gnu();
+        let raw = &mut h.as_old_mut().name;
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_entry_type(*kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        if let Some(l) = link {
+            h.set_link_name(l).unwrap();
+        }
+        h.set_cksum();
+        tar.append(&h, *data).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn hostile_archives_are_refused() {
+    let p = Project::seeded();
+    let rows = p.dump();
+    let uploads = p.uploads();
+    fs::create_dir_all(p.backups()).unwrap();
+    let db = fs::read(p.db()).unwrap();
+    let manifest = |extra: &str| {
+        format!(
+            r#"{{"format_version":1,"created_at":"2026-01-01T00:00:00.000Z","tool":"x","dialect":"sqlite","source":"file:x","migrations":{{"applied":0,"last_tag":null,"tags":[]}},"members":[{{"path":"database/sqlite.db","type":"file","size":{},"sha256":"{}"}}{extra}]}}"#,
+            db.len(),
+            test_support::sha256_hex(&db)
+        )
+    };
+    let m = manifest("");
+    let cases: Vec<(&str, Vec<RawMember<'_>>, &str)> = vec![
+        ("dotdot", vec![("uploads/../../evil.txt", tar::EntryType::Regular, b"x", None)], "contains `..`"),
+        ("absolute", vec![("/tmp/evil-absolute.txt", tar::EntryType::Regular, b"x", None)], "absolute path"),
+        ("symlink", vec![("uploads/link", tar::EntryType::Symlink, b"", Some("/etc/passwd"))], "is a link"),
+        ("hardlink", vec![("uploads/hard", tar::EntryType::Link, b"", Some("database/sqlite.db"))], "is a link"),
+        (
+            "unlisted",
+            vec![
+                ("database/sqlite.db", tar::EntryType::Regular, &db, None),
+                ("uploads/extra.txt", tar::EntryType::Regular, b"not in the manifest", None),
+                ("manifest.json", tar::EntryType::Regular, m.as_bytes(), None),
+            ],
+            "`uploads/extra.txt` is not listed in the manifest",
+        ),
+    ];
+    for (i, (what, members, message)) in cases.into_iter().enumerate() {
+        let path = p.backups().join(format!("2020010{}T000000Z.tar.gz", i + 1));
+        hostile_archive(&path, &members);
+        let name = path.file_name().unwrap().to_str().unwrap();
+        p.xtask(&["restore", name, "--yes"])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(message).and(predicate::str::contains("nothing was changed")));
+        p.xtask(&["backup", "verify", name]).assert().failure().stderr(predicate::str::contains(message));
+        assert_eq!(p.dump(), rows, "{what}");
+        assert_eq!(p.uploads(), uploads, "{what}");
+        assert!(!p.root().join("../evil.txt").exists() && !Path::new("/tmp/evil-absolute.txt").exists());
+        assert!(p.leftovers().is_empty(), "{what}: {:?}", p.leftovers());
+    }
+}
+
+#[test]
+fn overlapping_runs_exit_3_or_wait() {
+    let p = Project::seeded();
+    fs::create_dir_all(p.backups()).unwrap();
+    let lock =
+        fs::OpenOptions::new().create(true).truncate(false).write(true).open(p.backups().join(".backup.lock")).unwrap();
+    lock.lock().unwrap();
+    p.xtask(&["backup"]).assert().code(3).stderr(predicate::str::contains("another backup or restore is running"));
+    p.xtask(&["backup", "prune"]).assert().code(3);
+    p.xtask(&["restore", "latest", "--yes"]).assert().failure();
+    let t = Instant::now();
+    p.xtask(&["backup", "--wait", "1"]).assert().code(3).stderr(predicate::str::contains("after waiting"));
+    assert!(t.elapsed() >= Duration::from_secs(1));
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        drop(lock);
+    });
+    p.xtask(&["backup", "--wait", "30", "--quiet"]).assert().success();
+    release.join().unwrap();
+    assert_eq!(p.archives().len(), 1);
+}
+
+#[test]
+fn two_backups_at_once_both_land_under_distinct_names() {
+    let p = Project::seeded();
+    let spawn = || {
+        StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"))
+            .env("CMS_PROJECT_ROOT", p.root())
+            .env_remove("DATABASE_URL")
+            .args(["backup", "--wait", "60", "--quiet"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let archives = p.archives();
+    assert_eq!(archives.len(), 2, "{archives:?}");
+    for a in &archives {
+        p.xtask(&["backup", "verify", a.to_str().unwrap()]).assert().success();
+    }
+    // Without --wait, one of two simultaneous runs may find the lock held: exit 3, never a
+    // clobbered archive.
+    let (a, b) = (
+        StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"))
+            .env("CMS_PROJECT_ROOT", p.root())
+            .args(["backup", "--quiet"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"))
+            .env("CMS_PROJECT_ROOT", p.root())
+            .args(["backup", "--quiet"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let codes: Vec<i32> = [a, b].into_iter().map(|c| c.wait_with_output().unwrap().status.code().unwrap()).collect();
+    assert!(codes.iter().all(|c| *c == 0 || *c == 3) && codes.contains(&0), "{codes:?}");
+    assert_eq!(p.archives().len(), 2 + codes.iter().filter(|c| **c == 0).count());
+}
+
+/// A small tmpfs mounted on backups/ for the test, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(dir).unwrap();
+        let ok = StdCommand::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(Tmpfs(dir.to_path_buf()));
+        }
+        let why = "SKIPPED: cannot mount a tmpfs (needs root) for the disk-full test";
+        assert!(!test_support::under_ci(), "{why} (CI=true, so this is a failure)");
+        eprintln!("{why}");
+        None
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = StdCommand::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_leaves_no_temp_file_and_older_backups_intact() {
+    let p = Project::seeded();
+    let Some(_tmpfs) = Tmpfs::mount(&p.backups(), "2m") else { return };
+    p.xtask(&["backup", "--quiet"]).assert().success();
+    let older = p.archives();
+    assert_eq!(older.len(), 1);
+    let older_bytes = fs::read(&older[0]).unwrap();
+
+    // 1. The archive does not fit: 3 MB of incompressible uploads.
+    let mut f = fs::File::create(p.root().join("uploads/big.jpg")).unwrap();
+    f.write_all(&[0xFF, 0xD8, 0xFF, 0xE0]).unwrap();
+    f.write_all(&(0..3_000_000).map(|_| fastrand::u8(..)).collect::<Vec<_>>()).unwrap();
+    drop(f);
+    p.xtask(&["backup"]).assert().failure().stderr(predicate::str::contains("is full"));
+    assert_eq!(p.archives(), older);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    fs::remove_file(p.root().join("uploads/big.jpg")).unwrap();
+
+    // 2. The snapshot itself does not fit.
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    conn.execute("CREATE TABLE blobs (b BLOB)", []).unwrap();
+    for _ in 0..30 {
+        conn.execute("INSERT INTO blobs VALUES (randomblob(100000))", []).unwrap();
+    }
+    drop(conn);
+    p.xtask(&["backup"]).assert().failure().stderr(predicate::str::contains("is full"));
+    assert_eq!(p.archives(), older);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    assert_eq!(fs::read(&older[0]).unwrap(), older_bytes);
+    p.xtask(&["backup", "verify", "latest"]).assert().success();
+}
+
+#[test]
+fn prune_follows_the_policy_and_touches_only_our_files() {
+    let p = Project::seeded();
+    p.xtask(&["backup", "--quiet"]).assert().success();
+    let real = p.archives().pop().unwrap();
+    let names = [
+        "20250101T000000Z.tar.gz",
+        "20250102T000000Z-nightly.tar.gz",
+        "20250103T000000Z.tar.zst",
+        "20250103T000000Z_2.tar.gz",
+    ];
+    for n in names {
+        fs::copy(&real, p.backups().join(n)).unwrap();
+    }
+    let foreign = [
+        "notes.txt",
+        ".20250104T000000Z.tar.gz.tmp-1-ab",
+        "pre-reset-20250101T000000Z.db",
+        "20250101T000000Z.tar.gz.bak",
+    ];
+    for n in foreign {
+        fs::write(p.backups().join(n), "not ours").unwrap();
+    }
+    p.xtask(&["backup", "prune", "--keep-daily", "0"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("keeps nothing"));
+    p.xtask(&["backup", "prune", "--keep-last", "2", "--dry-run"]).assert().success().stdout(
+        predicate::str::contains("would delete  20250101T000000Z.tar.gz").and(predicate::str::contains("(last)")),
+    );
+    assert_eq!(p.archives().len(), 5);
+    p.xtask(&["backup", "prune", "--keep-last", "2"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2 kept, 3 deleted"));
+    let left: Vec<String> =
+        p.archives().iter().map(|a| a.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(left, [names[3].to_string(), real.file_name().unwrap().to_string_lossy().into_owned()]);
+    for n in foreign {
+        assert!(p.backups().join(n).exists(), "{n} is not ours and stays");
+    }
+    // Idempotent, and --prune after a backup keeps the new one.
+    p.xtask(&["backup", "prune", "--keep-last", "2"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2 kept, 0 deleted"));
+    p.xtask(&["backup", "--prune", "--keep-last", "1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 kept, 2 deleted"));
+    assert_eq!(p.archives().len(), 1);
+}
+
+#[test]
+fn schema_versions_are_checked_on_restore() {
+    // A backup made by code that knows one more migration than ours is refused.
+    let p = Project::seeded();
+    p.xtask(&["backup", "--quiet"]).assert().success();
+    let old_code = test_support::fixture::copy_truncated(&test_support::fixture::project_migrations("sqlite"), 5);
+    fs::remove_file(p.root().join("migrations")).unwrap();
+    fs::create_dir_all(p.root().join("migrations")).unwrap();
+    std::os::unix::fs::symlink(old_code.path(), p.root().join("migrations/sqlite")).unwrap();
+    p.xtask(&["restore", "latest", "--yes"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("newer schema").and(predicate::str::contains("0005_section_status_check")));
+    p.xtask(&["restore", "latest", "--yes", "--force"]).assert().success();
+
+    // An older backup restores and says to migrate.
+    let q = Project::bare();
+    fs::remove_file(q.root().join("migrations")).unwrap();
+    fs::create_dir_all(q.root().join("migrations")).unwrap();
+    std::os::unix::fs::symlink(old_code.path(), q.root().join("migrations/sqlite")).unwrap();
+    q.xtask(&["migrate", "-q"]).assert().success();
+    q.xtask(&["backup", "--quiet"]).assert().success();
+    fs::remove_file(q.root().join("migrations/sqlite")).unwrap();
+    std::os::unix::fs::symlink(test_support::fixture::project_migrations("sqlite"), q.root().join("migrations/sqlite"))
+        .unwrap();
+    q.xtask(&["restore", "latest", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("run `cargo xtask migrate`"));
+}
+
+#[test]
+fn restore_refuses_while_the_database_is_open_elsewhere() {
+    let p = Project::seeded();
+    p.xtask(&["backup", "--quiet"]).assert().success();
+    let mut holder = StdCommand::new("sqlite3")
+        .arg(p.db())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the sqlite3 CLI (apt-get install sqlite3)");
+    writeln!(holder.stdin.as_mut().unwrap(), "SELECT count(*) FROM teams;").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let pid = holder.id().to_string();
+    loop {
+        let out = p.xtask(&["restore", "latest", "--yes"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && err.contains(&pid) {
+            assert!(err.contains("in use by another process") && err.contains("nothing was changed"), "{err}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "restore did not notice sqlite3 holding the database: {err}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    p.xtask(&["restore", "latest", "--yes"]).assert().success();
+}
+
+#[test]
+fn works_under_crons_bare_environment_and_never_prompts() {
+    let p = Project::seeded();
+    let home = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cron = |args: &[&str]| {
+        let mut cmd = Command::cargo_bin("xtask").unwrap();
+        cmd.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", home.path())
+            .env("CMS_PROJECT_ROOT", p.root())
+            .current_dir(elsewhere.path())
+            .timeout(Duration::from_secs(60))
+            .args(args);
+        cmd
+    };
+    cron(&["backup", "--prune", "--quiet"]).assert().success().stdout("").stderr("");
+    assert_eq!(p.archives().len(), 1);
+    assert!(fs::read_dir(elsewhere.path()).unwrap().next().is_none(), "nothing written to the current directory");
+    cron(&["restore", "latest"]).assert().failure().stderr(predicate::str::contains("--yes"));
+    // The shipped crontab runs exactly this command.
+    let crontab = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/crontab")).unwrap();
+    let line = crontab.lines().find(|l| !l.trim_start().starts_with('#') && l.contains("xtask")).unwrap();
+    assert!(line.contains("backup --prune --quiet") && line.starts_with("0 * * * *"), "{line}");
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let p = Project::seeded();
+    p.xtask(&["backup", "verify", "latest"]).assert().failure().stderr(predicate::str::contains("no backups"));
+    p.xtask(&["restore", "latest", "--yes"]).assert().failure().stderr(predicate::str::contains("no backups"));
+    p.xtask(&["backup", "verify", "nope.tar.gz"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no backup file `nope.tar.gz`"));
+    p.xtask(&["backup", "--label", "Bad/Label"]).assert().failure().stderr(predicate::str::contains("invalid label"));
+    p.xtask(&["backup", "--compression", "lz4"]).assert().code(2);
+    p.xtask(&["backup", "prune"]).assert().failure().stderr(predicate::str::contains("does not exist"));
+    fs::create_dir_all(p.backups()).unwrap();
+    fs::write(p.backups().join("20250101T000000Z.tar.gz"), "not an archive").unwrap();
+    p.xtask(&["backup", "verify", "latest"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("neither gzip nor zstd"));
+    p.xtask(&["backup", "list"]).assert().success().stdout(predicate::str::contains("unreadable"));
+    let q = Project::bare();
+    q.xtask(&["backup"]).assert().failure().stderr(predicate::str::contains("does not exist; nothing to back up"));
+    assert!(q.leftovers().is_empty());
+}
