@@ -388,6 +388,18 @@ fn not_found_is_not_retried_and_becomes_a_placeholder() {
 }
 
 #[test]
+fn a_redirect_loop_is_not_retried_and_becomes_a_placeholder() {
+    let server = Server::start();
+    let p = Project::migrated();
+    let url = server.route("/loop.jpg", vec![Reply::status(302).header("Location", "/loop.jpg")]);
+    p.manifest(&[entry("a.jpg", url)]);
+    assert_placeholder_after(&p, &[], "the redirects cannot be followed: too many redirects");
+    // One attempt: the first request and at most 5 redirects; --retries 2 would triple that.
+    let hits = server.hits("/loop.jpg").len();
+    assert!((2..=6).contains(&hits), "{hits} requests for a redirect loop");
+}
+
+#[test]
 fn server_error_is_retried() {
     let server = Server::start();
     let p = Project::migrated();

@@ -88,14 +88,55 @@ pub fn fetch(client: &Client, url: &str, cfg: &FetchConfig, events: &dyn Fn(Even
     }
 }
 
-/// Whether a connection error is the resolver saying the name does not resolve (getaddrinfo's
-/// message as hyper reports it).
-fn is_name_resolution_failure(cause: &str) -> bool {
-    let cause = cause.to_ascii_lowercase();
-    cause.contains("failed to lookup address")
-        || cause.contains("name or service not known")
-        || cause.contains("no address associated with hostname")
-        || cause.contains("temporary failure in name resolution")
+/// Why a request that got no response cannot succeed by trying again, from what reqwest says
+/// about the error (`is_redirect`, `is_builder`, `is_connect`) and its error chain's text: the
+/// start of the message, or `None` when another attempt may succeed (a refused or reset
+/// connection, a temporary DNS failure, a handshake that broke off).
+fn permanent_send_failure(redirect: bool, builder: bool, connect: bool, chain: &str) -> Option<&'static str> {
+    let lower = chain.to_ascii_lowercase();
+    if redirect {
+        // Too many redirects, a loop, or a Location that is not a usable URL.
+        return Some("the redirects cannot be followed");
+    }
+    if builder {
+        return Some("the request cannot be made");
+    }
+    if !connect {
+        return None;
+    }
+    // getaddrinfo's EAI_NONAME / EAI_NODATA: the name does not resolve (an offline laptop must
+    // not wait seconds per image). EAI_AGAIN ("Temporary failure in name resolution") is left
+    // to the retries.
+    if lower.contains("name or service not known")
+        || lower.contains("no address associated with hostname")
+        || lower.contains("nodename nor servname provided")
+    {
+        return Some("cannot resolve the host");
+    }
+    let tls = lower.contains("tls") || lower.contains("ssl");
+    if lower.contains("certificate")
+        || (tls
+            && ["handshake failure", "handshake failed", "wrong version number", "unsupported protocol"]
+                .iter()
+                .any(|m| lower.contains(m)))
+    {
+        return Some("the TLS connection is refused");
+    }
+    None
+}
+
+/// Every message of an error chain, outermost first, joined with `: `.
+fn chain_text(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }
 
 fn attempt_once(
@@ -108,9 +149,10 @@ fn attempt_once(
     let mut response = client.get(url).header(ACCEPT, "image/*").send().map_err(|e| {
         if e.is_timeout() {
             AttemptError::transient(timeout_message())
-        } else if e.is_connect() && is_name_resolution_failure(&root_cause(&e)) {
-            // No DNS (an offline laptop): retrying for seconds will not change it.
-            AttemptError::fatal(format!("cannot resolve the host: {}", root_cause(&e)))
+        } else if let Some(why) =
+            permanent_send_failure(e.is_redirect(), e.is_builder(), e.is_connect(), &chain_text(&e))
+        {
+            AttemptError::fatal(format!("{why}: {}", root_cause(&e)))
         } else if e.is_connect() {
             AttemptError::transient(format!("cannot connect: {}", root_cause(&e)))
         } else {
@@ -197,10 +239,35 @@ fn root_cause(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::permanent_send_failure as permanent;
+
     #[test]
-    fn name_resolution_failures_are_told_apart() {
-        assert!(super::is_name_resolution_failure("failed to lookup address information: Name or service not known"));
-        assert!(super::is_name_resolution_failure("Temporary failure in name resolution"));
-        assert!(!super::is_name_resolution_failure("Connection refused (os error 111)"));
+    fn a_name_that_does_not_resolve_is_permanent_a_temporary_dns_failure_is_not() {
+        let lookup = "error sending request: client error (Connect): dns error: failed to lookup address information";
+        assert_eq!(
+            permanent(false, false, true, &format!("{lookup}: Name or service not known")),
+            Some("cannot resolve the host")
+        );
+        assert!(permanent(false, false, true, &format!("{lookup}: No address associated with hostname")).is_some());
+        assert_eq!(permanent(false, false, true, &format!("{lookup}: Temporary failure in name resolution")), None);
+        assert_eq!(permanent(false, false, true, "client error (Connect): Connection refused (os error 111)"), None);
+        assert_eq!(permanent(false, false, true, "connection reset by peer"), None);
+    }
+
+    #[test]
+    fn redirects_builder_and_tls_certificate_errors_are_permanent() {
+        assert_eq!(
+            permanent(true, false, false, "error following redirect: too many redirects"),
+            Some("the redirects cannot be followed")
+        );
+        assert!(permanent(false, true, false, "builder error: relative URL without a base").is_some());
+        let cert = "client error (Connect): error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed";
+        assert!(permanent(false, false, true, cert).unwrap().contains("TLS"));
+        assert!(permanent(false, false, true, "ssl routines: sslv3 alert handshake failure").is_some());
+        assert!(permanent(false, false, true, "the TLS handshake failed").is_some());
+        // A handshake the server broke off may go through next time.
+        assert_eq!(permanent(false, false, true, "client error (Connect): tls handshake eof"), None);
+        // A broken-off body or a plain request error may succeed next time.
+        assert_eq!(permanent(false, false, false, "error decoding response body"), None);
     }
 }
