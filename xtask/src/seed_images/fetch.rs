@@ -181,7 +181,7 @@ fn attempt_once(
     if let Some(len) = total.filter(|&len| len > cfg.max_bytes) {
         return Err(AttemptError::fatal(format!("the body is {len} bytes, over the {} byte cap", cfg.max_bytes)));
     }
-    let mut bytes = Vec::with_capacity(total.unwrap_or(64 * 1024).min(cfg.max_bytes) as usize);
+    let mut bytes = Vec::with_capacity(initial_capacity(total, cfg.max_bytes));
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let n = match response.read(&mut chunk) {
@@ -207,6 +207,15 @@ fn attempt_once(
         return Err(AttemptError::transient(format!("the body broke off after {} of {len} bytes", bytes.len())));
     }
     Ok(bytes)
+}
+
+/// At most this much is reserved before the body arrives; the buffer grows as data comes.
+const MAX_INITIAL_CAPACITY: u64 = 1024 * 1024;
+
+/// The buffer's first size: the announced length (a server may announce any length, and then
+/// send less), but never more than the cap nor [`MAX_INITIAL_CAPACITY`].
+fn initial_capacity(announced: Option<u64>, max_bytes: u64) -> usize {
+    announced.unwrap_or(64 * 1024).min(max_bytes).min(MAX_INITIAL_CAPACITY) as usize
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
@@ -252,6 +261,16 @@ mod tests {
         assert_eq!(permanent(false, false, true, &format!("{lookup}: Temporary failure in name resolution")), None);
         assert_eq!(permanent(false, false, true, "client error (Connect): Connection refused (os error 111)"), None);
         assert_eq!(permanent(false, false, true, "connection reset by peer"), None);
+    }
+
+    #[test]
+    fn the_first_buffer_is_at_most_a_mebibyte_whatever_is_announced() {
+        use super::initial_capacity;
+        assert_eq!(initial_capacity(Some(5000), 20 << 20), 5000);
+        assert_eq!(initial_capacity(None, 20 << 20), 64 * 1024);
+        assert_eq!(initial_capacity(Some(20 << 20), 20 << 20), 1 << 20);
+        assert_eq!(initial_capacity(Some(u64::MAX), u64::MAX), 1 << 20);
+        assert_eq!(initial_capacity(Some(5000), 1000), 1000);
     }
 
     #[test]
