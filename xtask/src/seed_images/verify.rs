@@ -29,26 +29,92 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Whether the file ends where its format says it ends, so that a truncated file is not taken
-/// for a whole one: JPEG ends with EOI (`FF D9`, trailing zero padding allowed), PNG with its
-/// IEND chunk, GIF with its trailer `3B`, WebP at the length its RIFF header gives.
+/// Whether the file holds a whole image, so that a truncated file is not taken for one: JPEG
+/// reaches its EOI marker (`FF D9`) walking the segments, PNG its IEND chunk walking the chunks,
+/// WebP the length its RIFF header gives, GIF ends with its trailer `3B`. Bytes after a whole
+/// JPEG, PNG or WebP (padding, or data some cameras and CDNs append) are accepted.
 pub fn complete(bytes: &[u8], mime: &str) -> bool {
     match mime {
-        "image/jpeg" => {
-            let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-            bytes[..end].ends_with(&[0xFF, 0xD9])
-        }
-        "image/png" => bytes.ends_with(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]),
+        "image/jpeg" => jpeg_reaches_eoi(bytes),
+        "image/png" => png_reaches_iend(bytes),
         "image/gif" => bytes.last() == Some(&0x3B),
         "image/webp" => {
             bytes.len() >= 12 && {
                 let riff = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
-                // The RIFF size excludes the 8-byte header; chunks are padded to an even length.
-                riff + 8 == bytes.len() || riff + 9 == bytes.len()
+                // The RIFF size excludes the 8-byte header.
+                riff.checked_add(8).is_some_and(|end| end <= bytes.len())
             }
         }
         _ => false,
     }
+}
+
+/// Walks a JPEG's segments (skipping each by its length, so that an embedded thumbnail's EOI
+/// does not count) and the entropy-coded data after each SOS, up to EOI.
+fn jpeg_reaches_eoi(b: &[u8]) -> bool {
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut i = 2;
+    loop {
+        if b.get(i) != Some(&0xFF) {
+            return false;
+        }
+        while b.get(i) == Some(&0xFF) {
+            i += 1; // fill bytes
+        }
+        let Some(&marker) = b.get(i) else { return false };
+        i += 1;
+        match marker {
+            0xD9 => return true,
+            0x01 | 0xD0..=0xD8 => continue,
+            _ => {
+                let Some(len) = b.get(i..i + 2).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))) else {
+                    return false;
+                };
+                if len < 2 {
+                    return false;
+                }
+                i += len;
+                if marker == 0xDA {
+                    // Entropy-coded data: FF 00 is a data byte, FF D0-D7 a restart marker; any
+                    // other marker ends the scan.
+                    loop {
+                        let Some(at) = b.get(i..).and_then(|rest| rest.iter().position(|&x| x == 0xFF)) else {
+                            return false;
+                        };
+                        i += at;
+                        match b.get(i + 1) {
+                            None => return false,
+                            Some(0x00 | 0xD0..=0xD7) => i += 2,
+                            Some(0xFF) => i += 1,
+                            Some(_) => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Walks a PNG's chunks (length, type, data, CRC) up to IEND.
+fn png_reaches_iend(b: &[u8]) -> bool {
+    if !b.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return false;
+    }
+    let mut i = 8;
+    while let Some(head) = b.get(i..i + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let Some(end) = i.checked_add(12).and_then(|e| e.checked_add(len)) else { return false };
+        if end > b.len() {
+            return false;
+        }
+        if &head[4..8] == b"IEND" {
+            return true;
+        }
+        i = end;
+    }
+    false
 }
 
 /// Whether a `Content-Type` header names an image type (parameters and case ignored).
@@ -98,12 +164,14 @@ mod tests {
 
     #[test]
     fn completeness_of_each_format() {
-        assert!(complete(b"\x89PNG\r\n\x1a\n....\0\0\0\0IEND\xAE\x42\x60\x82", "image/png"));
-        assert!(!complete(b"\x89PNG\r\n\x1a\n....", "image/png"));
+        assert!(complete(b"\x89PNG\r\n\x1a\n\0\0\0\x02abcdxy....\0\0\0\0IEND\xAE\x42\x60\x82", "image/png"));
+        assert!(!complete(b"\x89PNG\r\n\x1a\n\0\0\0\x02abcdxy...", "image/png"));
+        assert!(!complete(b"\x89PNG\r\n\x1a\n\0\0\0\xffabcdxy....\0\0\0\0IEND\xAE\x42\x60\x82", "image/png"));
         assert!(complete(b"GIF89a...;", "image/gif"));
         assert!(!complete(b"GIF89a...", "image/gif"));
         assert!(complete(b"RIFF\x04\0\0\0WEBP", "image/webp"));
         assert!(!complete(b"RIFF\x10\0\0\0WEBPVP8 ", "image/webp"));
+        assert!(complete(b"RIFF\x04\0\0\0WEBPtrailer", "image/webp"));
         assert!(!complete(b"", "image/jpeg"));
     }
 
@@ -131,5 +199,40 @@ mod tests {
         let mut padded = jpeg.clone();
         padded.extend_from_slice(&[0, 0, 0]);
         assert!(check(&padded, None).is_ok(), "zero padding after EOI is fine");
+    }
+
+    /// A real PNG: signature, IHDR, one IDAT of a 1x1 grey pixel, IEND.
+    fn png() -> Vec<u8> {
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut chunk = |kind: &[u8], data: &[u8]| {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            out.extend_from_slice(kind);
+            out.extend_from_slice(data);
+            out.extend_from_slice(&[0, 0, 0, 0]); // CRC: not checked here
+        };
+        chunk(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]);
+        chunk(b"IDAT", &[0x78, 0x9C, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01]);
+        chunk(b"IEND", &[]);
+        out
+    }
+
+    #[test]
+    fn bytes_after_a_whole_image_are_accepted_a_truncated_image_is_not() {
+        let trailer = b"\xFF\xD8 appended by a CDN: not part of the image \xFF\xD9 trailing";
+        let jpeg = crate::seed_images::placeholder::jpeg(64, 48).unwrap();
+        let png = png();
+        for (image, mime) in [(&jpeg, "image/jpeg"), (&png, "image/png")] {
+            let mut with_trailer = image.clone();
+            with_trailer.extend_from_slice(trailer);
+            let info = check(&with_trailer, None).unwrap_or_else(|e| panic!("{mime} with a trailer: {e}"));
+            assert_eq!((info.mime, info.bytes), (mime, with_trailer.len() as u64));
+            for cut in [image.len() - 1, image.len() - 2, image.len() / 2, 20] {
+                assert!(!complete(&image[..cut], mime), "{mime} cut at {cut} of {}", image.len());
+            }
+            // A truncated image followed by unrelated bytes is still truncated.
+            let mut cut_then_data = image[..image.len() / 2].to_vec();
+            cut_then_data.extend_from_slice(b"\x00\x01 not the rest of the image");
+            assert!(!complete(&cut_then_data, mime), "{mime}: cut then other bytes");
+        }
     }
 }
