@@ -680,6 +680,61 @@ fn a_failed_download_keeps_a_real_file_already_present() {
     assert_eq!(server.total_hits(), 1);
 }
 
+#[test]
+fn a_real_file_larger_than_max_bytes_is_kept_without_a_request() {
+    // --max-bytes caps downloads; it does not make an image already there count as missing.
+    let server = Server::start();
+    let p = Project::migrated();
+    let a = photo(120, 80, 33);
+    assert!(a.len() > 1000);
+    p.manifest(&[entry("a.jpg", server.route("/a.jpg", vec![Reply::image(&a)]))]);
+    p.seed_images(&[]).assert().success().stdout(predicate::str::contains("1 downloaded"));
+    server.route("/a.jpg", vec![Reply::status(500)]);
+    p.seed_images(&["--max-bytes", "1000"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 downloaded, 1 already present, 0 placeholder(s)"))
+        .stderr(predicate::str::contains("warning").not());
+    assert_eq!(server.total_hits(), 1, "no request for an image already present");
+    assert_eq!(p.read("a.jpg"), a);
+    assert!(!p.rows()["a.jpg"].placeholder);
+    p.assert_consistent();
+}
+
+#[test]
+fn a_real_file_is_never_replaced_by_a_placeholder_when_the_fetch_fails() {
+    // The manifest's SHA-256 no longer describes the image on disk: it is fetched again, and
+    // when that fails the real image stays, with its real metadata and a warning.
+    let server = Server::start();
+    let p = Project::migrated();
+    let (old, new) = (photo(160, 90, 35), photo(120, 80, 37));
+    fs::create_dir_all(p.images()).unwrap();
+    fs::write(p.images().join("a.jpg"), &old).unwrap();
+    p.manifest(&[Entry {
+        sha256: Some(sha(&new)),
+        ..entry("a.jpg", server.route("/a.jpg", vec![Reply::status(404)]))
+    }]);
+    p.seed_images(&[])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 downloaded, 1 already present, 0 placeholder(s)"))
+        .stderr(
+            predicate::str::contains("warning: a.jpg: HTTP 404")
+                .and(predicate::str::contains("keeping the image already there (160x90")),
+        );
+    assert_eq!(server.hits("/a.jpg").len(), 1);
+    assert_eq!(p.read("a.jpg"), old, "the real image is kept");
+    let row = p.rows().remove("a.jpg").unwrap();
+    assert!(!row.placeholder);
+    assert_eq!((row.width, row.height, row.sha256.as_str()), (160, 90, sha(&old).as_str()));
+    p.assert_consistent();
+    // Once the server has the new image, it replaces the old one.
+    server.route("/a.jpg", vec![Reply::image(&new)]);
+    p.seed_images(&[]).assert().success().stdout(predicate::str::contains("1 downloaded"));
+    assert_eq!(p.read("a.jpg"), new);
+    p.assert_consistent();
+}
+
 // ------------------------------------------------------------------------------------------------
 // The seed and the images table
 // ------------------------------------------------------------------------------------------------

@@ -37,6 +37,10 @@ pub const DEFAULT_MANIFEST: &str = "scripts/seed-images.toml";
 pub const IMAGES_DIR: &str = "uploads/images";
 /// Setting this (to anything but empty, 0, false, no or off) acts as `--offline`.
 pub const OFFLINE_ENV: &str = "CMS_IMAGES_OFFLINE";
+/// Files already in `uploads/images` are read and checked up to this size, or `--max-bytes` when
+/// larger: the download cap is for downloads, not for images already kept. A larger file is
+/// not read (a sanity bound) and counts as missing.
+pub const PRESENT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
 /// scripts/seed-images.toml as it was when this binary was built.
 const BUILT_IN_MANIFEST: &str = include_str!("../../../scripts/seed-images.toml");
 
@@ -225,8 +229,11 @@ pub fn register_present(ctx: &Context, conn: &mut Connection, manifest: Option<&
     let mut rows = Vec::new();
     for spec in &specs {
         let path = store::final_path(&dir, &spec.file)?;
-        if let Some((info, is_placeholder)) = existing(&path, spec, FetchConfig::default().max_bytes)? {
-            rows.push(row(spec, info, is_placeholder));
+        match existing(&path, spec, PRESENT_MAX_BYTES)? {
+            OnDisk::Missing => {}
+            OnDisk::Placeholder(info) => rows.push(row(spec, info, true)),
+            // A real image the manifest's SHA-256 does not describe is still the file there.
+            OnDisk::Valid(info) | OnDisk::Mismatch(info) => rows.push(row(spec, info, false)),
         }
     }
     register::upsert(conn, &rows, server::seed::now_ms())?;
@@ -253,26 +260,44 @@ pub enum Outcome {
     Placeholder(ImageInfo),
 }
 
-/// A file already in place: `Some((info, is_placeholder))` when it is a valid image (matching
-/// the manifest's SHA-256 when given) or one of our placeholders of the intended size.
-fn existing(path: &Path, spec: &ImageSpec, max_bytes: u64) -> Result<Option<(ImageInfo, bool)>> {
+/// What is already under an image's final name.
+#[derive(Clone, Debug, PartialEq)]
+enum OnDisk {
+    /// Nothing to keep: no file, not a whole image, a placeholder of another size, or a file
+    /// over the size read for files already present.
+    Missing,
+    /// One of our placeholders of the intended size: replaced when a download succeeds.
+    Placeholder(ImageInfo),
+    /// A whole real image (matching the manifest's SHA-256 when given): not fetched again.
+    Valid(ImageInfo),
+    /// A whole real image that does not match the manifest's SHA-256: fetched again, and kept
+    /// when that fails (a real image is never replaced by a placeholder).
+    Mismatch(ImageInfo),
+}
+
+/// Reads and checks the file under an image's final name; files over `max_bytes` are not read.
+fn existing(path: &Path, spec: &ImageSpec, max_bytes: u64) -> Result<OnDisk> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(OnDisk::Missing),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     if !meta.is_file() || meta.len() > max_bytes {
-        return Ok(None);
+        return Ok(OnDisk::Missing);
     }
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if placeholder::is_placeholder(&bytes) {
-        Ok(verify::check(&bytes, None)
-            .ok()
-            .filter(|i| (i.width, i.height) == (spec.width, spec.height))
-            .map(|i| (i, true)))
+    let Ok(info) = verify::check(&bytes, None) else { return Ok(OnDisk::Missing) };
+    Ok(if placeholder::is_placeholder(&bytes) {
+        if (info.width, info.height) == (spec.width, spec.height) {
+            OnDisk::Placeholder(info)
+        } else {
+            OnDisk::Missing
+        }
+    } else if spec.sha256.as_deref().is_some_and(|expected| expected != info.sha256) {
+        OnDisk::Mismatch(info)
     } else {
-        Ok(verify::check(&bytes, spec.sha256.as_deref()).ok().map(|i| (i, false)))
-    }
+        OnDisk::Valid(info)
+    })
 }
 
 /// Brings every image into `dir` with a bounded pool of worker threads, in manifest order.
@@ -307,8 +332,8 @@ fn one(
     report: &Reporter,
 ) -> Result<Outcome> {
     let path = store::final_path(dir, &spec.file)?;
-    let present = existing(&path, spec, cfg.max_bytes)?;
-    if let Some((info, false)) = &present {
+    let present = existing(&path, spec, cfg.max_bytes.max(PRESENT_MAX_BYTES))?;
+    if let OnDisk::Valid(info) = &present {
         report.done(&spec.file, &format!("already present ({})", describe(info)));
         return Ok(Outcome::Present(info.clone()));
     }
@@ -343,8 +368,17 @@ fn one(
         }
     };
     let info = match present {
-        Some((info, true)) => info,
-        _ => {
+        OnDisk::Placeholder(info) => info,
+        OnDisk::Mismatch(info) | OnDisk::Valid(info) => {
+            report.warn(&format!(
+                "warning: {}: {reason}; keeping the image already there ({}), which does not match the manifest's SHA-256",
+                spec.file,
+                describe(&info)
+            ));
+            report.done(&spec.file, &format!("kept ({})", describe(&info)));
+            return Ok(Outcome::Present(info));
+        }
+        OnDisk::Missing => {
             let bytes = placeholder::jpeg(spec.width, spec.height)?;
             store::write_atomic(dir, &spec.file, &bytes)?;
             verify::check(&bytes, None).map_err(anyhow::Error::msg)?
@@ -503,6 +537,40 @@ licence = "CC0"
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0], ("real.jpg".into(), 0, real.len() as i64, verify::sha256_hex(&real)));
         assert_eq!((rows[1].0.as_str(), rows[1].1), ("stand-in.jpg", 1));
+    }
+
+    #[test]
+    fn register_present_records_a_real_image_larger_than_the_download_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = Context::new(None);
+        ctx.root = dir.path().to_path_buf();
+        fs::create_dir_all(dir.path().join("scripts")).unwrap();
+        fs::write(dir.path().join(DEFAULT_MANIFEST), MANIFEST).unwrap();
+        let images = dir.path().join(IMAGES_DIR);
+        fs::create_dir_all(&images).unwrap();
+        // A whole JPEG followed by padding: a valid image over the default 20 MiB cap.
+        let mut big = photo();
+        big.resize((FetchConfig::default().max_bytes + 1024) as usize, 0);
+        fs::write(images.join("real.jpg"), &big).unwrap();
+
+        let url = DatabaseUrl::Sqlite { path: dir.path().join("db.sqlite") };
+        let set = server::db::MigrationSet::load(&test_support::project_root().join("migrations/sqlite")).unwrap();
+        migrator::migrate(
+            server::db::driver(&url, false).unwrap().as_mut(),
+            &set,
+            &MigrateOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let mut conn = server::db::connection::connect(&url).unwrap();
+        assert_eq!(register_present(&ctx, &mut conn, None).unwrap(), 1);
+        let Connection::Sqlite(c) = &conn else { unreachable!() };
+        let row: (i64, i64, String) = c
+            .query_row("SELECT is_placeholder, bytes, sha256 FROM images WHERE file_name = 'real.jpg'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(row, (0, big.len() as i64, verify::sha256_hex(&big)));
     }
 
     #[test]
