@@ -39,6 +39,17 @@ pub fn final_path(dir: &Path, name: &str) -> Result<PathBuf> {
 
 /// Writes `bytes` as `dir/name` atomically.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    write_atomic_then(dir, name, bytes, |_| Ok(()))
+}
+
+/// [`write_atomic`], calling `before_rename` with the temporary file's path once it is written
+/// and fsynced, just before the rename (where a test stops the write).
+fn write_atomic_then(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    before_rename: impl FnOnce(&Path) -> Result<()>,
+) -> Result<PathBuf> {
     let target = final_path(dir, name)?;
     let mut temp = None;
     for _ in 0..16 {
@@ -56,6 +67,7 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     file.write_all(bytes).with_context(|| format!("writing {}", guard.path.display()))?;
     file.sync_all().with_context(|| format!("fsync of {}", guard.path.display()))?;
     drop(file);
+    before_rename(&guard.path)?;
     fs::rename(&guard.path, &target).with_context(|| format!("renaming into {}", target.display()))?;
     guard.keep = true;
     File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("fsync of {}", dir.display()))?;
@@ -111,6 +123,30 @@ mod tests {
         }
         assert_eq!(names(dir.path()), ["images"]);
         assert!(names(&inner).is_empty());
+    }
+
+    #[test]
+    fn a_write_stopped_before_the_rename_leaves_the_final_name_as_it_was() {
+        for previous in [None, Some(&b"the previous image"[..])] {
+            let dir = tempfile::tempdir().unwrap();
+            let target = dir.path().join("a.jpg");
+            if let Some(p) = previous {
+                fs::write(&target, p).unwrap();
+            }
+            let new = vec![7u8; 200_000];
+            let e = write_atomic_then(dir.path(), "a.jpg", &new, |temp| {
+                // The whole body is in the temporary file; the final name is untouched.
+                assert_eq!(fs::read(temp).unwrap(), new);
+                assert!(temp.file_name().unwrap().to_string_lossy().starts_with(TEMP_PREFIX));
+                assert_eq!(fs::read(&target).ok().as_deref(), previous);
+                anyhow::bail!("interrupted before the rename")
+            })
+            .unwrap_err();
+            assert!(format!("{e:#}").contains("interrupted"), "{e:#}");
+            assert_eq!(fs::read(&target).ok().as_deref(), previous, "the final name is as it was");
+            let expected: Vec<&str> = previous.map(|_| "a.jpg").into_iter().collect();
+            assert_eq!(names(dir.path()), expected, "no temporary file left");
+        }
     }
 
     #[test]
