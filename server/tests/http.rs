@@ -222,6 +222,12 @@ fn short_addresses_and_the_root_redirect_to_pages() {
         assert!(r.status().is_redirection(), "{from}: {}", r.status());
         assert_eq!(r.headers()["location"], to, "{from}");
     }
+    // Only pages that exist under exactly that slug: anything else is the 404 page.
+    for path in ["/favicon.ico", "/robots.txt", "/nope", "/About", "/ab%20out"] {
+        let page = html(site.get(path), StatusCode::NOT_FOUND);
+        assert!(page.contains("<h1>Page not found</h1>"), "{path}: {page}");
+        assert!(page.contains("<a href=\"/pages/contact\">Contact</a>"), "{path}: the site's navigation");
+    }
 }
 
 #[test]

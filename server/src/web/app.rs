@@ -246,12 +246,27 @@ async fn page(State(st): State<AppState>, Path(slug): Path<String>, params: Para
     result.map_or_else(failure_html, IntoResponse::into_response)
 }
 
-/// `/about?locale=de` → `/pages/about?locale=de`.
-async fn short_page(Path(slug): Path<String>, uri: Uri) -> Response {
+/// `/about?locale=de` → `/pages/about?locale=de`, for a page that exists under exactly that
+/// slug; any other one-segment address (`/favicon.ico`, `/robots.txt`, `/nope`) is the 404 page.
+async fn short_page(State(st): State<AppState>, Path(slug): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let slug: String =
-        slug.bytes().filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')).map(char::from).collect();
-    Redirect::temporary(&format!("/pages/{slug}{query}")).into_response()
+    let (host, path) = (host(&headers), uri.path().to_string());
+    let result = st
+        .with_conn(move |conn| {
+            if content::valid_slug(&slug) {
+                if let Some(site) = content::site(conn, &host)? {
+                    if content::page_exists(conn, &site, &slug)? {
+                        return Ok(Redirect::temporary(&format!("/pages/{slug}{query}")).into_response());
+                    }
+                }
+            }
+            let html = with_site(conn, &host, &path, None, |_, _, _, chrome| {
+                Ok(not_found_body(chrome, "There is nothing at this address."))
+            })?;
+            Ok(html.into_response())
+        })
+        .await;
+    result.unwrap_or_else(failure_html)
 }
 
 async fn posts(State(st): State<AppState>, headers: HeaderMap) -> Response {
