@@ -213,6 +213,22 @@ fn unknown_pages_and_routes_are_404_pages() {
 }
 
 #[test]
+fn paths_that_are_not_utf8_are_404_answers() {
+    let site = Site::new();
+    let addr = site.server.addr();
+    for target in ["/pages/%FF", "/posts/%FF", "/uploads/images/%FF", "/%FF", "/pages/a%C3"] {
+        let (status, text) = raw_get(addr, target);
+        assert_eq!(status, 404, "{target}: {text}");
+        assert!(text.contains("content-type: text/html; charset=utf-8"), "{target}: {text}");
+        assert!(text.contains("<h1>Not found</h1>"), "{target}: {text}");
+    }
+    let (status, text) = raw_get(addr, "/api/pages/%FF");
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("content-type: application/json"), "{text}");
+    assert!(text.contains(r#""error":"not_found""#), "{text}");
+}
+
+#[test]
 fn short_addresses_and_the_root_redirect_to_pages() {
     let site = Site::new();
     for (from, to) in

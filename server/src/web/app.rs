@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -131,6 +132,22 @@ pub fn spawn(addr: SocketAddr, state: AppState) -> std::io::Result<Running> {
     Ok(Running { addr, stop: Some(stop), thread: Some(thread) })
 }
 
+/// The route's one path parameter. A segment that is not UTF-8 once percent-decoded
+/// (`/pages/%FF`) cannot name anything: the 404 answer of [`not_found`] (JSON under `/api/`),
+/// not axum's plain-text 400.
+struct Segment(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Segment {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(segment)) => Ok(Segment(segment)),
+            Err(_) => Err(not_found(parts.uri.clone()).await),
+        }
+    }
+}
+
 type Params = Query<Vec<(String, String)>>;
 
 fn param(params: &Params, key: &str) -> Option<String> {
@@ -230,7 +247,7 @@ fn not_found_body(chrome: &Chrome<'_>, message: &str) -> (StatusCode, String) {
     (StatusCode::NOT_FOUND, render::error_page(chrome, "Page not found", message, false))
 }
 
-async fn page(State(st): State<AppState>, Path(slug): Path<String>, params: Params, headers: HeaderMap) -> Response {
+async fn page(State(st): State<AppState>, Segment(slug): Segment, params: Params, headers: HeaderMap) -> Response {
     let (host, locale) = (host(&headers), param(&params, "locale"));
     let result = st
         .with_conn(move |conn| {
@@ -248,7 +265,7 @@ async fn page(State(st): State<AppState>, Path(slug): Path<String>, params: Para
 
 /// `/about?locale=de` → `/pages/about?locale=de`, for a page that exists under exactly that
 /// slug; any other one-segment address (`/favicon.ico`, `/robots.txt`, `/nope`) is the 404 page.
-async fn short_page(State(st): State<AppState>, Path(slug): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
+async fn short_page(State(st): State<AppState>, Segment(slug): Segment, uri: Uri, headers: HeaderMap) -> Response {
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     let (host, path) = (host(&headers), uri.path().to_string());
     let result = st
@@ -281,7 +298,7 @@ async fn posts(State(st): State<AppState>, headers: HeaderMap) -> Response {
     result.map_or_else(failure_html, IntoResponse::into_response)
 }
 
-async fn post(State(st): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
+async fn post(State(st): State<AppState>, Segment(slug): Segment, headers: HeaderMap) -> Response {
     let host = host(&headers);
     let result = st
         .with_conn(move |conn| {
@@ -297,7 +314,7 @@ async fn post(State(st): State<AppState>, Path(slug): Path<String>, headers: Hea
     result.map_or_else(failure_html, IntoResponse::into_response)
 }
 
-async fn image(State(st): State<AppState>, Path(file): Path<String>) -> Response {
+async fn image(State(st): State<AppState>, Segment(file): Segment) -> Response {
     let dir = st.0.uploads.join("images");
     let served = tokio::task::spawn_blocking(move || uploads::read(&dir, &file)).await.ok().flatten();
     match served {
@@ -322,12 +339,7 @@ fn plain_not_found(path: &str) -> Html {
     }
 }
 
-async fn api_page(
-    State(st): State<AppState>,
-    Path(slug): Path<String>,
-    params: Params,
-    headers: HeaderMap,
-) -> Response {
+async fn api_page(State(st): State<AppState>, Segment(slug): Segment, params: Params, headers: HeaderMap) -> Response {
     let (host, locale) = (host(&headers), param(&params, "locale"));
     match st.with_conn(move |conn| api::page(conn, &host, &slug, locale.as_deref())).await {
         Ok((status, body, lang)) => {
