@@ -264,6 +264,50 @@ fn inactive_and_unknown_locales_get_a_404_listing_the_active_ones() {
 }
 
 #[test]
+fn posts_follow_the_same_locale_rules_as_pages() {
+    let site = Site::new();
+    // `de` is inactive, `fr` unknown: the same 404 as for pages, listing the active locales.
+    for (path, says) in [
+        ("/posts?locale=de", "the locale `de` is not active"),
+        ("/posts/welcome?locale=de", "the locale `de` is not active"),
+        ("/posts/welcome?locale=fr", "there is no locale `fr`"),
+    ] {
+        let page = html(site.get(path), StatusCode::NOT_FOUND);
+        assert!(page.contains(says), "{path}: {page}");
+        assert!(page.contains("?locale=en\">en</a>"), "{path}: {page}");
+    }
+    let r = site.get("/posts?locale=en");
+    assert_eq!(language(&r).as_deref(), Some("en"));
+    assert!(html(r, StatusCode::OK).contains("<a href=\"/posts/welcome\">Welcome to the demo site</a>"));
+
+    // An active locale is kept in every link.
+    site.sql("UPDATE locales SET status = 'active' WHERE code = 'de';");
+    let r = site.get("/posts?locale=de");
+    assert_eq!(language(&r).as_deref(), Some("de"));
+    let list = html(r, StatusCode::OK);
+    in_order(
+        &list,
+        &[
+            "<html lang=\"de\">",
+            "<a href=\"/pages/about?locale=de\">About</a>",
+            "<a href=\"/posts/welcome?locale=de\">Welcome to the demo site</a>",
+            "<a href=\"/posts?locale=de\">Blog</a>",
+        ],
+    );
+    let r = site.get("/posts/welcome?locale=de");
+    assert_eq!(language(&r).as_deref(), Some("de"));
+    let post = html(r, StatusCode::OK);
+    in_order(
+        &post,
+        &[
+            "<a href=\"/pages/about?locale=de\">About</a>",
+            "<h1>Welcome to the demo site</h1>",
+            "<a href=\"/posts?locale=de\">All posts</a>",
+        ],
+    );
+}
+
+#[test]
 fn missing_content_falls_back_to_the_default_locale_per_section() {
     let site = Site::new();
     site.sql(

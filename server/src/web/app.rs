@@ -286,11 +286,11 @@ async fn short_page(State(st): State<AppState>, Segment(slug): Segment, uri: Uri
     result.unwrap_or_else(failure_html)
 }
 
-async fn posts(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    let host = host(&headers);
+async fn posts(State(st): State<AppState>, params: Params, headers: HeaderMap) -> Response {
+    let (host, locale) = (host(&headers), param(&params, "locale"));
     let result = st
         .with_conn(move |conn| {
-            with_site(conn, &host, "/posts", None, |conn, site, _, chrome| {
+            with_site(conn, &host, "/posts", locale.as_deref(), |conn, site, _, chrome| {
                 Ok((StatusCode::OK, render::posts(chrome, &content::posts(conn, site, now_ms())?)))
             })
         })
@@ -298,12 +298,12 @@ async fn posts(State(st): State<AppState>, headers: HeaderMap) -> Response {
     result.map_or_else(failure_html, IntoResponse::into_response)
 }
 
-async fn post(State(st): State<AppState>, Segment(slug): Segment, headers: HeaderMap) -> Response {
-    let host = host(&headers);
+async fn post(State(st): State<AppState>, Segment(slug): Segment, params: Params, headers: HeaderMap) -> Response {
+    let (host, locale) = (host(&headers), param(&params, "locale"));
     let result = st
         .with_conn(move |conn| {
             let path = format!("/posts/{slug}");
-            with_site(conn, &host, &path, None, |conn, site, _, chrome| {
+            with_site(conn, &host, &path, locale.as_deref(), |conn, site, _, chrome| {
                 Ok(match content::post_by_slug(conn, site, &slug, now_ms())? {
                     Some(p) => (StatusCode::OK, render::post(chrome, &p)),
                     None => not_found_body(chrome, &format!("There is no post “{slug}”.")),
