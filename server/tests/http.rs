@@ -756,3 +756,23 @@ fn health_reports_pending_migrations_of_the_folder() {
     assert_eq!(body["migrations"]["state"], "pending");
     assert_eq!((body["migrations"]["applied"].as_i64(), body["migrations"]["pending"].as_i64()), (Some(6), Some(1)));
 }
+
+#[test]
+fn health_reports_an_unreadable_migrations_folder_as_a_migration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::Sqlite { path: dir.path().join("data/sqlite.db") };
+    migrate_and_seed(&url);
+    for (folder, says) in [
+        (dir.path().join("no-such-folder"), "no-such-folder".to_string()),
+        (repo().join("migrations/postgresql"), "postgres".to_string()),
+    ] {
+        let db = Db::open(&url, 2).unwrap();
+        let state = AppState::new(db, url.clone(), dir.path().join("uploads"), folder.clone());
+        let server = app::spawn("127.0.0.1:0".parse().unwrap(), state).unwrap();
+        let body = json(client().get(server.url("/health")).send().unwrap(), StatusCode::OK);
+        assert_eq!(body["database"], "ok", "{folder:?}: the database answers: {body}");
+        assert_eq!(body["migrations"]["state"], "error", "{body}");
+        let error = body["migrations"]["error"].as_str().unwrap();
+        assert!(error.to_lowercase().contains(&says), "{folder:?}: {error}");
+    }
+}

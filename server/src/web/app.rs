@@ -32,12 +32,12 @@ struct Inner {
     url: DatabaseUrl,
     /// `<uploads>/images` is what `/uploads/images/{file}` serves.
     uploads: PathBuf,
-    migrations: PathBuf,
+    health: health::Health,
 }
 
 impl AppState {
     pub fn new(db: Db, url: DatabaseUrl, uploads: PathBuf, migrations: PathBuf) -> AppState {
-        AppState(Arc::new(Inner { db, url, uploads, migrations }))
+        AppState(Arc::new(Inner { db, url, uploads, health: health::Health::new(migrations) }))
     }
 
     /// Runs `f` with a pooled connection on a blocking thread.
@@ -358,7 +358,7 @@ async fn api_page(State(st): State<AppState>, Segment(slug): Segment, params: Pa
 
 async fn health(State(st): State<AppState>) -> Response {
     let s = st.clone();
-    match tokio::task::spawn_blocking(move || health::report(&s.0.db, &s.0.url, &s.0.migrations)).await {
+    match tokio::task::spawn_blocking(move || s.0.health.report(&s.0.db, &s.0.url)).await {
         Ok((status, body)) => (status, Json(body)).into_response(),
         Err(e) => failure_html(WebError::Internal(e.to_string())),
     }
