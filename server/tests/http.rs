@@ -23,6 +23,11 @@ use server::web::pool::Db;
 const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0xFF, 0xD9];
 const SECRET: &str = "top-secret-do-not-serve";
 
+/// The secret behind a JPEG header: served if a request ever reached it.
+fn secret_jpeg() -> Vec<u8> {
+    [JPEG, SECRET.as_bytes()].concat()
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -52,8 +57,9 @@ impl Site {
         fs::write(images.join("hero-home.jpg"), JPEG).unwrap();
         fs::write(images.join("notes.txt"), "just text").unwrap();
         fs::write(images.join(".hidden.jpg"), JPEG).unwrap();
-        fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
-        fs::write(dir.path().join("uploads/secret.jpg"), SECRET).unwrap();
+        // Secrets that sniff as JPEG: only the path checks keep them out.
+        fs::write(dir.path().join("secret.txt"), secret_jpeg()).unwrap();
+        fs::write(dir.path().join("uploads/secret.jpg"), secret_jpeg()).unwrap();
         std::os::unix::fs::symlink(dir.path().join("secret.txt"), images.join("link.jpg")).unwrap();
         let server = start(url, dir.path().join("uploads"));
         Site { dir, server }
@@ -426,31 +432,48 @@ fn uploads_serves_images_and_nothing_outside_the_folder() {
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert_eq!(r.bytes().unwrap().as_ref(), JPEG);
 
+    // The secrets' content is served as an image once it is inside the folder…
+    fs::write(site.dir.path().join("uploads/images/copy.jpg"), secret_jpeg()).unwrap();
+    let r = site.get("/uploads/images/copy.jpg");
+    assert_eq!((r.status(), r.headers()["content-type"].to_str().unwrap()), (StatusCode::OK, "image/jpeg"));
+    assert_eq!(r.bytes().unwrap().as_ref(), secret_jpeg().as_slice());
+
+    // …so what keeps these out is the name and path checks of the image route.
     for path in [
         "/uploads/images/missing.jpg",
         "/uploads/images/notes.txt",
         "/uploads/images/.hidden.jpg",
         "/uploads/images/link.jpg",
     ] {
-        html(site.get(path), StatusCode::NOT_FOUND);
+        let page = html(site.get(path), StatusCode::NOT_FOUND);
+        assert!(page.contains("<h1>Image not found</h1>"), "{path}: {page}");
     }
     let addr = site.server.addr();
+    // One path segment once decoded: each reaches the image route with `/`, `\`, `..` or NUL
+    // in its name.
     for target in [
-        "/uploads/images/../../secret.txt",
-        "/uploads/images/../secret.jpg",
         "/uploads/images/..%2f..%2fsecret.txt",
         "/uploads/images/..%2fsecret.jpg",
         "/uploads/images/%2e%2e%2fsecret.jpg",
+        "/uploads/images/%2E%2E%2F%2E%2E%2Fsecret.txt",
         "/uploads/images/..%2f..%2fCargo.toml",
         "/uploads/images/..%5csecret.jpg",
         "/uploads/images/%2fetc%2fpasswd",
         "/uploads/images/..",
+        "/uploads/images/%2e%2e",
         "/uploads/images/%00hero-home.jpg",
         "/uploads/images/hero-home.jpg%00.txt",
     ] {
         let (status, text) = raw_get(addr, target);
         assert_eq!(status, 404, "{target}: {text}");
+        assert!(text.contains("<h1>Image not found</h1>"), "{target}: the image route answers: {text}");
         assert!(!text.contains(SECRET) && !text.contains("root:"), "{target}: {text}");
+    }
+    // Literal `..` segments are more than one segment: no route matches them at all.
+    for target in ["/uploads/images/../../secret.txt", "/uploads/images/../secret.jpg"] {
+        let (status, text) = raw_get(addr, target);
+        assert_eq!(status, 404, "{target}: {text}");
+        assert!(text.contains("<h1>Not found</h1>") && !text.contains(SECRET), "{target}: {text}");
     }
 }
 

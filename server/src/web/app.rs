@@ -326,7 +326,19 @@ async fn image(State(st): State<AppState>, Segment(file): Segment) -> Response {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
             r
         }
-        None => plain_not_found("/uploads").into_response(),
+        None => no_image().into_response(),
+    }
+}
+
+/// The image route's 404: the same for a missing file, a name that is not allowed, a link out
+/// of the folder or a file that is not an image, so none of them can be told apart.
+fn no_image() -> Html {
+    let chrome =
+        Chrome { site_title: "", nav: &[], lang: "en", locale_param: None, locales: &[], path: "/uploads/images/" };
+    Html {
+        status: StatusCode::NOT_FOUND,
+        lang: None,
+        body: render::error_page(&chrome, "Image not found", "There is no image by that name.", false),
     }
 }
 
