@@ -750,19 +750,64 @@ fn the_site_is_chosen_by_host_else_the_first_site() {
 
 #[test]
 fn pages_keep_being_served_while_the_data_is_rewritten() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    /// Reads that must have started and ended inside one and the same re-seed.
+    const MIN_OVERLAPPING: usize = 20;
+    const MIN_SEEDS: u64 = 5;
+    const MAX_SEEDS: u64 = 60;
+
     let site = Site::new();
     let url = site.server.url("/pages/home");
-    let reader = std::thread::spawn(move || {
-        let c = client();
-        (0..300).map(|_| c.get(&url).send().unwrap().status()).filter(|s| *s != StatusCode::OK).count()
-    });
-    // What `cargo xtask reset-data` does, five times, while the server reads (WAL: readers see
-    // the last committed data and never wait for the writer).
+    // 0 while no re-seed runs, else the number of the re-seed in progress.
+    let seeding = Arc::new(AtomicU64::new(0));
+    let overlapping = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let (read_once, first_read) = std::sync::mpsc::channel();
+    let reader = {
+        let (seeding, overlapping, done) = (seeding.clone(), overlapping.clone(), done.clone());
+        std::thread::spawn(move || {
+            let c = client();
+            let (mut reads, mut failures) = (0usize, Vec::new());
+            while !done.load(SeqCst) {
+                let before = seeding.load(SeqCst);
+                let status = c.get(&url).send().unwrap().status();
+                if before != 0 && seeding.load(SeqCst) == before {
+                    overlapping.fetch_add(1, SeqCst);
+                }
+                if status != StatusCode::OK {
+                    failures.push(status);
+                }
+                reads += 1;
+                if reads == 1 {
+                    read_once.send(()).unwrap();
+                }
+            }
+            (reads, failures)
+        })
+    };
+    first_read.recv().unwrap();
+    // What `cargo xtask reset-data` does, while the server reads (WAL: readers see the last
+    // committed data and never wait for the writer): at least five times, and until enough
+    // reads have run entirely inside a re-seed.
     let mut conn = connect(&DatabaseUrl::Sqlite { path: site.db() }).unwrap();
-    for n in 0..5 {
+    let mut n = 0;
+    while n < MIN_SEEDS || (overlapping.load(SeqCst) < MIN_OVERLAPPING && n < MAX_SEEDS) {
+        seeding.store(n + 1, SeqCst);
         seed(&mut conn, &SeedOptions { seed: Some(n), force: true }).unwrap();
+        seeding.store(0, SeqCst);
+        n += 1;
     }
-    assert_eq!(reader.join().unwrap(), 0, "every request during the rewrites succeeded");
+    done.store(true, SeqCst);
+    let (reads, failures) = reader.join().unwrap();
+    let overlapping = overlapping.load(SeqCst);
+    assert!(failures.is_empty(), "every request during the rewrites succeeded: {failures:?}");
+    assert!(
+        overlapping >= MIN_OVERLAPPING,
+        "only {overlapping} of {reads} reads ran entirely during one of {n} re-seeds (want {MIN_OVERLAPPING})"
+    );
+    eprintln!("{reads} reads, {overlapping} of them entirely inside one of {n} re-seeds");
 }
 
 #[test]

@@ -40,7 +40,7 @@ impl AppState {
         AppState(Arc::new(Inner { db, url, uploads, health: health::Health::new(migrations) }))
     }
 
-    /// Runs `f` with a pooled connection on a blocking thread.
+    /// Runs `f` with a pooled connection on a blocking thread, in one read-only transaction.
     async fn with_conn<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Conn) -> Result<T, DbError> + Send + 'static,
@@ -48,7 +48,7 @@ impl AppState {
         let db = self.0.db.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = db.get().map_err(WebError::Unavailable)?;
-            f(&mut conn).map_err(WebError::Database)
+            conn.snapshot(f).map_err(WebError::Database)
         })
         .await
         .map_err(|e| WebError::Internal(format!("a request handler failed: {e}")))?
