@@ -23,6 +23,11 @@ use server::web::pool::Db;
 const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0xFF, 0xD9];
 const SECRET: &str = "top-secret-do-not-serve";
 
+/// The secret behind a JPEG header: served if a request ever reached it.
+fn secret_jpeg() -> Vec<u8> {
+    [JPEG, SECRET.as_bytes()].concat()
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -52,8 +57,9 @@ impl Site {
         fs::write(images.join("hero-home.jpg"), JPEG).unwrap();
         fs::write(images.join("notes.txt"), "just text").unwrap();
         fs::write(images.join(".hidden.jpg"), JPEG).unwrap();
-        fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
-        fs::write(dir.path().join("uploads/secret.jpg"), SECRET).unwrap();
+        // Secrets that sniff as JPEG: only the path checks keep them out.
+        fs::write(dir.path().join("secret.txt"), secret_jpeg()).unwrap();
+        fs::write(dir.path().join("uploads/secret.jpg"), secret_jpeg()).unwrap();
         std::os::unix::fs::symlink(dir.path().join("secret.txt"), images.join("link.jpg")).unwrap();
         let server = start(url, dir.path().join("uploads"));
         Site { dir, server }
@@ -213,6 +219,22 @@ fn unknown_pages_and_routes_are_404_pages() {
 }
 
 #[test]
+fn paths_that_are_not_utf8_are_404_answers() {
+    let site = Site::new();
+    let addr = site.server.addr();
+    for target in ["/pages/%FF", "/posts/%FF", "/uploads/images/%FF", "/%FF", "/pages/a%C3"] {
+        let (status, text) = raw_get(addr, target);
+        assert_eq!(status, 404, "{target}: {text}");
+        assert!(text.contains("content-type: text/html; charset=utf-8"), "{target}: {text}");
+        assert!(text.contains("<h1>Not found</h1>"), "{target}: {text}");
+    }
+    let (status, text) = raw_get(addr, "/api/pages/%FF");
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("content-type: application/json"), "{text}");
+    assert!(text.contains(r#""error":"not_found""#), "{text}");
+}
+
+#[test]
 fn short_addresses_and_the_root_redirect_to_pages() {
     let site = Site::new();
     for (from, to) in
@@ -221,6 +243,12 @@ fn short_addresses_and_the_root_redirect_to_pages() {
         let r = site.get(from);
         assert!(r.status().is_redirection(), "{from}: {}", r.status());
         assert_eq!(r.headers()["location"], to, "{from}");
+    }
+    // Only pages that exist under exactly that slug: anything else is the 404 page.
+    for path in ["/favicon.ico", "/robots.txt", "/nope", "/About", "/ab%20out"] {
+        let page = html(site.get(path), StatusCode::NOT_FOUND);
+        assert!(page.contains("<h1>Page not found</h1>"), "{path}: {page}");
+        assert!(page.contains("<a href=\"/pages/contact\">Contact</a>"), "{path}: the site's navigation");
     }
 }
 
@@ -239,6 +267,50 @@ fn inactive_and_unknown_locales_get_a_404_listing_the_active_ones() {
     assert_eq!(body["activeLocales"], serde_json::json!(["en"]));
     let body = json(site.get("/api/pages/home?locale=fr"), StatusCode::NOT_FOUND);
     assert_eq!(body["error"], "unknown_locale");
+}
+
+#[test]
+fn posts_follow_the_same_locale_rules_as_pages() {
+    let site = Site::new();
+    // `de` is inactive, `fr` unknown: the same 404 as for pages, listing the active locales.
+    for (path, says) in [
+        ("/posts?locale=de", "the locale `de` is not active"),
+        ("/posts/welcome?locale=de", "the locale `de` is not active"),
+        ("/posts/welcome?locale=fr", "there is no locale `fr`"),
+    ] {
+        let page = html(site.get(path), StatusCode::NOT_FOUND);
+        assert!(page.contains(says), "{path}: {page}");
+        assert!(page.contains("?locale=en\">en</a>"), "{path}: {page}");
+    }
+    let r = site.get("/posts?locale=en");
+    assert_eq!(language(&r).as_deref(), Some("en"));
+    assert!(html(r, StatusCode::OK).contains("<a href=\"/posts/welcome\">Welcome to the demo site</a>"));
+
+    // An active locale is kept in every link.
+    site.sql("UPDATE locales SET status = 'active' WHERE code = 'de';");
+    let r = site.get("/posts?locale=de");
+    assert_eq!(language(&r).as_deref(), Some("de"));
+    let list = html(r, StatusCode::OK);
+    in_order(
+        &list,
+        &[
+            "<html lang=\"de\">",
+            "<a href=\"/pages/about?locale=de\">About</a>",
+            "<a href=\"/posts/welcome?locale=de\">Welcome to the demo site</a>",
+            "<a href=\"/posts?locale=de\">Blog</a>",
+        ],
+    );
+    let r = site.get("/posts/welcome?locale=de");
+    assert_eq!(language(&r).as_deref(), Some("de"));
+    let post = html(r, StatusCode::OK);
+    in_order(
+        &post,
+        &[
+            "<a href=\"/pages/about?locale=de\">About</a>",
+            "<h1>Welcome to the demo site</h1>",
+            "<a href=\"/posts?locale=de\">All posts</a>",
+        ],
+    );
 }
 
 #[test]
@@ -360,31 +432,48 @@ fn uploads_serves_images_and_nothing_outside_the_folder() {
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert_eq!(r.bytes().unwrap().as_ref(), JPEG);
 
+    // The secrets' content is served as an image once it is inside the folder…
+    fs::write(site.dir.path().join("uploads/images/copy.jpg"), secret_jpeg()).unwrap();
+    let r = site.get("/uploads/images/copy.jpg");
+    assert_eq!((r.status(), r.headers()["content-type"].to_str().unwrap()), (StatusCode::OK, "image/jpeg"));
+    assert_eq!(r.bytes().unwrap().as_ref(), secret_jpeg().as_slice());
+
+    // …so what keeps these out is the name and path checks of the image route.
     for path in [
         "/uploads/images/missing.jpg",
         "/uploads/images/notes.txt",
         "/uploads/images/.hidden.jpg",
         "/uploads/images/link.jpg",
     ] {
-        html(site.get(path), StatusCode::NOT_FOUND);
+        let page = html(site.get(path), StatusCode::NOT_FOUND);
+        assert!(page.contains("<h1>Image not found</h1>"), "{path}: {page}");
     }
     let addr = site.server.addr();
+    // One path segment once decoded: each reaches the image route with `/`, `\`, `..` or NUL
+    // in its name.
     for target in [
-        "/uploads/images/../../secret.txt",
-        "/uploads/images/../secret.jpg",
         "/uploads/images/..%2f..%2fsecret.txt",
         "/uploads/images/..%2fsecret.jpg",
         "/uploads/images/%2e%2e%2fsecret.jpg",
+        "/uploads/images/%2E%2E%2F%2E%2E%2Fsecret.txt",
         "/uploads/images/..%2f..%2fCargo.toml",
         "/uploads/images/..%5csecret.jpg",
         "/uploads/images/%2fetc%2fpasswd",
         "/uploads/images/..",
+        "/uploads/images/%2e%2e",
         "/uploads/images/%00hero-home.jpg",
         "/uploads/images/hero-home.jpg%00.txt",
     ] {
         let (status, text) = raw_get(addr, target);
         assert_eq!(status, 404, "{target}: {text}");
+        assert!(text.contains("<h1>Image not found</h1>"), "{target}: the image route answers: {text}");
         assert!(!text.contains(SECRET) && !text.contains("root:"), "{target}: {text}");
+    }
+    // Literal `..` segments are more than one segment: no route matches them at all.
+    for target in ["/uploads/images/../../secret.txt", "/uploads/images/../secret.jpg"] {
+        let (status, text) = raw_get(addr, target);
+        assert_eq!(status, 404, "{target}: {text}");
+        assert!(text.contains("<h1>Not found</h1>") && !text.contains(SECRET), "{target}: {text}");
     }
 }
 
@@ -661,19 +750,64 @@ fn the_site_is_chosen_by_host_else_the_first_site() {
 
 #[test]
 fn pages_keep_being_served_while_the_data_is_rewritten() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    /// Reads that must have started and ended inside one and the same re-seed.
+    const MIN_OVERLAPPING: usize = 20;
+    const MIN_SEEDS: u64 = 5;
+    const MAX_SEEDS: u64 = 60;
+
     let site = Site::new();
     let url = site.server.url("/pages/home");
-    let reader = std::thread::spawn(move || {
-        let c = client();
-        (0..300).map(|_| c.get(&url).send().unwrap().status()).filter(|s| *s != StatusCode::OK).count()
-    });
-    // What `cargo xtask reset-data` does, five times, while the server reads (WAL: readers see
-    // the last committed data and never wait for the writer).
+    // 0 while no re-seed runs, else the number of the re-seed in progress.
+    let seeding = Arc::new(AtomicU64::new(0));
+    let overlapping = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let (read_once, first_read) = std::sync::mpsc::channel();
+    let reader = {
+        let (seeding, overlapping, done) = (seeding.clone(), overlapping.clone(), done.clone());
+        std::thread::spawn(move || {
+            let c = client();
+            let (mut reads, mut failures) = (0usize, Vec::new());
+            while !done.load(SeqCst) {
+                let before = seeding.load(SeqCst);
+                let status = c.get(&url).send().unwrap().status();
+                if before != 0 && seeding.load(SeqCst) == before {
+                    overlapping.fetch_add(1, SeqCst);
+                }
+                if status != StatusCode::OK {
+                    failures.push(status);
+                }
+                reads += 1;
+                if reads == 1 {
+                    read_once.send(()).unwrap();
+                }
+            }
+            (reads, failures)
+        })
+    };
+    first_read.recv().unwrap();
+    // What `cargo xtask reset-data` does, while the server reads (WAL: readers see the last
+    // committed data and never wait for the writer): at least five times, and until enough
+    // reads have run entirely inside a re-seed.
     let mut conn = connect(&DatabaseUrl::Sqlite { path: site.db() }).unwrap();
-    for n in 0..5 {
+    let mut n = 0;
+    while n < MIN_SEEDS || (overlapping.load(SeqCst) < MIN_OVERLAPPING && n < MAX_SEEDS) {
+        seeding.store(n + 1, SeqCst);
         seed(&mut conn, &SeedOptions { seed: Some(n), force: true }).unwrap();
+        seeding.store(0, SeqCst);
+        n += 1;
     }
-    assert_eq!(reader.join().unwrap(), 0, "every request during the rewrites succeeded");
+    done.store(true, SeqCst);
+    let (reads, failures) = reader.join().unwrap();
+    let overlapping = overlapping.load(SeqCst);
+    assert!(failures.is_empty(), "every request during the rewrites succeeded: {failures:?}");
+    assert!(
+        overlapping >= MIN_OVERLAPPING,
+        "only {overlapping} of {reads} reads ran entirely during one of {n} re-seeds (want {MIN_OVERLAPPING})"
+    );
+    eprintln!("{reads} reads, {overlapping} of them entirely inside one of {n} re-seeds");
 }
 
 #[test]
@@ -689,4 +823,24 @@ fn health_reports_pending_migrations_of_the_folder() {
     assert_eq!(body["database"], "ok");
     assert_eq!(body["migrations"]["state"], "pending");
     assert_eq!((body["migrations"]["applied"].as_i64(), body["migrations"]["pending"].as_i64()), (Some(6), Some(1)));
+}
+
+#[test]
+fn health_reports_an_unreadable_migrations_folder_as_a_migration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::Sqlite { path: dir.path().join("data/sqlite.db") };
+    migrate_and_seed(&url);
+    for (folder, says) in [
+        (dir.path().join("no-such-folder"), "no-such-folder".to_string()),
+        (repo().join("migrations/postgresql"), "postgres".to_string()),
+    ] {
+        let db = Db::open(&url, 2).unwrap();
+        let state = AppState::new(db, url.clone(), dir.path().join("uploads"), folder.clone());
+        let server = app::spawn("127.0.0.1:0".parse().unwrap(), state).unwrap();
+        let body = json(client().get(server.url("/health")).send().unwrap(), StatusCode::OK);
+        assert_eq!(body["database"], "ok", "{folder:?}: the database answers: {body}");
+        assert_eq!(body["migrations"]["state"], "error", "{body}");
+        let error = body["migrations"]["error"].as_str().unwrap();
+        assert!(error.to_lowercase().contains(&says), "{folder:?}: {error}");
+    }
 }

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -31,15 +32,15 @@ struct Inner {
     url: DatabaseUrl,
     /// `<uploads>/images` is what `/uploads/images/{file}` serves.
     uploads: PathBuf,
-    migrations: PathBuf,
+    health: health::Health,
 }
 
 impl AppState {
     pub fn new(db: Db, url: DatabaseUrl, uploads: PathBuf, migrations: PathBuf) -> AppState {
-        AppState(Arc::new(Inner { db, url, uploads, migrations }))
+        AppState(Arc::new(Inner { db, url, uploads, health: health::Health::new(migrations) }))
     }
 
-    /// Runs `f` with a pooled connection on a blocking thread.
+    /// Runs `f` with a pooled connection on a blocking thread, in one read-only transaction.
     async fn with_conn<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Conn) -> Result<T, DbError> + Send + 'static,
@@ -47,7 +48,7 @@ impl AppState {
         let db = self.0.db.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = db.get().map_err(WebError::Unavailable)?;
-            f(&mut conn).map_err(WebError::Database)
+            conn.snapshot(f).map_err(WebError::Database)
         })
         .await
         .map_err(|e| WebError::Internal(format!("a request handler failed: {e}")))?
@@ -129,6 +130,22 @@ pub fn spawn(addr: SocketAddr, state: AppState) -> std::io::Result<Running> {
         result
     });
     Ok(Running { addr, stop: Some(stop), thread: Some(thread) })
+}
+
+/// The route's one path parameter. A segment that is not UTF-8 once percent-decoded
+/// (`/pages/%FF`) cannot name anything: the 404 answer of [`not_found`] (JSON under `/api/`),
+/// not axum's plain-text 400.
+struct Segment(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Segment {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(segment)) => Ok(Segment(segment)),
+            Err(_) => Err(not_found(parts.uri.clone()).await),
+        }
+    }
 }
 
 type Params = Query<Vec<(String, String)>>;
@@ -230,7 +247,7 @@ fn not_found_body(chrome: &Chrome<'_>, message: &str) -> (StatusCode, String) {
     (StatusCode::NOT_FOUND, render::error_page(chrome, "Page not found", message, false))
 }
 
-async fn page(State(st): State<AppState>, Path(slug): Path<String>, params: Params, headers: HeaderMap) -> Response {
+async fn page(State(st): State<AppState>, Segment(slug): Segment, params: Params, headers: HeaderMap) -> Response {
     let (host, locale) = (host(&headers), param(&params, "locale"));
     let result = st
         .with_conn(move |conn| {
@@ -246,19 +263,34 @@ async fn page(State(st): State<AppState>, Path(slug): Path<String>, params: Para
     result.map_or_else(failure_html, IntoResponse::into_response)
 }
 
-/// `/about?locale=de` → `/pages/about?locale=de`.
-async fn short_page(Path(slug): Path<String>, uri: Uri) -> Response {
+/// `/about?locale=de` → `/pages/about?locale=de`, for a page that exists under exactly that
+/// slug; any other one-segment address (`/favicon.ico`, `/robots.txt`, `/nope`) is the 404 page.
+async fn short_page(State(st): State<AppState>, Segment(slug): Segment, uri: Uri, headers: HeaderMap) -> Response {
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let slug: String =
-        slug.bytes().filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')).map(char::from).collect();
-    Redirect::temporary(&format!("/pages/{slug}{query}")).into_response()
-}
-
-async fn posts(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    let host = host(&headers);
+    let (host, path) = (host(&headers), uri.path().to_string());
     let result = st
         .with_conn(move |conn| {
-            with_site(conn, &host, "/posts", None, |conn, site, _, chrome| {
+            if content::valid_slug(&slug) {
+                if let Some(site) = content::site(conn, &host)? {
+                    if content::page_exists(conn, &site, &slug)? {
+                        return Ok(Redirect::temporary(&format!("/pages/{slug}{query}")).into_response());
+                    }
+                }
+            }
+            let html = with_site(conn, &host, &path, None, |_, _, _, chrome| {
+                Ok(not_found_body(chrome, "There is nothing at this address."))
+            })?;
+            Ok(html.into_response())
+        })
+        .await;
+    result.unwrap_or_else(failure_html)
+}
+
+async fn posts(State(st): State<AppState>, params: Params, headers: HeaderMap) -> Response {
+    let (host, locale) = (host(&headers), param(&params, "locale"));
+    let result = st
+        .with_conn(move |conn| {
+            with_site(conn, &host, "/posts", locale.as_deref(), |conn, site, _, chrome| {
                 Ok((StatusCode::OK, render::posts(chrome, &content::posts(conn, site, now_ms())?)))
             })
         })
@@ -266,12 +298,12 @@ async fn posts(State(st): State<AppState>, headers: HeaderMap) -> Response {
     result.map_or_else(failure_html, IntoResponse::into_response)
 }
 
-async fn post(State(st): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
-    let host = host(&headers);
+async fn post(State(st): State<AppState>, Segment(slug): Segment, params: Params, headers: HeaderMap) -> Response {
+    let (host, locale) = (host(&headers), param(&params, "locale"));
     let result = st
         .with_conn(move |conn| {
             let path = format!("/posts/{slug}");
-            with_site(conn, &host, &path, None, |conn, site, _, chrome| {
+            with_site(conn, &host, &path, locale.as_deref(), |conn, site, _, chrome| {
                 Ok(match content::post_by_slug(conn, site, &slug, now_ms())? {
                     Some(p) => (StatusCode::OK, render::post(chrome, &p)),
                     None => not_found_body(chrome, &format!("There is no post “{slug}”.")),
@@ -282,7 +314,7 @@ async fn post(State(st): State<AppState>, Path(slug): Path<String>, headers: Hea
     result.map_or_else(failure_html, IntoResponse::into_response)
 }
 
-async fn image(State(st): State<AppState>, Path(file): Path<String>) -> Response {
+async fn image(State(st): State<AppState>, Segment(file): Segment) -> Response {
     let dir = st.0.uploads.join("images");
     let served = tokio::task::spawn_blocking(move || uploads::read(&dir, &file)).await.ok().flatten();
     match served {
@@ -294,7 +326,19 @@ async fn image(State(st): State<AppState>, Path(file): Path<String>) -> Response
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
             r
         }
-        None => plain_not_found("/uploads").into_response(),
+        None => no_image().into_response(),
+    }
+}
+
+/// The image route's 404: the same for a missing file, a name that is not allowed, a link out
+/// of the folder or a file that is not an image, so none of them can be told apart.
+fn no_image() -> Html {
+    let chrome =
+        Chrome { site_title: "", nav: &[], lang: "en", locale_param: None, locales: &[], path: "/uploads/images/" };
+    Html {
+        status: StatusCode::NOT_FOUND,
+        lang: None,
+        body: render::error_page(&chrome, "Image not found", "There is no image by that name.", false),
     }
 }
 
@@ -307,12 +351,7 @@ fn plain_not_found(path: &str) -> Html {
     }
 }
 
-async fn api_page(
-    State(st): State<AppState>,
-    Path(slug): Path<String>,
-    params: Params,
-    headers: HeaderMap,
-) -> Response {
+async fn api_page(State(st): State<AppState>, Segment(slug): Segment, params: Params, headers: HeaderMap) -> Response {
     let (host, locale) = (host(&headers), param(&params, "locale"));
     match st.with_conn(move |conn| api::page(conn, &host, &slug, locale.as_deref())).await {
         Ok((status, body, lang)) => {
@@ -331,7 +370,7 @@ async fn api_page(
 
 async fn health(State(st): State<AppState>) -> Response {
     let s = st.clone();
-    match tokio::task::spawn_blocking(move || health::report(&s.0.db, &s.0.url, &s.0.migrations)).await {
+    match tokio::task::spawn_blocking(move || s.0.health.report(&s.0.db, &s.0.url)).await {
         Ok((status, body)) => (status, Json(body)).into_response(),
         Err(e) => failure_html(WebError::Internal(e.to_string())),
     }

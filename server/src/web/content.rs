@@ -140,6 +140,18 @@ fn int(row: &Row, i: usize) -> i64 {
     row.get(i).and_then(Cell::int).unwrap_or_default()
 }
 
+/// Whether `slug` is a page address as the short form `/{slug}` accepts it: 1 to 100 ASCII
+/// letters, digits, `-` and `_` (so `favicon.ico` or `robots.txt` never are).
+pub fn valid_slug(slug: &str) -> bool {
+    (1..=100).contains(&slug.len()) && slug.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
+/// Whether the site's environment has a page `slug`.
+pub fn page_exists(q: &mut dyn Query, site: &Site, slug: &str) -> Result<bool, DbError> {
+    let rows = q.rows("SELECT 1 FROM pages WHERE environment_id = $1 AND slug = $2", &[&site.environment_id, slug])?;
+    Ok(!rows.is_empty())
+}
+
 // One row per published section and locale found ($3 the requested locale, $4 the default);
 // the requested locale's row first. A page without published sections yields one row of NULLs
 // after its own columns.
@@ -317,6 +329,16 @@ mod tests {
 
     fn nav(id: &str, parent: Option<&str>) -> (String, Option<String>, NavItem) {
         (id.into(), parent.map(Into::into), NavItem { label: id.into(), href: "#".into(), children: Vec::new() })
+    }
+
+    #[test]
+    fn short_form_slugs() {
+        for ok in ["about", "contact-us", "a_b", "Page2"] {
+            assert!(valid_slug(ok), "{ok}");
+        }
+        for bad in ["", "favicon.ico", "robots.txt", "a b", "a/b", "ä", "..", &"x".repeat(101)] {
+            assert!(!valid_slug(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -1,33 +1,174 @@
-//! `GET /health`: whether the database answers (through the pool) and the migration state
-//! (read fresh from the database and the migrations folder).
+//! `GET /health`: whether the database answers (a query on a pooled connection) and the
+//! migration state (the folder compared with the database's bookkeeping rows, read through the
+//! same pooled connection and kept for [`MIGRATIONS_TTL`], so health checks neither open
+//! connections of their own nor re-hash the migration files on every call).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
+use crate::db::error::DbError;
+use crate::db::journal::Dialect;
+use crate::db::migrator::{MIGRATIONS_SCHEMA, MIGRATIONS_TABLE};
+use crate::db::plan::{AppliedRow, Status};
 use crate::db::url::DatabaseUrl;
-use crate::web::pool::{Db, Query};
-use crate::web::startup::migration_state;
+use crate::db::MigrationSet;
+use crate::web::pool::{Cell, Db, Query};
+use crate::web::startup::MigrationState;
 
-/// The status code and JSON body: 200 while the database answers, 503 when it does not.
-pub fn report(db: &Db, url: &DatabaseUrl, migrations: &Path) -> (StatusCode, Value) {
-    let dialect = url.dialect().to_string();
-    let unreachable = |error: String| {
-        (StatusCode::SERVICE_UNAVAILABLE, json!({ "database": "unreachable", "dialect": dialect, "error": error }))
-    };
-    if let Some(path) = url.sqlite_path() {
-        // Open connections keep a deleted file alive: look at the path itself.
-        if !path.is_file() {
-            return unreachable(format!("the database file {} is missing", path.display()));
+/// How long a migration state is reused before the folder and the database are read again.
+pub const MIGRATIONS_TTL: Duration = Duration::from_secs(5);
+
+/// The migration state, or why the migrations folder could not be read.
+type Migrations = Result<MigrationState, String>;
+
+/// The health check of one server: its migrations folder and the last migration state.
+pub struct Health {
+    migrations: PathBuf,
+    cache: Cache<Migrations>,
+}
+
+impl Health {
+    pub fn new(migrations: PathBuf) -> Health {
+        Health { migrations, cache: Cache::new(MIGRATIONS_TTL) }
+    }
+
+    /// The status code and JSON body: 200 while the database answers (with `migrations.state`
+    /// `ok`, `pending`, `drift`, or `error` when the folder cannot be read), 503 when it does not.
+    pub fn report(&self, db: &Db, url: &DatabaseUrl) -> (StatusCode, Value) {
+        let dialect = url.dialect().to_string();
+        let unreachable = |error: String| {
+            (StatusCode::SERVICE_UNAVAILABLE, json!({ "database": "unreachable", "dialect": dialect, "error": error }))
+        };
+        if let Some(path) = url.sqlite_path() {
+            // Open connections keep a deleted file alive: look at the path itself.
+            if !path.is_file() {
+                return unreachable(format!("the database file {} is missing", path.display()));
+            }
+        }
+        let mut conn = match db.get() {
+            Ok(c) => c,
+            Err(e) => return unreachable(e.to_string()),
+        };
+        if let Err(e) = conn.rows("SELECT count(*) FROM locales", &[]) {
+            return unreachable(e.to_string());
+        }
+        let state = self
+            .cache
+            .get_or_try_insert(Instant::now(), || migration_state(&mut conn, url.dialect(), &self.migrations));
+        match state {
+            Err(e) => unreachable(e.to_string()),
+            Ok(Ok(state)) => (StatusCode::OK, json!({ "database": "ok", "dialect": dialect, "migrations": state })),
+            Ok(Err(folder)) => (
+                StatusCode::OK,
+                json!({ "database": "ok", "dialect": dialect, "migrations": { "state": "error", "error": folder } }),
+            ),
         }
     }
-    let probe = db.get().and_then(|mut conn| conn.rows("SELECT count(*) FROM locales", &[]));
-    if let Err(e) = probe {
-        return unreachable(e.to_string());
+}
+
+/// The folder's migrations against the bookkeeping rows read through `q`. A folder that cannot
+/// be read (or is for the other dialect) is the inner `Err`; a failing query the outer one.
+fn migration_state(q: &mut dyn Query, dialect: Dialect, dir: &Path) -> Result<Migrations, DbError> {
+    let set = match MigrationSet::load(dir).and_then(|set| set.expect_dialect(dialect).map(|()| set)) {
+        Ok(set) => set,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let rows = applied_rows(q, dialect)?;
+    Ok(Ok(MigrationState::from_status(&Status::compute(&set, &rows))))
+}
+
+/// The bookkeeping rows in the order they were written (none without the table), as the
+/// migrator's drivers read them; our extra `name` and `applied_at` columns may be absent.
+fn applied_rows(q: &mut dyn Query, dialect: Dialect) -> Result<Vec<AppliedRow>, DbError> {
+    let (columns_sql, table, order) = match dialect {
+        Dialect::Sqlite => (
+            format!("SELECT name FROM pragma_table_info('{MIGRATIONS_TABLE}')"),
+            format!("\"{MIGRATIONS_TABLE}\""),
+            "rowid",
+        ),
+        Dialect::Postgres => (
+            format!(
+                "SELECT column_name::text FROM information_schema.columns
+                  WHERE table_schema = '{MIGRATIONS_SCHEMA}' AND table_name = '{MIGRATIONS_TABLE}'"
+            ),
+            format!("\"{MIGRATIONS_SCHEMA}\".\"{MIGRATIONS_TABLE}\""),
+            "id",
+        ),
+    };
+    let columns: Vec<String> =
+        q.rows(&columns_sql, &[])?.into_iter().filter_map(|r| r.into_iter().next()?.into_text()).collect();
+    if columns.is_empty() {
+        return Ok(Vec::new());
     }
-    match migration_state(url, migrations) {
-        Ok(state) => (StatusCode::OK, json!({ "database": "ok", "dialect": dialect, "migrations": state })),
-        Err(e) => unreachable(e.to_string()),
+    let has = |c: &str| columns.iter().any(|x| x == c);
+    // The same SQL on both: bigint columns come back as numbers on PostgreSQL.
+    let sql = format!(
+        "SELECT hash, CAST(created_at AS bigint), {}, {} FROM {table} ORDER BY {order}",
+        if has("name") { "name" } else { "CAST(NULL AS text)" },
+        if has("applied_at") { "CAST(applied_at AS bigint)" } else { "CAST(NULL AS bigint)" },
+    );
+    Ok(q.rows(&sql, &[])?
+        .into_iter()
+        .map(|r| AppliedRow {
+            hash: r.first().and_then(Cell::text).unwrap_or_default().to_string(),
+            created_at: r.get(1).and_then(Cell::int),
+            name: r.get(2).and_then(Cell::text).map(str::to_string),
+            applied_at: r.get(3).and_then(Cell::int),
+        })
+        .collect())
+}
+
+/// One value, computed again once it is older than `ttl`; a computation that fails is not kept.
+struct Cache<T> {
+    ttl: Duration,
+    slot: Mutex<Option<(Instant, T)>>,
+}
+
+impl<T: Clone> Cache<T> {
+    fn new(ttl: Duration) -> Cache<T> {
+        Cache { ttl, slot: Mutex::new(None) }
+    }
+
+    fn get_or_try_insert<E>(&self, now: Instant, compute: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let mut slot = self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((at, value)) = slot.as_ref() {
+            if now.saturating_duration_since(*at) < self.ttl {
+                return Ok(value.clone());
+            }
+        }
+        let value = compute()?;
+        *slot = Some((now, value.clone()));
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_keeps_a_value_for_its_ttl_and_never_keeps_a_failure() {
+        let cache = Cache::new(Duration::from_secs(5));
+        let t0 = Instant::now();
+        let mut calls = 0;
+        let mut get = |now, fail: bool| {
+            cache.get_or_try_insert(now, || {
+                calls += 1;
+                if fail {
+                    Err("down")
+                } else {
+                    Ok(calls)
+                }
+            })
+        };
+        assert_eq!(get(t0, true), Err("down"));
+        assert_eq!(get(t0, false), Ok(2), "a failure is not kept");
+        assert_eq!(get(t0 + Duration::from_secs(4), false), Ok(2), "within the ttl: the kept value");
+        assert_eq!(get(t0 + Duration::from_secs(5), false), Ok(3), "after it: computed again");
+        assert_eq!(get(t0 + Duration::from_secs(9), true), Ok(3));
     }
 }

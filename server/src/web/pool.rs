@@ -112,6 +112,49 @@ fn build<M: r2d2::ManageConnection>(manager: M, size: u32) -> Result<Pool<M>, r2
         .build(manager)
 }
 
+impl Conn {
+    /// Runs `f` inside one read-only transaction, so every query of a request sees the same
+    /// committed data: a re-seed that commits between two of them (new site and environment
+    /// ids) cannot turn the page into a 404. Rolled back when `f` fails or panics.
+    pub fn snapshot<T>(&mut self, f: impl FnOnce(&mut Conn) -> Result<T, DbError>) -> Result<T, DbError> {
+        let begin = match self {
+            // Deferred: the snapshot starts with the first read and holds until the end (WAL).
+            Conn::Sqlite(_) => "BEGIN",
+            Conn::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        };
+        self.execute(begin)?;
+        let mut open = Open(Some(self));
+        let result = f(open.0.as_deref_mut().expect("the transaction is open"));
+        let conn = open.0.take().expect("the transaction is open");
+        match result {
+            Ok(value) => conn.execute("COMMIT").map(|()| value),
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        match self {
+            Conn::Sqlite(c) => c.execute_batch(sql).map_err(|e| DbError::database(sql, e)),
+            Conn::Postgres(c) => c.batch_execute(sql).map_err(|e| DbError::database(sql, pg_message(&e))),
+        }
+    }
+}
+
+/// A transaction still open: rolled back if the code inside panics, before the connection
+/// goes back to the pool.
+struct Open<'a>(Option<&'a mut Conn>);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            let _ = conn.execute("ROLLBACK");
+        }
+    }
+}
+
 /// A value of a result column.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cell {

@@ -79,12 +79,18 @@ pub fn document(chrome: &Chrome<'_>, title: &str, main: &str) -> String {
     }
     out.push_str("</header>\n<main>\n");
     out.push_str(main);
-    out.push_str("</main>\n<footer class=\"site\"><a href=\"/posts\">Blog</a></footer>\n</body>\n</html>\n");
+    out.push_str("</main>\n<footer class=\"site\"><a href=\"");
+    out.push_str(&with_locale("/posts".to_string(), chrome.locale_param));
+    out.push_str("\">Blog</a></footer>\n</body>\n</html>\n");
     out
 }
 
 fn page_href(slug: &str, locale_param: Option<&str>) -> String {
-    let mut href = format!("/pages/{}", escape(slug));
+    with_locale(format!("/pages/{}", escape(slug)), locale_param)
+}
+
+/// `href` (already escaped) with `?locale=…` appended for a locale other than the default.
+fn with_locale(mut href: String, locale_param: Option<&str>) -> String {
     if let Some(l) = locale_param {
         href.push_str("?locale=");
         escape_into(&mut href, l);
@@ -313,8 +319,8 @@ pub fn posts(chrome: &Chrome<'_>, posts: &[Post]) -> String {
         main.push_str("<p>No posts yet.</p>\n");
     }
     for p in posts {
-        main.push_str("<article class=\"post-summary\">\n<h2><a href=\"/posts/");
-        escape_into(&mut main, &p.slug);
+        main.push_str("<article class=\"post-summary\">\n<h2><a href=\"");
+        main.push_str(&with_locale(format!("/posts/{}", escape(&p.slug)), chrome.locale_param));
         main.push_str("\">");
         escape_into(&mut main, &p.title);
         main.push_str("</a></h2>\n");
@@ -337,7 +343,9 @@ pub fn post(chrome: &Chrome<'_>, post: &Post) -> String {
         img_tag(&mut main, img, None, true);
     }
     main.push_str(&markdown::to_html(&post.body));
-    main.push_str("</article>\n<p><a href=\"/posts\">All posts</a></p>\n");
+    main.push_str("</article>\n<p><a href=\"");
+    main.push_str(&with_locale("/posts".to_string(), chrome.locale_param));
+    main.push_str("\">All posts</a></p>\n");
     document(chrome, &post.title, &main)
 }
 
