@@ -160,13 +160,9 @@ fn split_frames(mut file: impl Read, jobs: &SyncSender<Job>, done: &Sender<Done>
         }
         let mut next = Vec::with_capacity(rest.len() + BLOCK);
         next.extend_from_slice(rest);
-        let have = next.len();
-        next.resize(have + BLOCK, 0);
-        match read_full(&mut file, &mut next[have..]) {
-            Ok(n) => {
-                eof = n < BLOCK;
-                next.truncate(have + n);
-            }
+        // read_to_end fills the spare capacity without zeroing it first.
+        match (&mut file).take(BLOCK as u64).read_to_end(&mut next) {
+            Ok(n) => eof = n < BLOCK,
             Err(e) => {
                 let _ = done.send((seq, Err(e)));
                 return;
