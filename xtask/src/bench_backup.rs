@@ -1,7 +1,9 @@
 //! `cargo xtask bench backup [--db-mib 1024] [--uploads-mib 1024]`: our backup and restore of
 //! a large SQLite database plus JPEG-like uploads, against the seed documents' recipe
 //! (`sqlite3 db ".backup x"` then `tar czf`; restore `tar xzf`) and against the physical limit
-//! (a raw snapshot plus a plain copy of the uploads). The data set is built once and reused.
+//! (a raw snapshot plus a plain copy of the uploads; for restore both the plain copy, which
+//! leaves everything in the page cache like `tar xzf`, and the durable copy, which fsyncs every
+//! file like our restore does). The data set is built once and reused.
 
 use std::fs;
 use std::io::Write as _;
@@ -73,6 +75,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let target = work.join("restore-target");
     fs::create_dir_all(&target)?;
     link_migrations(ctx, &target)?;
+    settle()?;
     let ours_restore = xtask(&target, &["restore", &s(&archive), "--yes", "--dir", &s(&ours_dir)])?;
     let restored = target.join("data/sqlite.db");
     anyhow::ensure!(fs::metadata(&restored)?.len() > 0, "the restore produced no database");
@@ -90,6 +93,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let recipe_size = fs::metadata(&tgz)?.len();
     let out = recipe.join("out");
     fs::create_dir_all(&out)?;
+    settle()?;
     let recipe_restore = timed("tar", &["xzf", &s(&tgz), "-C", &s(&out)])?;
     fs::remove_dir_all(&recipe)?;
 
@@ -112,8 +116,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let r1 = timed("cp", &[&s(&vac), &s(&back.join("sqlite.db"))])?;
     let r2 = timed("cp", &["-r", &s(&limit.join("uploads")), &s(&back.join("uploads"))])?;
     let limit_restore = r1 + r2;
-    fs::remove_dir_all(&limit)?;
     fs::remove_dir_all(&back)?;
+    // The durable limit: the same copies, then every copied file and folder fsynced (what a
+    // restore that survives a power cut costs at least). Earlier writes are flushed first,
+    // untimed, so they are not billed here.
+    settle()?;
+    let durable = work.join("limit-durable");
+    fs::create_dir_all(&durable)?;
+    let t = Instant::now();
+    timed("cp", &[&s(&vac), &s(&durable.join("sqlite.db"))])?;
+    timed("cp", &["-r", &s(&limit.join("uploads")), &s(&durable.join("uploads"))])?;
+    fsync_tree(&durable)?;
+    let limit_durable = t.elapsed();
+    fs::remove_dir_all(&limit)?;
+    fs::remove_dir_all(&durable)?;
 
     rows.push(("ours: backup (defaults: zstd 3, parallel, images stored)".into(), ours_backup, Some(ours_size)));
     rows.push(("ours: restore (verify + extract + swap)".into(), ours_restore, None));
@@ -124,7 +140,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         limit_backup,
         None,
     ));
-    rows.push(("limit: cp + cp -r".into(), limit_restore, None));
+    rows.push(("limit: cp + cp -r (page cache only)".into(), limit_restore, None));
+    rows.push(("limit: cp + cp -r + fsync of every file (durable)".into(), limit_durable, None));
 
     if args.variants {
         for (label, flags) in [
@@ -171,12 +188,32 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         ratio(ours_backup, limit_backup)
     );
     out!(
-        "restore: {:.1}x faster than the recipe (goal >= 3x), {:.2}x the limit (goal <= 2x)",
+        "restore: {:.1}x faster than the recipe (goal >= 3x); {:.2}x the plain-copy limit (no fsync, as tar xzf), {:.2}x the durable limit (copy + fsync, as ours) (goal <= 2x)",
         ratio(recipe_restore, ours_restore),
-        ratio(ours_restore, limit_restore)
+        ratio(ours_restore, limit_restore),
+        ratio(ours_restore, limit_durable)
     );
     let _ = fs::remove_dir_all(&work);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Flushes what earlier steps left dirty, so the next timed step pays only for its own writes.
+fn settle() -> Result<()> {
+    duct::cmd("sync", std::iter::empty::<&str>()).run().context("running sync")?;
+    Ok(())
+}
+
+/// fsync of every file and folder under `root` (folders after their entries).
+fn fsync_tree(root: &Path) -> Result<()> {
+    for e in fs::read_dir(root).with_context(|| format!("reading {}", root.display()))? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            fsync_tree(&e.path())?;
+        } else {
+            fs::File::open(e.path())?.sync_all().with_context(|| format!("syncing {}", e.path().display()))?;
+        }
+    }
+    fs::File::open(root)?.sync_all().with_context(|| format!("syncing {}", root.display()))
 }
 
 /// The project's migrations, so restore can compare schema versions.

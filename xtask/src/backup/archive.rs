@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 use super::manifest::{Manifest, Member, MemberKind, HEADER_PATH, MANIFEST_PATH};
 use super::names::Compression;
 
+pub mod decode;
+
 const CHUNK: usize = 1 << 20;
 
 /// Compression settings of the writer.
@@ -382,16 +384,169 @@ pub fn check_member_path(raw: &Path) -> Result<String, String> {
     Ok(trimmed.to_string())
 }
 
+/// Bytes hashed and written at a time.
+const MEMBER_BUF: usize = 1 << 20;
+
+enum HashMsg {
+    Data(Vec<u8>),
+    End(String),
+}
+
+/// SHA-256 on threads of their own (lanes), so extraction never waits for hashing: each
+/// member goes whole to one lane, buffers come back for reuse.
+struct HashPool {
+    lanes: Vec<SyncSender<HashMsg>>,
+    recycled: Receiver<Vec<u8>>,
+    threads: Vec<JoinHandle<Vec<(String, String)>>>,
+}
+
+impl HashPool {
+    fn new(lanes: usize) -> HashPool {
+        let (recycle_tx, recycled) = mpsc::channel::<Vec<u8>>();
+        let (senders, threads) = (0..lanes.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::sync_channel::<HashMsg>(4);
+                let recycle = recycle_tx.clone();
+                let t = thread::spawn(move || {
+                    let mut hasher = Sha256::new();
+                    let mut out = Vec::new();
+                    for msg in rx {
+                        match msg {
+                            HashMsg::Data(buf) => {
+                                hasher.update(&buf);
+                                let _ = recycle.send(buf);
+                            }
+                            HashMsg::End(path) => out.push((path, hex::encode(hasher.finalize_reset()))),
+                        }
+                    }
+                    out
+                });
+                (tx, t)
+            })
+            .unzip();
+        HashPool { lanes: senders, recycled, threads }
+    }
+
+    fn buffer(&self) -> Vec<u8> {
+        let mut b = self.recycled.try_recv().unwrap_or_default();
+        b.resize(MEMBER_BUF, 0);
+        b
+    }
+
+    fn send(&self, lane: usize, msg: HashMsg) -> io::Result<()> {
+        self.lanes[lane % self.lanes.len()].send(msg).map_err(|_| io::Error::other("a hashing thread stopped"))
+    }
+
+    /// Every member's SHA-256 (hex), once all are hashed.
+    fn finish(mut self) -> Result<HashMap<String, String>> {
+        self.lanes.clear();
+        let mut all = HashMap::new();
+        for t in std::mem::take(&mut self.threads) {
+            all.extend(t.join().map_err(|_| anyhow::anyhow!("a hashing thread panicked"))?);
+        }
+        Ok(all)
+    }
+}
+
+impl Drop for HashPool {
+    fn drop(&mut self) {
+        self.lanes.clear();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A member's bytes, hashed on the way (on another thread). `copy_to` writes them straight
+/// from its buffers; `Read` serves them too.
+pub struct MemberReader<'a> {
+    inner: &'a mut dyn Read,
+    pool: &'a HashPool,
+    lane: usize,
+    buf: Vec<u8>,
+    pos: usize,
+    count: u64,
+    eof: bool,
+}
+
+impl<'a> MemberReader<'a> {
+    /// Passes the consumed buffer to the hasher and reads the next one; false at the end.
+    fn refill(&mut self) -> io::Result<bool> {
+        if !self.buf.is_empty() {
+            self.pool.send(self.lane, HashMsg::Data(std::mem::take(&mut self.buf)))?;
+        }
+        self.pos = 0;
+        if self.eof {
+            return Ok(false);
+        }
+        let mut b = self.pool.buffer();
+        let mut n = 0;
+        while n < b.len() {
+            match self.inner.read(&mut b[n..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        b.truncate(n);
+        self.count += n as u64;
+        self.buf = b;
+        Ok(n > 0)
+    }
+
+    /// Writes the rest of the member to `w`; the bytes written.
+    pub fn copy_to(&mut self, w: &mut impl Write) -> io::Result<u64> {
+        let mut total = 0u64;
+        loop {
+            if self.pos < self.buf.len() {
+                w.write_all(&self.buf[self.pos..])?;
+                total += (self.buf.len() - self.pos) as u64;
+                self.pos = self.buf.len();
+            }
+            if !self.refill()? {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Reads (and hashes) what the consumer left; the member's size as read.
+    fn finish(mut self, member: &str) -> io::Result<u64> {
+        while self.refill()? {}
+        self.pool.send(self.lane, HashMsg::End(member.to_string()))?;
+        Ok(self.count)
+    }
+}
+
+impl Read for MemberReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.buf.len() && !self.refill()? {
+            return Ok(0);
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// Reads the whole archive: every member is checked (path, type) before `on_file` sees its
 /// bytes; hashes and sizes are compared with the manifest at the end. Nothing `on_file` does
-/// should be trusted before this returns Ok.
-pub fn read(path: &Path, mut on_file: impl FnMut(&Entry<'_>, &mut dyn Read) -> Result<()>) -> Result<Manifest> {
+/// should be trusted before this returns Ok. Decompression runs on every core and hashing on
+/// threads of its own.
+pub fn read(path: &Path, mut on_file: impl FnMut(&Entry<'_>, &mut MemberReader<'_>) -> Result<()>) -> Result<Manifest> {
     let name = path.display().to_string();
-    let stream = open(path)?;
+    let threads = super::default_threads();
+    let stream = decode::open(path, threads)?;
     let mut archive = tar::Archive::new(stream);
+    let pool = HashPool::new(threads / 2);
     let mut seen: HashMap<String, Member> = HashMap::new();
     let mut manifest: Option<Manifest> = None;
     let damaged = |e: io::Error| anyhow::anyhow!("{name} is damaged: {e}");
+    let mut files = 0usize;
     for entry in archive.entries().map_err(damaged)? {
         let mut entry = entry.map_err(damaged)?;
         let raw = entry.path().map_err(damaged)?.into_owned();
@@ -418,21 +573,34 @@ pub fn read(path: &Path, mut on_file: impl FnMut(&Entry<'_>, &mut dyn Read) -> R
             continue;
         }
         let size = entry.header().size().map_err(damaged)?;
-        let mut hashing = Hashing::new(&mut entry);
-        if kind == MemberKind::File {
-            on_file(&Entry { path: &member, mode }, &mut hashing)?;
-        }
-        io::copy(&mut hashing, &mut io::sink()).map_err(damaged)?;
-        let (count, sha) = hashing.finish();
+        let count = if kind == MemberKind::File {
+            let mut reader = MemberReader {
+                inner: &mut entry,
+                pool: &pool,
+                lane: files,
+                buf: Vec::new(),
+                pos: 0,
+                count: 0,
+                eof: false,
+            };
+            files += 1;
+            on_file(&Entry { path: &member, mode }, &mut reader)?;
+            reader.finish(&member).map_err(damaged)?
+        } else {
+            io::copy(&mut entry, &mut io::sink()).map_err(damaged)?
+        };
         if count != size {
             bail!("{name} is damaged: member `{member}` is cut short");
         }
-        let sha256 = (kind == MemberKind::File).then_some(sha);
-        seen.insert(member.clone(), Member { path: member, kind, size, sha256 });
+        seen.insert(member.clone(), Member { path: member, kind, size, sha256: None });
     }
     // The rest of the stream too: a damaged tail must not pass.
     let mut stream = archive.into_inner();
     io::copy(&mut stream, &mut io::sink()).map_err(damaged)?;
+    let mut hashes = pool.finish()?;
+    for m in seen.values_mut().filter(|m| m.kind == MemberKind::File) {
+        m.sha256 = Some(hashes.remove(&m.path).with_context(|| format!("`{}` was not hashed", m.path))?);
+    }
     let manifest =
         manifest.with_context(|| format!("{name} has no manifest.json: it is truncated or not one of our backups"))?;
     let mut problems = Vec::new();
