@@ -9,6 +9,7 @@ mod bench_backup;
 mod bench_images;
 mod check;
 mod confirm;
+mod files;
 mod migrate;
 mod reset_complete;
 mod reset_data;

@@ -3,7 +3,7 @@
 //! migrate and seed. Each step is printed with its duration.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use server::seed::SeedOptions;
 
 use crate::backup;
 use crate::confirm::confirm;
+use crate::files::{open_by_others, remove_file_if_present, suffixed};
 use crate::migrate::ms;
 use crate::project::Context;
 use crate::seed::seed_and_report;
@@ -158,46 +159,6 @@ fn nothing_to_lose(root: &Path, url: &DatabaseUrl) -> bool {
 
 fn is_empty_dir(p: &Path) -> bool {
     fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
-}
-
-fn suffixed(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-fn remove_file_if_present(p: &Path) -> Result<()> {
-    match fs::remove_file(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("removing {}", p.display())),
-    }
-}
-
-/// Other processes holding the database, its -wal or its -shm open (Linux: /proc/*/fd).
-pub fn open_by_others(db: &Path) -> Vec<String> {
-    let targets: Vec<PathBuf> = [db.to_path_buf(), suffixed(db, "-wal"), suffixed(db, "-shm")]
-        .iter()
-        .filter_map(|p| fs::canonicalize(p).ok())
-        .collect();
-    if targets.is_empty() {
-        return Vec::new();
-    }
-    let me = std::process::id().to_string();
-    let mut users = Vec::new();
-    let Ok(procs) = fs::read_dir("/proc") else { return users };
-    for entry in procs.flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else { continue };
-        if fds.flatten().any(|fd| fs::read_link(fd.path()).is_ok_and(|l| targets.contains(&l))) {
-            let comm = fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-            users.push(format!("pid {pid} {}", comm.trim()));
-        }
-    }
-    users
 }
 
 fn sqlite_has_data(path: &Path) -> Result<bool> {

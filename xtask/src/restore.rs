@@ -15,6 +15,7 @@ use server::db::DatabaseUrl;
 use crate::backup::manifest::{MemberKind, POSTGRES_MEMBER, SQLITE_MEMBER};
 use crate::backup::{self, archive, lock, snapshot, CreateOptions};
 use crate::confirm::confirm;
+use crate::files::{open_by_others, remove_file_if_present, suffixed};
 use crate::project::Context;
 
 #[derive(clap::Args)]
@@ -218,7 +219,7 @@ fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
             let db = url.sqlite_path().context("in-memory database")?;
             refuse_if_open(db)?;
             for suffix in ["-wal", "-shm"] {
-                remove_if_present(&suffixed(db, suffix))?;
+                remove_file_if_present(&suffixed(db, suffix))?;
             }
             fs::rename(&staged_db, db).with_context(|| format!("moving the restored database to {}", db.display()))?;
             backup::sync_dir(db.parent().unwrap_or(Path::new(".")))?;
@@ -283,7 +284,7 @@ fn dialect_of(member: &str) -> &'static str {
 }
 
 fn refuse_if_open(db: &Path) -> Result<()> {
-    let users = crate::reset_complete::open_by_others(db);
+    let users = open_by_others(db);
     if !users.is_empty() {
         bail!(
             "{} is in use by another process ({}); stop it first (replacing an open database loses its writes); nothing was changed",
@@ -359,21 +360,6 @@ fn swap_uploads(root: &Path, staged: &Path, old: PathBuf) -> Result<()> {
     }
     fs::rename(staged, &live).context("moving the restored uploads/ into place")?;
     backup::sync_dir(root)
-}
-
-fn suffixed(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-fn remove_if_present(p: &Path) -> Result<()> {
-    match fs::remove_file(p) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("removing {}", p.display()))
-        }
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]
