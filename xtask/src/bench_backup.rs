@@ -219,8 +219,13 @@ fn fsync_tree(root: &Path) -> Result<()> {
 /// The project's migrations, so restore can compare schema versions.
 fn link_migrations(ctx: &Context, root: &Path) -> Result<()> {
     let link = root.join("migrations");
+    let want = ctx.root.join("migrations");
+    // A data set kept from another checkout points at that checkout's migrations: repoint it.
+    if fs::read_link(&link).is_ok_and(|to| to != want) {
+        fs::remove_file(&link)?;
+    }
     if fs::symlink_metadata(&link).is_err() {
-        std::os::unix::fs::symlink(ctx.root.join("migrations"), &link)?;
+        std::os::unix::fs::symlink(&want, &link)?;
     }
     Ok(())
 }

@@ -15,6 +15,11 @@ use super::manifest::Migrations;
 pub fn sqlite(db: &Path, dest: &Path) -> Result<()> {
     let conn = server::db::sqlite::open_read_only(db)?
         .with_context(|| format!("{} does not exist; nothing to back up (check DATABASE_URL)", db.display()))?;
+    // The snapshot is a temp file, read once into the archive, which is fsynced itself: VACUUM
+    // INTO need not fsync it (its output follows this connection's synchronous setting). Reading
+    // the source through mmap saves a read() call per page.
+    conn.execute_batch("PRAGMA synchronous = OFF")?;
+    let _: i64 = conn.query_row("PRAGMA mmap_size = 2147418112", [], |r| r.get(0))?;
     conn.execute("VACUUM INTO ?1", [dest.to_string_lossy()])
         .map_err(|e| disk_full_hint(anyhow::Error::from(e), dest))
         .with_context(|| format!("snapshot of {} (VACUUM INTO)", db.display()))?;
