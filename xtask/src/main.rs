@@ -23,7 +23,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Operations toolkit of the CMS: migrations, status and drift checks", version)]
+#[command(
+    name = "cargo xtask",
+    about = "Operations toolkit of the CMS: migrations, demo data, sample images, resets, backups and restore",
+    version
+)]
 struct Cli {
     /// Database to use (default: $DATABASE_URL, then DATABASE_URL in the project's .env, then
     /// file:data/sqlite.db). file:/sqlite:/bare paths are SQLite; postgres:// is PostgreSQL.
@@ -48,7 +52,7 @@ enum Command {
     SeedImages(seed_images::Args),
     /// Delete every application row (keep schema and history), then seed
     ResetData(reset_data::Args),
-    /// Wipe database, uploads/ and vector_index/; migrate; seed
+    /// Wipe database, uploads/ and vector_index/; migrate; seed; fetch the images
     ResetComplete(reset_complete::Args),
     /// Measure the toolkit's speed
     Bench(bench::Args),
