@@ -138,17 +138,25 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
         c.execute_batch("PRAGMA cache_size = -1048576")?;
     }
     // Generation runs on its own thread, a couple of batches ahead of the writer.
+    // Written batches go back to it to be freed: the allocator's arena is that thread's, and the
+    // writer spends its time in SQLite instead (measured on 1M rows: 287k -> 313-331k rows/s).
     let (tx_batches, batches) = std::sync::mpsc::sync_channel(2);
+    let (tx_spent, spent) = std::sync::mpsc::channel::<Vec<server::seed::Table>>();
     std::thread::scope(|scope| -> Result<()> {
-        // Owned here, so an error below drops it and the generator's next send fails and ends it.
-        let batches = batches;
+        // Owned here, so an error below drops them: the generator's next send fails and ends it,
+        // and its last wait for spent batches ends.
+        let (batches, tx_spent) = (batches, tx_spent);
         scope.spawn(move || {
             for done in (0..sites).step_by(BATCH) {
                 let n = BATCH.min(sites - done);
-                if tx_batches.send((scale::sites(&mut ids, &anchors, first + done, n, now), n)).is_err() {
+                let batch = scale::sites(&mut ids, &anchors, first + done, n, now);
+                spent.try_iter().for_each(drop);
+                if tx_batches.send((batch, n)).is_err() {
                     return; // the writer failed and stopped listening
                 }
             }
+            drop(tx_batches); // the writer's loop ends…
+            spent.iter().for_each(drop); // …and it hands back the last batches
         });
         // One transaction for the whole run: all or nothing, and a single commit.
         match conn {
@@ -157,6 +165,7 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
                 for (tables, n) in batches.iter() {
                     server::seed::write::sqlite(&tx, &tables)?;
                     bar.inc((n * ROWS_PER_SITE) as u64);
+                    let _ = tx_spent.send(tables);
                 }
                 tx.commit()?;
             }
@@ -166,6 +175,7 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
                 for (tables, n) in batches.iter() {
                     server::seed::write::postgres(&mut tx, &tables)?;
                     bar.inc((n * ROWS_PER_SITE) as u64);
+                    let _ = tx_spent.send(tables);
                 }
                 server::seed::write::postgres_add_foreign_keys(&mut tx, &keys)?;
                 tx.commit()?;

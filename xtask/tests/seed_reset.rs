@@ -131,6 +131,31 @@ fn scale_adds_coherent_sites_and_a_second_run_adds_more() {
 }
 
 #[test]
+fn a_scale_run_that_fails_part_way_adds_nothing_and_ends() {
+    let p = Project::new();
+    p.xtask(&["migrate", "-q"]).assert().success();
+    p.xtask(&["seed", "--seed", "1"]).assert().success();
+    let before = p.dump();
+    // Fails in the third batch of sites, while the generator is ahead of the writer.
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER fail_posts BEFORE INSERT ON posts WHEN (SELECT count(*) FROM posts) > 6000
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )
+    .unwrap();
+    drop(conn);
+    p.xtask(&["seed", "--scale", "1000"])
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("injected failure"));
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    conn.execute_batch("DROP TRIGGER fail_posts").unwrap();
+    drop(conn);
+    assert_eq!(p.dump(), before, "all or nothing");
+}
+
+#[test]
 fn seed_on_an_unmigrated_database_says_what_to_do() {
     let p = Project::new();
     p.xtask(&["seed"]).assert().failure().stderr(predicate::str::contains("run `cargo xtask migrate` first"));
