@@ -1,10 +1,11 @@
-//! Small file-system helpers shared by the commands that replace a SQLite database
-//! (reset-complete, restore).
+//! Helpers shared by the commands that replace a database (reset-complete, restore): file
+//! names and removal, and who else is using the database.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
+use server::db::connection::Connection;
 
 /// `path` with `suffix` appended to its file name: `data/sqlite.db` + `-wal`.
 pub fn suffixed(path: &Path, suffix: &str) -> PathBuf {
@@ -46,6 +47,22 @@ pub fn open_by_others(db: &Path) -> Vec<String> {
         }
     }
     users
+}
+
+/// Other client sessions on the same database, described for the error message.
+pub fn postgres_sessions(conn: &mut Connection) -> Result<Vec<String>> {
+    let Connection::Postgres(c) = conn else { bail!("not a PostgreSQL connection") };
+    let rows = c.query(
+        "SELECT pid, coalesce(nullif(application_name, ''), 'unnamed client'), coalesce(state, 'unknown')
+           FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+          ORDER BY pid",
+        &[],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| format!("pid {} {} ({})", r.get::<_, i32>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
+        .collect())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use server::seed::SeedOptions;
 
 use crate::backup;
 use crate::confirm::confirm;
-use crate::files::{open_by_others, remove_file_if_present, suffixed};
+use crate::files::{open_by_others, postgres_sessions, remove_file_if_present, suffixed};
 use crate::migrate::ms;
 use crate::project::Context;
 use crate::seed::seed_and_report;
@@ -181,22 +181,6 @@ fn safety_backup(ctx: &Context) -> Result<()> {
     })?;
     out!("    saved to {} (cargo xtask restore {0} brings it back)", ctx.show(&created.path));
     Ok(())
-}
-
-/// Other client sessions on the same database, described for the error message.
-fn postgres_sessions(conn: &mut Connection) -> Result<Vec<String>> {
-    let Connection::Postgres(c) = conn else { bail!("not a PostgreSQL connection") };
-    let rows = c.query(
-        "SELECT pid, coalesce(nullif(application_name, ''), 'unnamed client'), coalesce(state, 'unknown')
-           FROM pg_stat_activity
-          WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-          ORDER BY pid",
-        &[],
-    )?;
-    Ok(rows
-        .iter()
-        .map(|r| format!("pid {} {} ({})", r.get::<_, i32>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
-        .collect())
 }
 
 /// Drops every application table and type and the drizzle schema in one transaction, giving up

@@ -10,12 +10,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use server::db::connection::Connection;
 use server::db::DatabaseUrl;
 
 use crate::backup::manifest::{MemberKind, POSTGRES_MEMBER, SQLITE_MEMBER};
 use crate::backup::{self, archive, lock, snapshot, CreateOptions};
 use crate::confirm::confirm;
-use crate::files::{open_by_others, remove_file_if_present, suffixed};
+use crate::files::{open_by_others, postgres_sessions, remove_file_if_present, suffixed};
 use crate::project::Context;
 
 #[derive(clap::Args)]
@@ -296,17 +297,12 @@ fn refuse_if_open(db: &Path) -> Result<()> {
 }
 
 fn refuse_if_pg_in_use(url: &str) -> Result<()> {
-    let mut c = server::db::postgres::connect(url)?;
-    let rows = c.query(
-        "SELECT pid::text, coalesce(application_name, '') FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        &[],
-    )?;
-    if !rows.is_empty() {
-        let who: Vec<String> =
-            rows.iter().map(|r| format!("pid {} {}", r.get::<_, String>(0), r.get::<_, String>(1))).collect();
+    let mut conn = Connection::Postgres(server::db::postgres::connect(url)?);
+    let who = postgres_sessions(&mut conn)?;
+    if !who.is_empty() {
         bail!(
             "the database is in use by {} other session(s) ({}); stop them first; nothing was changed",
-            rows.len(),
+            who.len(),
             who.join(", ")
         );
     }
