@@ -2,7 +2,6 @@
 //! `tools/e2e/check-page.mjs` through playwright-core.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// Everything an end-to-end test needs to load a page in a browser.
@@ -38,14 +37,7 @@ fn check() -> Result<Browser, String> {
             chromium.display()
         ));
     }
-    let node_ok = Command::new("node")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !node_ok {
+    if !crate::node_on_path() {
         return Err(
             "end-to-end: `node` is not on PATH (install Node.js >= 18, then run `npm ci --prefix tools/e2e`)".into()
         );

@@ -45,14 +45,7 @@ pub fn harness() -> Option<Drizzle> {
 }
 
 fn check(dir: &Path) -> Result<(), String> {
-    let node_ok = Command::new("node")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !node_ok {
+    if !crate::node_on_path() {
         return Err("drizzle-orm interop: `node` is not on PATH (install Node.js >= 18, then run \
                     `npm ci --prefix tools/drizzle-interop`)"
             .into());

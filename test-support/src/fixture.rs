@@ -107,6 +107,18 @@ fn sql_files(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// The names of the files in `dir` that do not start with a dot (no temp files, locks or
+/// `.gitkeep`), sorted.
+pub fn visible_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,17 @@ pub fn under_ci() -> bool {
 
 /// Skips loudly (returns `None`), or panics under `CI=true`. The line goes straight to the
 /// process's stderr, past the test harness's output capture.
+/// Whether `node --version` runs (the drizzle-orm and browser harnesses need Node.js).
+pub(crate) fn node_on_path() -> bool {
+    std::process::Command::new("node")
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 pub(crate) fn skip<T>(what: &str) -> Option<T> {
     if under_ci() {
         panic!("{what} (CI=true, so this is a failure, not a skip)");

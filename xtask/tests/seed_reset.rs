@@ -196,11 +196,7 @@ fn reset_complete_from_nothing_and_with_wal_files_missing() {
     assert!(!p.dir.path().join("uploads/images/old.jpg").exists());
     assert!(!p.dir.path().join("vector_index/x").exists());
     // The safety backup is one of the backup command's archives, verified and restorable.
-    let backups: Vec<_> = fs::read_dir(p.dir.path().join("backups"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
+    let backups = test_support::fixture::visible_files(&p.dir.path().join("backups"));
     assert_eq!(backups.len(), 1, "{backups:?}");
     assert!(backups[0].contains("pre-reset"), "{backups:?}");
     p.xtask(&["backup", "verify", "latest"]).assert().success();

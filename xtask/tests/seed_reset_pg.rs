@@ -156,11 +156,7 @@ fn reset_complete_backs_up_drops_and_rebuilds() {
     p.xtask(&["check", "--no-pending"]).assert().success();
     // The safety backup is one of the backup command's archives; restoring it brings back the
     // stray table that the reset dropped.
-    let backups: Vec<_> = fs::read_dir(p.dir.path().join("backups"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
+    let backups = test_support::fixture::visible_files(&p.dir.path().join("backups"));
     assert_eq!(backups.len(), 1, "{backups:?}");
     assert!(backups[0].contains("pre-reset"), "{backups:?}");
     p.xtask(&["backup", "verify", "latest"]).assert().success();

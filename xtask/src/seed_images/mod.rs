@@ -501,20 +501,20 @@ licence = "CC0"
         out
     }
 
-    #[test]
-    fn register_present_records_files_on_disk_without_network() {
+    /// A temp project root with the test manifest and an empty uploads/images.
+    fn project() -> (tempfile::TempDir, Context) {
         let dir = tempfile::tempdir().unwrap();
         let mut ctx = Context::new(None);
         ctx.root = dir.path().to_path_buf();
         fs::create_dir_all(dir.path().join("scripts")).unwrap();
         fs::write(dir.path().join(DEFAULT_MANIFEST), MANIFEST).unwrap();
-        let images = dir.path().join(IMAGES_DIR);
-        fs::create_dir_all(&images).unwrap();
-        let real = photo();
-        fs::write(images.join("real.jpg"), &real).unwrap();
-        fs::write(images.join("stand-in.jpg"), placeholder::jpeg(40, 30).unwrap()).unwrap();
+        fs::create_dir_all(dir.path().join(IMAGES_DIR)).unwrap();
+        (dir, ctx)
+    }
 
-        let url = DatabaseUrl::Sqlite { path: dir.path().join("db.sqlite") };
+    /// A migrated SQLite database in `root`.
+    fn migrated_sqlite(root: &Path) -> Connection {
+        let url = DatabaseUrl::Sqlite { path: root.join("db.sqlite") };
         let set = server::db::MigrationSet::load(&test_support::project_root().join("migrations/sqlite")).unwrap();
         migrator::migrate(
             server::db::driver(&url, false).unwrap().as_mut(),
@@ -523,7 +523,18 @@ licence = "CC0"
             &mut |_| {},
         )
         .unwrap();
-        let mut conn = server::db::connection::connect(&url).unwrap();
+        server::db::connection::connect(&url).unwrap()
+    }
+
+    #[test]
+    fn register_present_records_files_on_disk_without_network() {
+        let (dir, ctx) = project();
+        let images = dir.path().join(IMAGES_DIR);
+        let real = photo();
+        fs::write(images.join("real.jpg"), &real).unwrap();
+        fs::write(images.join("stand-in.jpg"), placeholder::jpeg(40, 30).unwrap()).unwrap();
+
+        let mut conn = migrated_sqlite(dir.path());
         assert_eq!(register_present(&ctx, &mut conn, None).unwrap(), 2);
         assert_eq!(register_present(&ctx, &mut conn, None).unwrap(), 2, "idempotent");
         let Connection::Sqlite(c) = &conn else { unreachable!() };
@@ -541,28 +552,14 @@ licence = "CC0"
 
     #[test]
     fn register_present_records_a_real_image_larger_than_the_download_cap() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ctx = Context::new(None);
-        ctx.root = dir.path().to_path_buf();
-        fs::create_dir_all(dir.path().join("scripts")).unwrap();
-        fs::write(dir.path().join(DEFAULT_MANIFEST), MANIFEST).unwrap();
+        let (dir, ctx) = project();
         let images = dir.path().join(IMAGES_DIR);
-        fs::create_dir_all(&images).unwrap();
         // A whole JPEG followed by padding: a valid image over the default 20 MiB cap.
         let mut big = photo();
         big.resize((FetchConfig::default().max_bytes + 1024) as usize, 0);
         fs::write(images.join("real.jpg"), &big).unwrap();
 
-        let url = DatabaseUrl::Sqlite { path: dir.path().join("db.sqlite") };
-        let set = server::db::MigrationSet::load(&test_support::project_root().join("migrations/sqlite")).unwrap();
-        migrator::migrate(
-            server::db::driver(&url, false).unwrap().as_mut(),
-            &set,
-            &MigrateOptions::default(),
-            &mut |_| {},
-        )
-        .unwrap();
-        let mut conn = server::db::connection::connect(&url).unwrap();
+        let mut conn = migrated_sqlite(dir.path());
         assert_eq!(register_present(&ctx, &mut conn, None).unwrap(), 1);
         let Connection::Sqlite(c) = &conn else { unreachable!() };
         let row: (i64, i64, String) = c
