@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use server::db::config::database_url;
+use server::db::config::{database_url, project_root};
 use server::web::app::{self, AppState};
 use server::web::pool::Db;
-use server::web::startup::{self, project_root};
+use server::web::startup;
 
 /// The CMS server: pages, posts, images, a JSON API and /health.
 #[derive(Parser)]
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let root = project_root();
+    let (root, _) = project_root()?;
     let env = std::env::var("DATABASE_URL").ok();
     let (url, source) = database_url(&root, args.database_url.as_deref(), env.as_deref())?;
     let migrations = args.migrations.map_or_else(|| startup::migrations_dir(&root, &url), |d| root.join(d));

@@ -275,7 +275,10 @@ fn sqlite_late_merge_skipped_by_drizzle_is_out_of_order_for_us() {
     let st = our_status(&sqlite(&db), dir.path());
     assert_eq!(labels(&st), ["applied", "out of order", "applied"]);
     assert_eq!(st.entries[1].state, EntryState::OutOfOrder { later: "0002_c".into() });
-    assert!(st.findings().iter().any(|f| f.0.contains("0001_branch is pending but the later migration 0002_c")));
+    assert!(st
+        .findings()
+        .iter()
+        .any(|f| f.to_string().contains("0001_branch is pending but the later migration 0002_c")));
 
     assert_eq!(our_migrate(&sqlite(&db), dir.path(), true), ["0001_branch"]);
     assert!(sqlite_has_table(&db, "b"));

@@ -374,7 +374,7 @@ fn deleted_applied_file_is_refused() {
     std::fs::remove_file(dir.path().join("0001_b.sql")).unwrap();
     let set = load(dir.path());
     assert_eq!(status(&db, &set).entries[1].state, EntryState::FileMissing { applied: true });
-    let findings: Vec<String> = status(&db, &set).findings().into_iter().map(|f| f.0).collect();
+    let findings: Vec<String> = status(&db, &set).findings().iter().map(ToString::to_string).collect();
     assert!(
         findings.iter().any(|f| f.contains("migration 0001_b was applied but its file 0001_b.sql is missing")),
         "{findings:?}"

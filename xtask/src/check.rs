@@ -22,14 +22,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let (url, set, st) = status::read(ctx, args.migrations.as_deref())?;
-    let mut findings: Vec<String> = st.findings().into_iter().map(|f| f.0).collect();
-    for e in &st.entries {
-        if matches!(e.state, EntryState::FileMissing { applied: false })
-            && !findings.iter().any(|f| f.contains(&format!("entry {} has no file", e.tag)))
-        {
-            findings.push(format!("journal entry {} has no file", e.tag));
-        }
-    }
+    let mut findings: Vec<String> = st.findings().iter().map(ToString::to_string).collect();
     let pending: Vec<&str> =
         st.entries.iter().filter(|e| e.state == EntryState::Pending).map(|e| e.tag.as_str()).collect();
     if args.no_pending && !pending.is_empty() {

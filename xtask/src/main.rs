@@ -64,7 +64,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ctx = project::Context::new(cli.database_url);
+    let ctx = match project::Context::new(cli.database_url) {
+        Ok(ctx) => ctx,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if matches!(cli.command, Command::ResetComplete(_) | Command::ResetData(_) | Command::Restore(_)) {
+        ctx.announce_root();
+    }
     let result = match cli.command {
         Command::Migrate(args) => migrate::run(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use server::db::migrator::{self, MigrateOptions};
+use server::db::plan::printable;
 use server::db::statements::RunMode;
 
 use crate::project::Context;
@@ -39,6 +40,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     };
     say(format!("database   {url} ({}, from {source})", url.dialect()));
     say(format!("migrations {} ({} in journal)", ctx.show(&set.dir), set.migrations.len()));
+    for file in set.unlisted_files() {
+        eprintln!(
+            "warning: {} is not listed in meta/_journal.json, so it is not run (add it to the journal or delete it)",
+            printable(file)
+        );
+    }
 
     if args.dry_run {
         let mut driver = server::db::driver(&url, true)?;

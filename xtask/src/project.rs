@@ -3,27 +3,31 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use server::db::config::{database_url, Source};
+use server::db::config::{database_url, project_root, RootSource, Source};
 use server::db::{DatabaseUrl, MigrationSet};
 
-/// The workspace root: `CMS_PROJECT_ROOT` when set (tests, unusual layouts), else the folder
-/// above this crate. Never the current directory, so commands work from anywhere and under
-/// cron.
-pub fn project_root() -> PathBuf {
-    match std::env::var_os("CMS_PROJECT_ROOT") {
-        Some(root) if !root.is_empty() => PathBuf::from(root),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf(),
-    }
-}
-
 pub struct Context {
+    /// Every path resolves against it; found at run time (see `project_root`).
     pub root: PathBuf,
+    pub root_source: RootSource,
     database_url_flag: Option<String>,
 }
 
 impl Context {
-    pub fn new(database_url_flag: Option<String>) -> Context {
-        Context { root: project_root(), database_url_flag }
+    pub fn new(database_url_flag: Option<String>) -> Result<Context> {
+        let (root, root_source) = project_root()?;
+        Ok(Context { root, root_source, database_url_flag })
+    }
+
+    /// A context rooted at `root` (tests).
+    #[cfg(test)]
+    pub fn at(root: PathBuf) -> Context {
+        Context { root, root_source: RootSource::Environment, database_url_flag: None }
+    }
+
+    /// The first line of a command that changes or deletes data: which project it acts on.
+    pub fn announce_root(&self) {
+        crate::out!("project    {} (from {})", self.root.display(), self.root_source);
     }
 
     pub fn database_url(&self) -> Result<(DatabaseUrl, Source)> {

@@ -32,7 +32,7 @@ pub fn read(ctx: &Context, migrations: Option<&std::path::Path>) -> Result<(Data
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let (url, set, status) = read(ctx, args.migrations.as_deref())?;
     if args.json {
-        let findings: Vec<String> = status.findings().into_iter().map(|f| f.0).collect();
+        let findings: Vec<String> = status.findings().iter().map(ToString::to_string).collect();
         let out = serde_json::json!({
             "database": url.redacted(),
             "dialect": url.dialect(),

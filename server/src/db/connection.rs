@@ -13,9 +13,7 @@ pub enum Connection {
 pub fn connect(url: &DatabaseUrl) -> Result<Connection, DbError> {
     match url {
         DatabaseUrl::Sqlite { path } if url.sqlite_path().is_some() => Ok(Connection::Sqlite(sqlite::open(path)?)),
-        DatabaseUrl::Sqlite { .. } => Ok(Connection::Sqlite(
-            rusqlite::Connection::open_in_memory().map_err(|e| DbError::database("opening :memory:", e))?,
-        )),
+        DatabaseUrl::Sqlite { .. } => Ok(Connection::Sqlite(sqlite::open_in_memory()?)),
         DatabaseUrl::Postgres { url } => Ok(Connection::Postgres(postgres::connect(url)?)),
     }
 }

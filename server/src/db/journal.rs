@@ -119,12 +119,32 @@ impl MigrationFile {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JournalProblem {
-    DuplicateIdx { idx: i64 },
-    DuplicateTag { tag: String },
-    IdxNotIncreasing { tag: String, idx: i64, previous: i64 },
-    FileMissing { tag: String, file: String },
-    UnlistedFile { file: String },
-    BadTag { tag: String },
+    DuplicateIdx {
+        idx: i64,
+    },
+    DuplicateTag {
+        tag: String,
+    },
+    IdxNotIncreasing {
+        tag: String,
+        idx: i64,
+        previous: i64,
+    },
+    FileMissing {
+        tag: String,
+        file: String,
+    },
+    UnlistedFile {
+        file: String,
+    },
+    BadTag {
+        tag: String,
+    },
+    /// SQLite's C API stops at a NUL byte: the rest of the statement would silently not run.
+    NulByte {
+        file: String,
+        offset: usize,
+    },
 }
 
 impl fmt::Display for JournalProblem {
@@ -148,6 +168,10 @@ impl fmt::Display for JournalProblem {
             JournalProblem::BadTag { tag } => {
                 write!(f, "journal tag {tag:?} is not a plain file name")
             }
+            JournalProblem::NulByte { file, offset } => write!(
+                f,
+                "{file} contains a NUL byte at byte offset {offset}; the database would silently ignore everything after it; remove the byte (an editor or a bad merge left it) and run again"
+            ),
         }
     }
 }
@@ -214,7 +238,12 @@ impl MigrationSet {
             let file = if is_plain_file_name(&entry.tag) {
                 let path = dir.join(format!("{}.sql", entry.tag));
                 match fs::read(&path) {
-                    Ok(bytes) => Some(MigrationFile::from_bytes(path, bytes)?),
+                    Ok(bytes) => {
+                        if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+                            problems.push(JournalProblem::NulByte { file: format!("{}.sql", entry.tag), offset });
+                        }
+                        Some(MigrationFile::from_bytes(path, bytes)?)
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         problems.push(JournalProblem::FileMissing {
                             tag: entry.tag.clone(),
@@ -258,6 +287,14 @@ impl MigrationSet {
         problems.extend(unlisted.into_iter().map(|file| JournalProblem::UnlistedFile { file }));
 
         Ok(MigrationSet { dir: dir.to_path_buf(), dialect, journal_version, migrations, problems })
+    }
+
+    /// `.sql` files in the folder that the journal does not list: they never run.
+    pub fn unlisted_files(&self) -> impl Iterator<Item = &str> {
+        self.problems.iter().filter_map(|p| match p {
+            JournalProblem::UnlistedFile { file } => Some(file.as_str()),
+            _ => None,
+        })
     }
 
     /// Errors when the folder is for another dialect than the database.
@@ -345,6 +382,17 @@ mod tests {
         assert!(err.contains("does not exist"), "{err}");
         let dir = folder(r#"{"version":"7","dialect":"mysql","entries":[]}"#, &[]);
         assert!(MigrationSet::load(dir.path()).unwrap_err().to_string().contains("mysql"));
+    }
+
+    #[test]
+    fn nul_bytes_are_a_problem_with_their_offset() {
+        let j =
+            r#"{"version":"7","dialect":"sqlite","entries":[{"idx":0,"when":1,"tag":"0000_a","breakpoints":true}]}"#;
+        let dir = folder(j, &[("0000_a.sql", "CREATE TABLE a (x);\0DROP TABLE a;")]);
+        let set = MigrationSet::load(dir.path()).unwrap();
+        assert_eq!(set.problems, vec![JournalProblem::NulByte { file: "0000_a.sql".into(), offset: 19 }]);
+        let text = set.problems[0].to_string();
+        assert!(text.contains("0000_a.sql") && text.contains("offset 19"), "{text}");
     }
 
     #[test]

@@ -12,6 +12,23 @@ use crate::db::statements::{committed_before, run_mode, split, RunMode, Statemen
 pub const MIGRATIONS_TABLE: &str = "__drizzle_migrations";
 pub const MIGRATIONS_SCHEMA: &str = "drizzle";
 
+/// The unique index that lets the bookkeeping table hold one row per migration (its file's
+/// hash and its journal `when`), so a second deployer that got past the lock cannot record
+/// the same migration again: its transaction fails instead. drizzle-orm ignores the index.
+pub fn applied_once_index_sql(qualified_table: &str) -> String {
+    format!(
+        "CREATE UNIQUE INDEX IF NOT EXISTS \"{MIGRATIONS_TABLE}_applied_once\" ON {qualified_table} (\"hash\", \"created_at\")"
+    )
+}
+
+/// What to say when the index cannot be created: the table already records a migration twice.
+pub fn applied_twice(e: impl std::fmt::Display) -> DbError {
+    DbError::database(
+        "the bookkeeping table __drizzle_migrations records a migration more than once (two runs at once, before this version kept them apart)",
+        format!("{e}; check the data those migrations changed, then delete the later duplicate rows (same hash and created_at) and run again"),
+    )
+}
+
 /// What a driver records next to a migration.
 #[derive(Clone, Debug)]
 pub struct Record<'a> {

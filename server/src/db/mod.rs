@@ -24,11 +24,7 @@ pub fn driver(url: &DatabaseUrl, read_only: bool) -> Result<Box<dyn Driver>, DbE
     match url {
         DatabaseUrl::Sqlite { path } if read_only => Ok(Box::new(sqlite::SqliteDriver::read_only(path)?)),
         DatabaseUrl::Sqlite { path } => {
-            let conn = if url.sqlite_path().is_some() {
-                sqlite::open(path)?
-            } else {
-                rusqlite::Connection::open_in_memory().map_err(|e| DbError::database("opening :memory:", e))?
-            };
+            let conn = if url.sqlite_path().is_some() { sqlite::open(path)? } else { sqlite::open_in_memory()? };
             Ok(Box::new(sqlite::SqliteDriver::new(conn, url.sqlite_path().map(Into::into))))
         }
         DatabaseUrl::Postgres { url } => Ok(Box::new(postgres::PostgresDriver::connect(url)?)),

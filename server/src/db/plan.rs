@@ -4,12 +4,13 @@
 //! drizzle-orm treats every entry whose `when` is at most max(created_at) as applied. We match
 //! rows to entries one by one (by hash first, then by `when`), so nothing is silently skipped.
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
 use serde::Serialize;
 
 use crate::db::error::DbError;
-use crate::db::journal::{Migration, MigrationSet};
+use crate::db::journal::{JournalProblem, Migration, MigrationSet};
 
 /// A row of `__drizzle_migrations`, whoever wrote it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -70,38 +71,125 @@ pub struct Status {
     pub entries: Vec<EntryStatus>,
     /// Applied rows that match no journal entry: an applied migration whose file is gone.
     pub orphans: Vec<AppliedRow>,
-    pub journal_problems: Vec<String>,
+    /// Serialised in words, as `status --json` has always shown them.
+    #[serde(serialize_with = "as_words")]
+    pub journal_problems: Vec<JournalProblem>,
+}
+
+fn as_words<S: serde::Serializer>(problems: &[JournalProblem], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(problems.iter().map(ToString::to_string))
 }
 
 /// One thing that is wrong, for `check` and for `migrate`'s refusal.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding(pub String);
+pub enum Finding {
+    /// The folder itself is malformed (or carries files the journal does not list).
+    Journal(JournalProblem),
+    /// An applied migration whose file was edited since.
+    Modified { tag: String, line_endings_only: bool },
+    /// An applied migration whose file is gone.
+    AppliedFileMissing { tag: String },
+    /// A pending migration sitting before an applied one.
+    OutOfOrder { tag: String, later: String },
+    /// An applied row that no journal entry matches.
+    Orphan(AppliedRow),
+}
+
+impl Finding {
+    /// Whether `migrate` must refuse to run because of it. Files the journal does not list
+    /// never run (drizzle-orm ignores them too), so they only warn; `check` still fails.
+    pub fn blocks_migrate(&self, allow_out_of_order: bool) -> bool {
+        match self {
+            Finding::Journal(JournalProblem::UnlistedFile { .. }) => false,
+            Finding::OutOfOrder { .. } => !allow_out_of_order,
+            _ => true,
+        }
+    }
+}
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            Finding::Journal(p) => write!(f, "{p}"),
+            Finding::Modified { tag, line_endings_only: true } => write!(
+                f,
+                "migration {tag} was applied but its file has changed: only its line endings differ (restore LF endings, e.g. `git checkout -- {tag}.sql` with `*.sql text eol=lf` in .gitattributes)"
+            ),
+            Finding::Modified { tag, line_endings_only: false } => write!(
+                f,
+                "migration {tag} was applied but its file has changed; revert the edit and put the change in a new migration"
+            ),
+            Finding::AppliedFileMissing { tag } => write!(
+                f,
+                "migration {tag} was applied but its file {tag}.sql is missing; restore it from version control"
+            ),
+            Finding::OutOfOrder { tag, later } => write!(
+                f,
+                "migration {tag} is pending but the later migration {later} is already applied (merged late from a branch?); run `migrate --allow-out-of-order` to apply it anyway, or move it after {later}"
+            ),
+            Finding::Orphan(o) => {
+                let name = o.name.as_deref().map(|n| format!(" ({})", printable(n))).unwrap_or_default();
+                let when = o.created_at.map_or("unknown".to_string(), |w| w.to_string());
+                write!(
+                    f,
+                    "the database has an applied migration{name} with hash {}… and created_at {when} that no journal entry matches: its file or journal entry was deleted; restore them",
+                    printable(&o.hash[..o.hash.len().min(12)])
+                )
+            }
+        }
+    }
+}
+
+/// Text from a file or a database, safe to print: control characters escaped.
+pub fn printable(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        s.escape_default().to_string()
+    } else {
+        s.to_string()
     }
 }
 
 impl Status {
+    /// Matches rows to entries one by one, in time linear in entries plus rows.
     pub fn compute(set: &MigrationSet, rows: &[AppliedRow]) -> Status {
         let n = set.migrations.len();
         let mut matched: Vec<Option<usize>> = vec![None; n]; // entry -> row
         let mut row_used = vec![false; rows.len()];
 
+        // Entries by (hash, when) and by hash (in journal order), and by `when`.
+        let mut by_hash_when: HashMap<(&str, i64), Vec<usize>> = HashMap::new();
+        let mut by_hash: HashMap<&str, VecDeque<usize>> = HashMap::new();
+        let mut by_when: HashMap<i64, VecDeque<usize>> = HashMap::new();
+        for (e, m) in set.migrations.iter().enumerate() {
+            if let Some(f) = &m.file {
+                by_hash_when.entry((f.hash.as_str(), m.when)).or_default().push(e);
+                by_hash.entry(f.hash.as_str()).or_default().push_back(e);
+            }
+            by_when.entry(m.when).or_default().push_back(e);
+        }
+
         // 1. By hash, preferring the entry whose `when` equals the row's created_at.
         for (r, row) in rows.iter().enumerate() {
-            let candidates = (0..n).filter(|&e| {
-                matched[e].is_none() && set.migrations[e].file.as_ref().is_some_and(|f| f.hash == row.hash)
-            });
-            let mut best = None;
-            for e in candidates {
-                if Some(set.migrations[e].when) == row.created_at {
-                    best = Some(e);
-                    break;
+            let exact = row.created_at.and_then(|w| {
+                let list = by_hash_when.get_mut(&(row.hash.as_str(), w))?;
+                while let Some(&e) = list.last() {
+                    if matched[e].is_none() {
+                        return Some(e);
+                    }
+                    list.pop();
                 }
-                best.get_or_insert(e);
-            }
+                None
+            });
+            let best = exact.or_else(|| {
+                let queue = by_hash.get_mut(row.hash.as_str())?;
+                while let Some(&e) = queue.front() {
+                    if matched[e].is_none() {
+                        return Some(e);
+                    }
+                    queue.pop_front();
+                }
+                None
+            });
             if let Some(e) = best {
                 matched[e] = Some(r);
                 row_used[r] = true;
@@ -112,9 +200,16 @@ impl Status {
             if row_used[r] {
                 continue;
             }
-            if let Some(e) = (0..n).find(|&e| matched[e].is_none() && Some(set.migrations[e].when) == row.created_at) {
-                matched[e] = Some(r);
-                row_used[r] = true;
+            let Some(queue) = row.created_at.and_then(|w| by_when.get_mut(&w)) else {
+                continue;
+            };
+            while let Some(&e) = queue.front() {
+                if matched[e].is_none() {
+                    matched[e] = Some(r);
+                    row_used[r] = true;
+                    break;
+                }
+                queue.pop_front();
             }
         }
 
@@ -143,74 +238,45 @@ impl Status {
             })
             .collect();
         let orphans = rows.iter().zip(&row_used).filter(|(_, used)| !**used).map(|(r, _)| r.clone()).collect();
-        let journal_problems = set.problems.iter().map(ToString::to_string).collect();
-        Status { entries, orphans, journal_problems }
+        Status { entries, orphans, journal_problems: set.problems.clone() }
     }
 
     pub fn count(&self, label: &str) -> usize {
         self.entries.iter().filter(|e| e.state.label() == label).count()
     }
 
-    /// Everything that is neither applied nor pending, worded for a person.
+    /// Everything that is neither applied nor pending. An entry without a file that was never
+    /// applied is a journal problem (its file is missing or its tag is not a file name).
     pub fn findings(&self) -> Vec<Finding> {
-        let mut out: Vec<Finding> = self.journal_problems.iter().cloned().map(Finding).collect();
+        let mut out: Vec<Finding> = self.journal_problems.iter().cloned().map(Finding::Journal).collect();
         for e in &self.entries {
-            let text = match &e.state {
-                EntryState::Applied { .. } | EntryState::Pending | EntryState::FileMissing { applied: false } => continue,
-                EntryState::Modified { line_endings_only: true, .. } => format!(
-                    "migration {} was applied but its file has changed: only its line endings differ (restore LF endings, e.g. `git checkout -- {}.sql` with `*.sql text eol=lf` in .gitattributes)",
-                    e.tag, e.tag
-                ),
-                EntryState::Modified { line_endings_only: false, .. } => format!(
-                    "migration {} was applied but its file has changed; revert the edit and put the change in a new migration",
-                    e.tag
-                ),
-                EntryState::FileMissing { applied: true } => format!(
-                    "migration {} was applied but its file {}.sql is missing; restore it from version control",
-                    e.tag, e.tag
-                ),
-                EntryState::OutOfOrder { later } => format!(
-                    "migration {} is pending but the later migration {later} is already applied (merged late from a branch?); run `migrate --allow-out-of-order` to apply it anyway, or move it after {later}",
-                    e.tag
-                ),
-            };
-            out.push(Finding(text));
+            out.push(match &e.state {
+                EntryState::Applied { .. } | EntryState::Pending | EntryState::FileMissing { applied: false } => {
+                    continue
+                }
+                EntryState::Modified { line_endings_only, .. } => {
+                    Finding::Modified { tag: e.tag.clone(), line_endings_only: *line_endings_only }
+                }
+                EntryState::FileMissing { applied: true } => Finding::AppliedFileMissing { tag: e.tag.clone() },
+                EntryState::OutOfOrder { later } => Finding::OutOfOrder { tag: e.tag.clone(), later: later.clone() },
+            });
         }
-        for o in &self.orphans {
-            let name = o.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-            let when = o.created_at.map_or("unknown".to_string(), |w| w.to_string());
-            out.push(Finding(format!(
-                "the database has an applied migration{name} with hash {}… and created_at {when} that no journal entry matches: its file or journal entry was deleted; restore them",
-                &o.hash[..o.hash.len().min(12)]
-            )));
-        }
+        out.extend(self.orphans.iter().cloned().map(Finding::Orphan));
         out
     }
 }
 
-/// Which migrations `migrate` runs, in journal order; an error listing every finding when the
-/// folder and the database disagree.
+/// Which migrations `migrate` runs, in journal order; an error listing every finding that
+/// blocks it when the folder and the database disagree.
 pub fn plan<'a>(
     set: &'a MigrationSet,
     status: &Status,
     allow_out_of_order: bool,
 ) -> Result<Vec<&'a Migration>, DbError> {
-    let findings: Vec<String> = status
-        .findings()
-        .into_iter()
-        .filter(|f| !(allow_out_of_order && f.0.contains("--allow-out-of-order")))
-        .map(|f| f.0)
-        .collect();
-    let missing: Vec<String> = status
-        .entries
-        .iter()
-        .filter(|e| matches!(e.state, EntryState::FileMissing { applied: false }))
-        .filter(|e| !status.journal_problems.iter().any(|p| p.contains(&format!("entry {} has no file", e.tag))))
-        .map(|e| format!("journal entry {} has no file", e.tag))
-        .collect();
-    let all: Vec<String> = findings.into_iter().chain(missing).collect();
-    if !all.is_empty() {
-        return Err(DbError::Drift(all));
+    let blocking: Vec<String> =
+        status.findings().into_iter().filter(|f| f.blocks_migrate(allow_out_of_order)).map(|f| f.to_string()).collect();
+    if !blocking.is_empty() {
+        return Err(DbError::Drift(blocking));
     }
     Ok(set
         .migrations
@@ -305,8 +371,8 @@ mod tests {
         assert_eq!(st.entries[0].state, EntryState::Modified { applied_at: None, line_endings_only: true });
         assert_eq!(st.entries[1].state, EntryState::Modified { applied_at: None, line_endings_only: false });
         let f = st.findings();
-        assert!(f[0].0.contains("only its line endings differ"));
-        assert!(f[1].0.contains("migration b was applied but its file has changed"));
+        assert!(f[0].to_string().contains("only its line endings differ"));
+        assert!(f[1].to_string().contains("migration b was applied but its file has changed"));
         assert!(plan(&s, &st, true).is_err());
     }
 
@@ -317,8 +383,8 @@ mod tests {
         assert_eq!(labels(&st), ["applied", "file missing"]);
         assert_eq!(st.orphans.len(), 1);
         let f = st.findings();
-        assert!(f.iter().any(|x| x.0.contains("migration b was applied but its file b.sql is missing")));
-        assert!(f.iter().any(|x| x.0.contains("no journal entry matches")));
+        assert!(f.iter().any(|x| x.to_string().contains("migration b was applied but its file b.sql is missing")));
+        assert!(f.iter().any(|x| x.to_string().contains("no journal entry matches")));
     }
 
     #[test]

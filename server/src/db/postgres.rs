@@ -9,11 +9,14 @@ use postgres::{Client, Config, NoTls};
 
 use crate::db::error::DbError;
 use crate::db::journal::Dialect;
-use crate::db::migrator::{aftermath, Driver, MigrationLock, Prepared, Record, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE};
+use crate::db::migrator::{
+    aftermath, applied_once_index_sql, applied_twice, Driver, MigrationLock, Prepared, Record, MIGRATIONS_SCHEMA,
+    MIGRATIONS_TABLE,
+};
 use crate::db::plan::AppliedRow;
 use crate::db::sqlite::now_millis;
 use crate::db::statements::{leaves_transaction_open, RunMode};
-use crate::db::url::redact;
+use crate::db::url::{redact, scrub};
 
 /// Connecting gives up after this long unless the URL sets `connect_timeout`.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,7 +42,9 @@ struct ParsedUrl {
 }
 
 fn parse(url: &str) -> Result<ParsedUrl, DbError> {
-    let bad = |m: String| DbError::Url(format!("invalid PostgreSQL URL {}: {m}", redact(url)));
+    // The client library's own words may echo pieces of the URL (an unknown option, a value):
+    // they are scrubbed of anything that may be the password.
+    let bad = |m: String| DbError::Url(format!("invalid PostgreSQL URL {}: {}", redact(url), scrub(&m, url)));
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let mut tls = Tls::Prefer;
     let mut root_cert = None;
@@ -84,6 +89,13 @@ fn parse(url: &str) -> Result<ParsedUrl, DbError> {
     Ok(ParsedUrl { config, tls, root_cert })
 }
 
+/// The password our connections send for `url`, percent-decoded (from the userinfo or a
+/// `password=` parameter): what a libpq child (`pg_dump`, `pg_restore`) must be given in
+/// `PGPASSWORD` to authenticate as we do.
+pub fn password(url: &str) -> Result<Option<Vec<u8>>, DbError> {
+    Ok(parse(url)?.config.get_password().map(<[u8]>::to_vec))
+}
+
 /// Whether every host of the URL is this machine (loopback or a Unix socket).
 pub fn is_local(url: &str) -> Result<bool, DbError> {
     let parsed = parse(url)?;
@@ -99,7 +111,7 @@ pub fn is_local(url: &str) -> Result<bool, DbError> {
 /// connection and then says nothing. Errors show the URL with its password redacted.
 pub fn connect(url: &str) -> Result<Client, DbError> {
     let parsed = parse(url)?;
-    let fail = |message: String| DbError::PostgresConnect { url: redact(url), message };
+    let fail = |message: String| DbError::PostgresConnect { url: redact(url), message: scrub(&message, url) };
     let deadline = parsed.config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT) + Duration::from_secs(1);
     let tls = parsed.tls;
     let connector =
@@ -133,7 +145,7 @@ pub fn pool_parts(
     application_name: &str,
 ) -> Result<(Config, postgres_native_tls::MakeTlsConnector), DbError> {
     let mut parsed = parse(url)?;
-    let fail = |message: String| DbError::PostgresConnect { url: redact(url), message };
+    let fail = |message: String| DbError::PostgresConnect { url: redact(url), message: scrub(&message, url) };
     if !url.contains("application_name=") {
         parsed.config.application_name(application_name);
     }
@@ -259,7 +271,8 @@ impl Driver for PostgresDriver {
                     ADD COLUMN IF NOT EXISTS applied_at bigint,
                     ADD COLUMN IF NOT EXISTS duration_ms bigint;"
             ))
-            .map_err(db_err("creating drizzle.__drizzle_migrations"))
+            .map_err(db_err("creating drizzle.__drizzle_migrations"))?;
+        self.client.batch_execute(&applied_once_index_sql(QUALIFIED)).map_err(|e| applied_twice(pg_message(&e)))
     }
 
     fn apply(&mut self, p: &Prepared<'_>, record: &Record<'_>) -> Result<(), DbError> {

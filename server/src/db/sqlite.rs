@@ -4,11 +4,14 @@ use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{params, types::Value, Connection, OpenFlags};
 
 use crate::db::error::DbError;
 use crate::db::journal::Dialect;
-use crate::db::migrator::{aftermath, Driver, MigrationLock, Prepared, Record, MIGRATIONS_TABLE};
+use crate::db::migrator::{
+    aftermath, applied_once_index_sql, applied_twice, Driver, MigrationLock, Prepared, Record, MIGRATIONS_TABLE,
+};
 use crate::db::plan::AppliedRow;
 use crate::db::statements::{is_foreign_keys_pragma, RunMode};
 
@@ -41,6 +44,27 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
     Ok(conn)
 }
 
+/// Switches SQLite's legacy double-quoted string literals off (`SQLITE_DBCONFIG_DQS_DML` and
+/// `_DDL`), as better-sqlite3 builds SQLite for drizzle-orm. With them on, `"c"` naming a
+/// column that does not exist silently becomes the string `'c'`: a drizzle-kit rebuild that
+/// copies a column the old table lacks would write that string into every row instead of
+/// failing with "no such column". Every connection we open goes through here.
+pub fn forbid_double_quoted_strings(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, false)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false)?;
+    Ok(())
+}
+
+/// An in-memory database with the same rules as a file (no double-quoted strings, foreign
+/// keys on).
+pub fn open_in_memory() -> Result<Connection, DbError> {
+    let e = |e: rusqlite::Error| DbError::database("opening an in-memory SQLite database", e);
+    let conn = Connection::open_in_memory().map_err(e)?;
+    forbid_double_quoted_strings(&conn).map_err(e)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(e)?;
+    Ok(conn)
+}
+
 /// Opens an existing database read-only (for status and dry runs); `None` when it does not
 /// exist, so looking never creates a file.
 pub fn open_read_only(path: &Path) -> Result<Option<Connection>, DbError> {
@@ -50,6 +74,7 @@ pub fn open_read_only(path: &Path) -> Result<Option<Connection>, DbError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| DbError::SqliteOpen { path: path.to_path_buf(), message: e.to_string() })?;
     conn.busy_timeout(BUSY_TIMEOUT)
+        .and_then(|()| forbid_double_quoted_strings(&conn))
         .map_err(|e| DbError::SqliteOpen { path: path.to_path_buf(), message: e.to_string() })?;
     // Fail now, with the path, if it is not a database at all.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())).map_err(|e| DbError::SqliteOpen {
@@ -59,10 +84,11 @@ pub fn open_read_only(path: &Path) -> Result<Option<Connection>, DbError> {
     Ok(Some(conn))
 }
 
-/// The settings every read-write connection gets: busy timeout, WAL (retried while another process
+/// The settings every read-write connection gets: no double-quoted strings, busy timeout, WAL (retried while another process
 /// holds a new file), `synchronous=NORMAL`, foreign keys on. The server's pool runs it on each
 /// connection it opens.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    forbid_double_quoted_strings(conn)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // Switching to WAL needs a moment of exclusive access and does not wait on the busy
     // handler: two processes opening a new file at once would otherwise fail at random.
@@ -185,7 +211,7 @@ impl Driver for SqliteDriver {
                 conn.execute_batch(&format!("ALTER TABLE \"{MIGRATIONS_TABLE}\" ADD COLUMN {col} {ty}")).map_err(&e)?;
             }
         }
-        Ok(())
+        conn.execute_batch(&applied_once_index_sql(&format!("\"{MIGRATIONS_TABLE}\""))).map_err(applied_twice)
     }
 
     fn apply(&mut self, p: &Prepared<'_>, record: &Record<'_>) -> Result<(), DbError> {
@@ -301,11 +327,35 @@ impl Drop for LockedFile {
     }
 }
 
-/// The file that keeps two `migrate` runs on one SQLite database apart.
+/// The file that keeps two `migrate` runs on one SQLite database apart. It is keyed on the
+/// database file itself, not on the path as written: `file:/srv/current.db` (a symlink) and
+/// `file:/srv/db/cms.db` share one lock, as do `a/../cms.db` and `cms.db`.
 pub fn lock_file_path(db: &Path) -> PathBuf {
-    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    let real = real_path(db);
+    let mut name = real.file_name().unwrap_or_default().to_os_string();
     name.push(".migrate-lock");
-    db.with_file_name(name)
+    real.with_file_name(name)
+}
+
+/// The canonical path of `path`, or of its folder when the file does not exist yet (a
+/// dangling symlink is followed as far as it resolves, at most 40 links like the kernel).
+fn real_path(path: &Path) -> PathBuf {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        if let Ok(real) = fs::canonicalize(&path) {
+            return real;
+        }
+        match fs::read_link(&path) {
+            Ok(target) => path = path.parent().map_or(target.clone(), |p| p.join(&target)),
+            Err(_) => break,
+        }
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => {
+            fs::canonicalize(parent).map_or_else(|_| path.clone(), |p| p.join(name))
+        }
+        _ => path,
+    }
 }
 
 fn foreign_key_check(conn: &Connection, tag: &str, aftermath: &str) -> Result<(), DbError> {

@@ -12,15 +12,6 @@ use crate::db::plan::{EntryState, Status};
 use crate::db::url::DatabaseUrl;
 use crate::db::{migrator, MigrationSet};
 
-/// The project root: `CMS_PROJECT_ROOT` when set, else the workspace root (the folder above
-/// this crate), exactly as the xtask finds it. Never the current directory.
-pub fn project_root() -> PathBuf {
-    match std::env::var_os("CMS_PROJECT_ROOT") {
-        Some(root) if !root.is_empty() => PathBuf::from(root),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("server lives in the workspace").to_path_buf(),
-    }
-}
-
 /// The migrations folder of `url`'s dialect under `root` (`migrations/sqlite`, …).
 pub fn migrations_dir(root: &Path, url: &DatabaseUrl) -> PathBuf {
     root.join(url.dialect().default_folder())
@@ -44,7 +35,9 @@ impl MigrationState {
         let applied = st.count("applied");
         let pending_tags: Vec<&str> =
             st.entries.iter().filter(|e| e.state == EntryState::Pending).map(|e| e.tag.as_str()).collect();
-        let findings: Vec<String> = st.findings().into_iter().map(|f| f.0).collect();
+        // Files the journal does not list never run (drizzle-orm ignores them too): not drift.
+        let findings: Vec<String> =
+            st.findings().iter().filter(|f| f.blocks_migrate(false)).map(ToString::to_string).collect();
         let state = if !findings.is_empty() {
             "drift"
         } else if !pending_tags.is_empty() {

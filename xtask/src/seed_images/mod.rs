@@ -504,8 +504,7 @@ licence = "CC0"
     /// A temp project root with the test manifest and an empty uploads/images.
     fn project() -> (tempfile::TempDir, Context) {
         let dir = tempfile::tempdir().unwrap();
-        let mut ctx = Context::new(None);
-        ctx.root = dir.path().to_path_buf();
+        let ctx = Context::at(dir.path().to_path_buf());
         fs::create_dir_all(dir.path().join("scripts")).unwrap();
         fs::write(dir.path().join(DEFAULT_MANIFEST), MANIFEST).unwrap();
         fs::create_dir_all(dir.path().join(IMAGES_DIR)).unwrap();
