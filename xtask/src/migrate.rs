@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use server::db::journal::printable;
 use server::db::migrator::{self, MigrateOptions};
-use server::db::plan::printable;
 use server::db::statements::RunMode;
 
 use crate::project::Context;

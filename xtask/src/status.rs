@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use server::db::journal::printable;
 use server::db::migrator;
 use server::db::plan::{EntryState, Status};
 use server::db::{DatabaseUrl, MigrationSet};
@@ -78,7 +79,7 @@ pub fn print_table(st: &Status) {
             EntryState::FileMissing { applied: true } => "applied, but its file is gone".into(),
             EntryState::FileMissing { applied: false } => "its file is gone".into(),
         };
-        out!("  {:<13} {:<40} {detail}", e.state.label(), e.tag);
+        out!("  {:<13} {:<40} {detail}", e.state.label(), printable(&e.tag));
     }
     for o in &st.orphans {
         out!(

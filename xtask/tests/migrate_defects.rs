@@ -288,3 +288,129 @@ fn stale_unjournaled_files_warn_on_migrate_and_fail_check() {
     let err = stderr_of_failure(xtask_in(root.path()).arg("check"));
     assert!(err.contains("0007_stale.sql is not listed in meta/_journal.json"), "{err}");
 }
+
+#[test]
+fn databases_that_are_not_files_are_refused_with_what_to_do() {
+    let root = project(&[("0000_first", 1, "CREATE TABLE first (x integer);")]);
+    let folder = root.path().join("a-folder");
+    fs::create_dir_all(&folder).unwrap();
+    let text = root.path().join("notes.txt");
+    fs::write(&text, "these are not the tables you are looking for\n").unwrap();
+    let cases = [
+        (format!("file:{}", folder.display()), "it is a directory"),
+        ("file:/dev/null".to_string(), "it is a device"),
+        (format!("file:{}", text.display()), "it is not an SQLite database"),
+    ];
+    for (url, expected) in &cases {
+        for cmd in ["status", "migrate", "check"] {
+            let err = stderr_of_failure(xtask_in(root.path()).args([cmd, "--database-url", url]));
+            assert!(err.contains(expected) && err.contains("DATABASE_URL"), "{cmd} {url}: {err}");
+        }
+    }
+    assert_eq!(fs::read_to_string(&text).unwrap(), "these are not the tables you are looking for\n");
+}
+
+#[test]
+fn a_database_in_a_read_only_folder_reads_and_says_why_it_cannot_write() {
+    let root = project(&[
+        ("0000_first", 1, "CREATE TABLE first (x integer);"),
+        ("0001_second", 2, "CREATE TABLE second (x integer);"),
+    ]);
+    let j = root.path().join("migrations/sqlite/meta/_journal.json");
+    let full = fs::read_to_string(&j).unwrap();
+    let mut one: serde_json::Value = serde_json::from_str(&full).unwrap();
+    one["entries"].as_array_mut().unwrap().truncate(1);
+    fs::write(&j, serde_json::to_string(&one).unwrap()).unwrap();
+    xtask_in(root.path()).arg("migrate").assert().success();
+    // Checkpoint so no -wal/-shm stay behind, then make the folder read-only (for root, the
+    // commands run as `nobody`, since root writes into read-only folders).
+    let db = root.path().join("data/sqlite.db");
+    Connection::open(&db).unwrap().execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    fs::write(&j, full).unwrap();
+    set_mode(root.path(), 0o755);
+    set_mode(&db, 0o666);
+    let data = root.path().join("data");
+    set_mode(&data, 0o555);
+    let status = unprivileged(root.path(), "status").output().unwrap();
+    let migrate = unprivileged(root.path(), "migrate").output().unwrap();
+    set_mode(&data, 0o755);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(String::from_utf8_lossy(&status.stdout).contains("1 applied, 1 pending"));
+    assert!(!migrate.status.success());
+    let err = String::from_utf8_lossy(&migrate.stderr);
+    assert!(err.contains("sqlite.db-wal") && err.contains("is not writable"), "{err}");
+    assert!(!err.contains("is it an SQLite database"), "{err}");
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `xtask <command>` on `root`, as `nobody` when we are root, so that permissions apply.
+fn unprivileged(root: &Path, command: &str) -> StdCommand {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = StdCommand::new(xtask_bin());
+    cmd.env("CMS_PROJECT_ROOT", root).env_remove("DATABASE_URL").current_dir("/").arg(command);
+    if rustix_is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    cmd
+}
+
+fn rustix_is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// A driver whose lock and first reading of the bookkeeping table are those of a run that
+/// started before another run applied everything: the lock did not keep them apart.
+struct PastTheLock {
+    inner: Box<dyn server::db::migrator::Driver>,
+    stale_reads: usize,
+}
+
+impl server::db::migrator::Driver for PastTheLock {
+    fn dialect(&self) -> server::db::journal::Dialect {
+        self.inner.dialect()
+    }
+    fn applied(&mut self) -> Result<Vec<server::db::plan::AppliedRow>, server::db::DbError> {
+        if self.stale_reads > 0 {
+            self.stale_reads -= 1;
+            return Ok(Vec::new());
+        }
+        self.inner.applied()
+    }
+    fn prepare_bookkeeping(&mut self) -> Result<(), server::db::DbError> {
+        self.inner.prepare_bookkeeping()
+    }
+    fn apply(
+        &mut self,
+        m: &server::db::migrator::Prepared<'_>,
+        record: &server::db::migrator::Record<'_>,
+    ) -> Result<(), server::db::DbError> {
+        self.inner.apply(m, record)
+    }
+    fn lock(&mut self, _: std::time::Duration) -> Result<server::db::migrator::MigrationLock, server::db::DbError> {
+        Ok(server::db::migrator::MigrationLock::new(()))
+    }
+}
+
+#[test]
+fn a_run_that_lost_the_race_blames_the_other_run_not_the_file() {
+    use server::db::migrator::{migrate, MigrateOptions};
+    let root = project(&[("0000_first", 1, "CREATE TABLE first (x integer);")]);
+    let set = server::db::MigrationSet::load(&root.path().join("migrations/sqlite")).unwrap();
+    let url =
+        server::db::DatabaseUrl::parse(&format!("file:{}", root.path().join("data/sqlite.db").display())).unwrap();
+    migrate(server::db::driver(&url, false).unwrap().as_mut(), &set, &MigrateOptions::default(), &mut |_| {}).unwrap();
+    let mut late = PastTheLock { inner: server::db::driver(&url, false).unwrap(), stale_reads: 1 };
+    let err = migrate(&mut late, &set, &MigrateOptions::default(), &mut |_| {}).unwrap_err();
+    let text = format!("{err}");
+    assert!(matches!(err, server::db::DbError::ConcurrentMigrate { .. }), "{text}");
+    assert!(text.contains("another migrate applied 0000_first") && text.contains("not from the file"), "{text}");
+    let cause = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
+    assert!(cause.contains("already exists"), "{cause}");
+}

@@ -30,6 +30,13 @@ pub enum DbError {
     #[error("the database and the migrations folder disagree; nothing was applied:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Drift(Vec<String>),
 
+    #[error("another migrate applied {tag} on this database while this run was applying it: the failure below comes from that run, not from the file. Two runs got past the migration lock (is the database on a network filesystem, or was its .migrate-lock file removed?); run `cargo xtask status` to see the state")]
+    ConcurrentMigrate {
+        tag: String,
+        #[source]
+        cause: Box<DbError>,
+    },
+
     #[error("another migrate is running on this database (waited {waited_secs} s for its lock{detail}); try again when it has finished, or raise --lock-timeout")]
     LockTimeout { waited_secs: u64, detail: String },
 }

@@ -13,6 +13,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::db::error::DbError;
+use crate::db::regular_file::{read_regular, ReadError};
+
+/// The largest journal we read: 64 MiB holds about half a million entries.
+pub const JOURNAL_LIMIT: u64 = 64 << 20;
+/// The largest migration file we read (data migrations can be big; nothing real is near this).
+pub const MIGRATION_LIMIT: u64 = 1 << 30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -154,10 +160,14 @@ impl fmt::Display for JournalProblem {
                 write!(f, "journal lists idx {idx} more than once")
             }
             JournalProblem::DuplicateTag { tag } => {
-                write!(f, "journal lists tag {tag} more than once")
+                write!(f, "journal lists tag {} more than once", printable(tag))
             }
             JournalProblem::IdxNotIncreasing { tag, idx, previous } => {
-                write!(f, "journal entry {tag} has idx {idx}, not greater than the previous entry's {previous}")
+                write!(
+                    f,
+                    "journal entry {} has idx {idx}, not greater than the previous entry's {previous}",
+                    printable(tag)
+                )
             }
             JournalProblem::FileMissing { tag, file } => {
                 write!(f, "journal entry {tag} has no file: {file} does not exist (restore it from version control)")
@@ -196,9 +206,13 @@ impl MigrationSet {
             });
         }
         let journal_path = dir.join("meta").join("_journal.json");
-        let text = fs::read_to_string(&journal_path).map_err(|e| DbError::Migrations {
+        let bytes = read_regular(&journal_path, JOURNAL_LIMIT, "journal").map_err(|e| DbError::Migrations {
             path: journal_path.clone(),
             message: format!("cannot be read ({e}); a Drizzle migrations folder has meta/_journal.json"),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| DbError::Migrations {
+            path: journal_path.clone(),
+            message: format!("is not valid UTF-8 ({e}); a Drizzle journal is JSON"),
         })?;
         let raw: RawJournal = serde_json::from_str(&text).map_err(|e| DbError::Migrations {
             path: journal_path.clone(),
@@ -237,14 +251,14 @@ impl MigrationSet {
             previous = Some(entry.idx);
             let file = if is_plain_file_name(&entry.tag) {
                 let path = dir.join(format!("{}.sql", entry.tag));
-                match fs::read(&path) {
+                match read_regular(&path, MIGRATION_LIMIT, "migration") {
                     Ok(bytes) => {
                         if let Some(offset) = bytes.iter().position(|&b| b == 0) {
                             problems.push(JournalProblem::NulByte { file: format!("{}.sql", entry.tag), offset });
                         }
                         Some(MigrationFile::from_bytes(path, bytes)?)
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(ReadError::NotFound(_)) => {
                         problems.push(JournalProblem::FileMissing {
                             tag: entry.tag.clone(),
                             file: format!("{}.sql", entry.tag),
@@ -315,7 +329,17 @@ impl MigrationSet {
 }
 
 fn is_plain_file_name(tag: &str) -> bool {
-    !tag.is_empty() && tag != "." && tag != ".." && !tag.contains(['/', '\\', '\0'])
+    !tag.is_empty() && tag != "." && tag != ".." && !tag.contains(['/', '\\']) && !tag.chars().any(char::is_control)
+}
+
+/// Text from a file or a database, safe to print: control characters escaped (a NUL or an
+/// escape sequence in a journal tag must not reach the terminal raw).
+pub fn printable(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        s.escape_default().to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

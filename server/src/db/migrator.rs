@@ -138,7 +138,9 @@ pub fn migrate(
     for p in &prepared {
         let started = Instant::now();
         let record = Record { hash: &p.file.hash, created_at: p.migration.when, name: &p.migration.tag };
-        driver.apply(p, &record)?;
+        if let Err(e) = driver.apply(p, &record) {
+            return Err(explain_failure(driver, p, e));
+        }
         let applied = Applied {
             tag: p.migration.tag.clone(),
             statements: p.statements.len(),
@@ -149,6 +151,20 @@ pub fn migrate(
         done.push(applied);
     }
     Ok(done)
+}
+
+/// A failure is first checked against the bookkeeping table: when another run recorded this
+/// migration meanwhile, the statement's message ("table t already exists") would blame the
+/// file, while the cause is a concurrent migrate that the lock did not keep out.
+fn explain_failure(driver: &mut dyn Driver, p: &Prepared<'_>, error: DbError) -> DbError {
+    let recorded = driver
+        .applied()
+        .is_ok_and(|rows| rows.iter().any(|r| r.hash == p.file.hash && r.created_at == Some(p.migration.when)));
+    if recorded {
+        DbError::ConcurrentMigrate { tag: p.migration.tag.clone(), cause: Box::new(error) }
+    } else {
+        error
+    }
 }
 
 /// What a failed statement left behind, in words.

@@ -8,6 +8,7 @@ pub mod journal;
 pub mod migrator;
 pub mod plan;
 pub mod postgres;
+pub mod regular_file;
 pub mod sqlite;
 pub mod statements;
 pub mod url;

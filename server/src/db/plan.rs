@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::db::error::DbError;
-use crate::db::journal::{JournalProblem, Migration, MigrationSet};
+use crate::db::journal::{printable, JournalProblem, Migration, MigrationSet};
 
 /// A row of `__drizzle_migrations`, whoever wrote it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -137,15 +137,6 @@ impl fmt::Display for Finding {
                 )
             }
         }
-    }
-}
-
-/// Text from a file or a database, safe to print: control characters escaped.
-pub fn printable(s: &str) -> String {
-    if s.chars().any(char::is_control) {
-        s.escape_default().to_string()
-    } else {
-        s.to_string()
     }
 }
 

@@ -18,18 +18,95 @@ use crate::db::statements::{is_foreign_keys_pragma, RunMode};
 /// How long a connection waits for another writer before failing with SQLITE_BUSY.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What is at a database path before we open it.
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    Nothing,
+    /// A regular file that is empty or starts with SQLite's header.
+    Database,
+}
+
+/// Refuses what cannot be an SQLite database (a folder, `/dev/null`, a FIFO, a text file), with
+/// what to do, before SQLite turns it into "disk I/O error" or an empty database.
+fn inspect(path: &Path) -> Result<Found, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
+        Err(e) => return Err(format!("{e}; check DATABASE_URL and the folder's permissions")),
+    };
+    let t = meta.file_type();
+    let kind = if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        ""
+    };
+    if !kind.is_empty() {
+        return Err(format!(
+            "it is {kind}, not a database file; point DATABASE_URL at an SQLite file (e.g. file:data/sqlite.db)"
+        ));
+    }
+    if meta.len() == 0 {
+        return Ok(Found::Database); // SQLite makes an empty file a new database
+    }
+    let mut header = Vec::with_capacity(16);
+    File::open(path)
+        .and_then(|f| f.take(16).read_to_end(&mut header))
+        .map_err(|e| format!("{e}; check the file's permissions"))?;
+    if header != SQLITE_HEADER {
+        return Err(
+            "it is not an SQLite database (it does not start with SQLite's header); check DATABASE_URL, or restore a backup with `cargo xtask restore`".into(),
+        );
+    }
+    Ok(Found::Database)
+}
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Says what a failed open means when SQLite cannot write next to the file: in WAL mode it
+/// needs to create `<name>-wal` and `<name>-shm` in the database's folder.
+fn explain_open_error(path: &Path, e: &rusqlite::Error) -> String {
+    let readonly = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied)
+    );
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    if readonly && !folder_is_writable(folder) {
+        format!(
+            "{e}: SQLite needs to create {name}-wal and {name}-shm next to the database, and the folder {} is not writable; make it writable (chmod u+w) or move the database to a writable folder",
+            folder.display()
+        )
+    } else if readonly {
+        format!("{e}; check that the file and its folder are writable")
+    } else {
+        e.to_string()
+    }
+}
+
+/// Whether we may create files in `dir` (tried, not guessed from mode bits: root, ACLs and
+/// read-only mounts all answer the same way).
+fn folder_is_writable(dir: &Path) -> bool {
+    tempfile::Builder::new().prefix(".cms-write-probe").tempfile_in(dir).is_ok()
+}
+
 /// Opens (creating it and its folder if needed) a read-write connection with WAL, foreign keys
 /// on and a busy timeout. A file marked read-only is refused, whoever runs us (root included).
 pub fn open(path: &Path) -> Result<Connection, DbError> {
     let err = |message: String| DbError::SqliteOpen { path: path.to_path_buf(), message };
+    inspect(path).map_err(err)?;
     if let Ok(meta) = fs::metadata(path) {
         if meta.permissions().readonly() {
             return Err(err(
                 "the file is read-only; make it writable (chmod u+w) or point DATABASE_URL at a writable copy".into(),
             ));
-        }
-        if meta.is_dir() {
-            return Err(err("it is a directory, not a database file; fix DATABASE_URL".into()));
         }
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -39,8 +116,8 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| err(e.to_string()))?;
-    configure(&conn).map_err(|e| err(format!("{e}; check that the file and its folder are writable")))?;
+    .map_err(|e| err(explain_open_error(path, &e)))?;
+    configure(&conn).map_err(|e| err(explain_open_error(path, &e)))?;
     Ok(conn)
 }
 
@@ -65,23 +142,51 @@ pub fn open_in_memory() -> Result<Connection, DbError> {
     Ok(conn)
 }
 
-/// Opens an existing database read-only (for status and dry runs); `None` when it does not
-/// exist, so looking never creates a file.
+/// Opens an existing database read-only (for status, check, backup and dry runs); `None` when
+/// it does not exist, so looking never creates a file. A database in a folder we may not write
+/// (so SQLite cannot create its `-shm`) and without a `-wal` (so no writer is active) is read
+/// as immutable.
 pub fn open_read_only(path: &Path) -> Result<Option<Connection>, DbError> {
-    if !path.exists() {
+    let err = |message: String| DbError::SqliteOpen { path: path.to_path_buf(), message };
+    if inspect(path).map_err(err)? == Found::Nothing {
         return Ok(None);
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| DbError::SqliteOpen { path: path.to_path_buf(), message: e.to_string() })?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .and_then(|()| forbid_double_quoted_strings(&conn))
-        .map_err(|e| DbError::SqliteOpen { path: path.to_path_buf(), message: e.to_string() })?;
-    // Fail now, with the path, if it is not a database at all.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())).map_err(|e| DbError::SqliteOpen {
-        path: path.to_path_buf(),
-        message: format!("{e}; is it an SQLite database?"),
-    })?;
-    Ok(Some(conn))
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let probe = |conn: Connection| -> rusqlite::Result<Connection> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        forbid_double_quoted_strings(&conn)?;
+        // Fail now, with the path, if it cannot be read.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+        Ok(conn)
+    };
+    match Connection::open_with_flags(path, flags).and_then(probe) {
+        Ok(conn) => Ok(Some(conn)),
+        Err(e) => {
+            let mut wal = path.as_os_str().to_os_string();
+            wal.push("-wal");
+            let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if !Path::new(&wal).exists() && !folder_is_writable(folder) {
+                let uri = format!("file:{}?immutable=1", uri_path(path));
+                if let Ok(conn) = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI).and_then(probe)
+                {
+                    return Ok(Some(conn));
+                }
+            }
+            Err(err(explain_open_error(path, &e)))
+        }
+    }
+}
+
+/// `path` for an SQLite `file:` URI (`%`, `?` and `#` escaped).
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The settings every read-write connection gets: no double-quoted strings, busy timeout, WAL (retried while another process
