@@ -1,0 +1,7 @@
+//! The schema engine: sources become databases, databases are introspected into a [`Schema`],
+//! schemas are diffed by pure functions and the changes rendered as each dialect's DDL,
+//! verified on a scratch database before anyone sees them.
+
+pub mod model;
+
+pub use model::*;

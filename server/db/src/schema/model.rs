@@ -1,0 +1,348 @@
+//! The schema model: plain data, the same for both dialects. Every schema the engine compares
+//! is a real database introspected into this shape (see `introspect`), so two databases that
+//! the same SQL produced are equal values, and the differ never parses SQL.
+//!
+//! Normal form (what introspection must produce, so that `==` means "the same schema"):
+//! - maps are keyed by name (`BTreeMap`, so iteration order is stable and `==` ignores the
+//!   order objects were created in); columns keep their declared order (it is visible);
+//! - SQLite: `schema` is always `"main"`; PostgreSQL: the namespace (`"public"` by default);
+//! - types as the catalog spells them (SQLite: the declared type as written, upper-cased;
+//!   PostgreSQL: `format_type`), expressions as the catalog prints them (SQLite: the text of
+//!   the CREATE statement, trimmed; PostgreSQL: `pg_get_expr` / `pg_get_constraintdef`);
+//! - constraints that the database names itself carry `name: None` on SQLite (it has no
+//!   names for foreign keys or inline uniques) and their real name on PostgreSQL; the differ
+//!   matches unnamed constraints by content;
+//! - a column's single-column PRIMARY KEY is in `Table::primary_key`, never in the column;
+//! - drizzle's bookkeeping table (`__drizzle_migrations`, schema `drizzle`), SQLite's own
+//!   tables (`sqlite_%`) and an FTS5 table's shadow tables are never part of a schema.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Which database a schema came from. Two schemas of different dialects are never compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    Sqlite,
+    #[serde(rename = "postgresql")]
+    Postgres,
+}
+
+impl Dialect {
+    /// The namespace objects live in when none is given.
+    pub fn default_schema(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "main",
+            Dialect::Postgres => "public",
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgresql",
+        })
+    }
+}
+
+/// A name in a namespace: `public.pages`, `main.pages`, `auth.users`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct QualifiedName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl QualifiedName {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> QualifiedName {
+        QualifiedName { schema: schema.into(), name: name.into() }
+    }
+}
+
+impl fmt::Display for QualifiedName {
+    /// `name` in the default namespaces (`main`, `public`), `schema.name` elsewhere.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.schema == "main" || self.schema == "public" || self.schema.is_empty() {
+            f.write_str(&self.name)
+        } else {
+            write!(f, "{}.{}", self.schema, self.name)
+        }
+    }
+}
+
+/// A whole database schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    pub dialect: Dialect,
+    /// PostgreSQL namespaces other than `public` that exist (empty on SQLite).
+    pub schemas: BTreeSet<String>,
+    pub tables: BTreeMap<QualifiedName, Table>,
+    pub views: BTreeMap<QualifiedName, View>,
+    /// PostgreSQL enum types.
+    pub enums: BTreeMap<QualifiedName, Enum>,
+    /// PostgreSQL sequences that no identity or serial column owns.
+    pub sequences: BTreeMap<QualifiedName, Sequence>,
+    /// Triggers (SQLite; PostgreSQL triggers are kept as their definition too).
+    pub triggers: BTreeMap<QualifiedName, Trigger>,
+    /// SQLite virtual tables (FTS5 …): one object each, their shadow tables included.
+    pub virtual_tables: BTreeMap<QualifiedName, VirtualTable>,
+}
+
+impl Schema {
+    pub fn empty(dialect: Dialect) -> Schema {
+        Schema {
+            dialect,
+            schemas: BTreeSet::new(),
+            tables: BTreeMap::new(),
+            views: BTreeMap::new(),
+            enums: BTreeMap::new(),
+            sequences: BTreeMap::new(),
+            triggers: BTreeMap::new(),
+            virtual_tables: BTreeMap::new(),
+        }
+    }
+
+    /// The table called `name` in the dialect's default namespace.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.get(&QualifiedName::new(self.dialect.default_schema(), name))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.schemas.is_empty()
+            && self.tables.is_empty()
+            && self.views.is_empty()
+            && self.enums.is_empty()
+            && self.sequences.is_empty()
+            && self.triggers.is_empty()
+            && self.virtual_tables.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    pub name: QualifiedName,
+    /// In declared order.
+    pub columns: Vec<Column>,
+    pub primary_key: Option<PrimaryKey>,
+    /// UNIQUE constraints (PostgreSQL constraints; SQLite inline/table UNIQUE clauses). A
+    /// `CREATE UNIQUE INDEX` is an [`Index`] with `unique: true`, not one of these.
+    pub uniques: Vec<Unique>,
+    /// Indexes that are not the implementation of a constraint, by name.
+    pub indexes: BTreeMap<String, Index>,
+    pub foreign_keys: Vec<ForeignKey>,
+    pub checks: Vec<Check>,
+    /// SQLite `WITHOUT ROWID`.
+    pub without_rowid: bool,
+    /// SQLite `STRICT`.
+    pub strict: bool,
+}
+
+impl Table {
+    pub fn new(name: QualifiedName) -> Table {
+        Table {
+            name,
+            columns: Vec::new(),
+            primary_key: None,
+            uniques: Vec::new(),
+            indexes: BTreeMap::new(),
+            foreign_keys: Vec::new(),
+            checks: Vec::new(),
+            without_rowid: false,
+            strict: false,
+        }
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// The type as the catalog spells it (see the module's normal form).
+    pub data_type: String,
+    pub not_null: bool,
+    /// The default expression as the catalog prints it (`'draft'`, `0`, `now()`).
+    pub default: Option<String>,
+    pub generated: Option<Generated>,
+    /// PostgreSQL `GENERATED … AS IDENTITY`.
+    pub identity: Option<Identity>,
+    /// SQLite `INTEGER PRIMARY KEY AUTOINCREMENT`.
+    pub autoincrement: bool,
+    /// A collation other than the default.
+    pub collation: Option<String>,
+}
+
+impl Column {
+    /// A nullable column of `data_type` with nothing else set.
+    pub fn new(name: impl Into<String>, data_type: impl Into<String>) -> Column {
+        Column {
+            name: name.into(),
+            data_type: data_type.into(),
+            not_null: false,
+            default: None,
+            generated: None,
+            identity: None,
+            autoincrement: false,
+            collation: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generated {
+    pub expression: String,
+    /// STORED (true) or VIRTUAL (false; SQLite only).
+    pub stored: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// `ALWAYS` (true) or `BY DEFAULT` (false).
+    pub always: bool,
+    pub sequence: SequenceOptions,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrimaryKey {
+    /// PostgreSQL's constraint name; `None` on SQLite.
+    pub name: Option<String>,
+    pub columns: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unique {
+    pub name: Option<String>,
+    pub columns: Vec<String>,
+    /// PostgreSQL 15 `NULLS NOT DISTINCT`.
+    pub nulls_not_distinct: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    pub name: String,
+    pub unique: bool,
+    pub keys: Vec<IndexKey>,
+    /// A partial index's predicate.
+    pub predicate: Option<String>,
+    /// PostgreSQL access method when not `btree`.
+    pub method: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexKey {
+    pub target: IndexTarget,
+    pub descending: bool,
+    pub collation: Option<String>,
+    /// PostgreSQL `NULLS FIRST` on an ascending key / `NULLS LAST` on a descending one.
+    pub nulls_not_default: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IndexTarget {
+    Column(String),
+    Expression(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+impl Action {
+    /// As DDL spells it: `NO ACTION`, `CASCADE`, …
+    pub fn sql(self) -> &'static str {
+        match self {
+            Action::NoAction => "NO ACTION",
+            Action::Restrict => "RESTRICT",
+            Action::Cascade => "CASCADE",
+            Action::SetNull => "SET NULL",
+            Action::SetDefault => "SET DEFAULT",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deferrable {
+    NotDeferrable,
+    InitiallyImmediate,
+    InitiallyDeferred,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKey {
+    pub name: Option<String>,
+    pub columns: Vec<String>,
+    pub references: QualifiedName,
+    pub referenced_columns: Vec<String>,
+    pub on_delete: Action,
+    pub on_update: Action,
+    pub deferrable: Deferrable,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: Option<String>,
+    /// The condition, without `CHECK (…)` around it.
+    pub expression: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    pub name: QualifiedName,
+    /// SQLite: the whole `CREATE VIEW` statement as stored; PostgreSQL: `pg_get_viewdef`.
+    pub definition: String,
+    /// PostgreSQL materialized view.
+    pub materialized: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub name: QualifiedName,
+    pub table: QualifiedName,
+    /// The whole `CREATE TRIGGER` statement as the catalog stores or prints it.
+    pub definition: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualTable {
+    pub name: QualifiedName,
+    /// `fts5`, `rtree`, …
+    pub module: String,
+    /// The whole `CREATE VIRTUAL TABLE` statement as stored.
+    pub definition: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enum {
+    pub name: QualifiedName,
+    /// In their sort order.
+    pub values: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequence {
+    pub name: QualifiedName,
+    pub options: SequenceOptions,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceOptions {
+    pub data_type: String,
+    pub start: i64,
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub cache: i64,
+    pub cycle: bool,
+}
