@@ -5,14 +5,40 @@
 //! Normal form (what introspection must produce, so that `==` means "the same schema"):
 //! - maps are keyed by name (`BTreeMap`, so iteration order is stable and `==` ignores the
 //!   order objects were created in); columns keep their declared order (it is visible);
+//!   a table's `uniques`, `foreign_keys` and `checks` are sorted (by their derived order:
+//!   name first, then content), so the order constraints were declared in is not a change;
 //! - SQLite: `schema` is always `"main"`; PostgreSQL: the namespace (`"public"` by default);
-//! - types as the catalog spells them (SQLite: the declared type as written, upper-cased;
-//!   PostgreSQL: `format_type`), expressions as the catalog prints them (SQLite: the text of
-//!   the CREATE statement, trimmed; PostgreSQL: `pg_get_expr` / `pg_get_constraintdef`);
-//! - constraints that the database names itself carry `name: None` on SQLite (it has no
-//!   names for foreign keys or inline uniques) and their real name on PostgreSQL; the differ
-//!   matches unnamed constraints by content;
+//! - identifiers (table, column, constraint, index names) unquoted, as the catalog has them;
+//! - types as the catalog spells them (SQLite: the declared type, upper-cased, its tokens
+//!   re-joined by [`normalize_sql_expression`](crate::schema::introspect::normalize_sql_expression):
+//!   `VARCHAR(255)`, `DOUBLE PRECISION`, `""` when none was declared; PostgreSQL:
+//!   `format_type`, except that a column owning its sequence the way `serial` makes it is
+//!   `serial` / `bigserial` / `smallserial` with no default, see below);
+//! - expressions (defaults, checks, generated columns, index expressions and predicates):
+//!   SQLite: the text of the CREATE statement through `normalize_sql_expression` (tokens
+//!   re-joined with single spaces where a space is needed, comments dropped, identifier quotes
+//!   dropped where not needed, keywords upper-cased, parentheses around the whole expression
+//!   dropped), so quoting style, whitespace, keyword case and a drizzle-kit rebuild never
+//!   read as a change; PostgreSQL: as the catalog prints them (`pg_get_expr`,
+//!   `pg_get_constraintdef` without `CHECK (…)` and its extra parentheses), which is already
+//!   canonical;
+//! - SQLite views, triggers and virtual tables: the whole stored CREATE statement through
+//!   `normalize_sql_expression`; PostgreSQL views: `pg_get_viewdef`, triggers:
+//!   `pg_get_triggerdef`;
+//! - constraint names: PostgreSQL always has them (its own or the given one); SQLite has a
+//!   name only when the CREATE TABLE text gives one (`CONSTRAINT n CHECK …`), else `None`;
+//!   the differ matches unnamed constraints by content;
 //! - a column's single-column PRIMARY KEY is in `Table::primary_key`, never in the column;
+//!   a column-level CHECK, UNIQUE or REFERENCES is a table-level one of that column;
+//! - SQLite index key collations are the ones written in the CREATE INDEX statement
+//!   (upper-cased); PostgreSQL ones those that differ from the column's;
+//! - PostgreSQL `serial`: a column whose default is `nextval` of a sequence it owns (`OWNED
+//!   BY`, not identity) with the options `serial` gives (start 1, increment 1, min 1, the
+//!   type's max, cache 1, no cycle) is `serial` / `bigserial` / `smallserial` with
+//!   `default: None`, whatever the sequence is called (a renamed table keeps its old
+//!   sequence name); the sequence is not listed in `Schema::sequences`. Any other
+//!   sequence-backed default keeps its text (`nextval('s'::regclass)`) and its sequence is
+//!   listed;
 //! - drizzle's bookkeeping table (`__drizzle_migrations`, schema `drizzle`), SQLite's own
 //!   tables (`sqlite_%`) and an FTS5 table's shadow tables are never part of a schema.
 
@@ -158,6 +184,14 @@ impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
+
+    /// Puts the constraint lists in their normal-form order (sorted), so that a table built
+    /// by hand compares equal to an introspected one whatever order it was written in.
+    pub fn normalize(&mut self) {
+        self.uniques.sort();
+        self.foreign_keys.sort();
+        self.checks.sort();
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,7 +248,7 @@ pub struct PrimaryKey {
     pub columns: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Unique {
     pub name: Option<String>,
     pub columns: Vec<String>,
@@ -231,6 +265,8 @@ pub struct Index {
     pub predicate: Option<String>,
     /// PostgreSQL access method when not `btree`.
     pub method: Option<String>,
+    /// PostgreSQL `INCLUDE (…)` columns, in order.
+    pub include: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,6 +276,8 @@ pub struct IndexKey {
     pub collation: Option<String>,
     /// PostgreSQL `NULLS FIRST` on an ascending key / `NULLS LAST` on a descending one.
     pub nulls_not_default: bool,
+    /// PostgreSQL operator class when not the type's default (`jsonb_path_ops`).
+    pub opclass: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,7 +286,7 @@ pub enum IndexTarget {
     Expression(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     NoAction,
@@ -271,7 +309,7 @@ impl Action {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Deferrable {
     NotDeferrable,
@@ -279,7 +317,7 @@ pub enum Deferrable {
     InitiallyDeferred,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ForeignKey {
     pub name: Option<String>,
     pub columns: Vec<String>,
@@ -290,7 +328,7 @@ pub struct ForeignKey {
     pub deferrable: Deferrable,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Check {
     pub name: Option<String>,
     /// The condition, without `CHECK (…)` around it.
