@@ -4,7 +4,11 @@
 //!   is dropped again when its [`TestDb`] is dropped.
 //! - Otherwise: one throwaway cluster per test process, started from the machine's binaries
 //!   (`/usr/lib/postgresql/<highest version>/bin`): `initdb` into a temp folder, `postgres` on
-//!   a free port of 127.0.0.1 (as the `postgres` OS user when running as root). The server is
+//!   a free port of 127.0.0.1 (as the `postgres` OS user when running as root). It is shaped
+//!   like production: `scram-sha-256` password authentication for every connection (no
+//!   `trust`), and the test databases belong to the role [`TEST_ROLE`], whose password
+//!   [`TEST_PASSWORD`] holds `@ : / %` and a space, so every [`TestDb::url`] carries a
+//!   percent-encoded password and every PostgreSQL test goes through it. The server is
 //!   spawned by a thread that lives as long as the process, with `PR_SET_PDEATHSIG = SIGKILL`,
 //!   so it dies with the test process however that ends; at a normal exit it is shut down and
 //!   its folder removed.
@@ -29,6 +33,17 @@ use postgres::{Client, NoTls};
 
 /// How long the throwaway cluster may take to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The throwaway cluster's role for the test databases (`LOGIN CREATEDB`, no superuser); each
+/// test database is created owned by it.
+pub const TEST_ROLE: &str = "cms_test";
+
+/// [`TEST_ROLE`]'s password: every character a URL must percent-encode that production
+/// passwords commonly hold (`@`, `:`, `/`, `%` and a space).
+pub const TEST_PASSWORD: &str = "p@ss:w/rd% x";
+
+/// The throwaway cluster's superuser (`postgres`) password, used by this harness only.
+const SUPERUSER_PASSWORD: &str = "adm/n@p:ss% 0";
 
 /// A database of its own for one test; dropped (`DROP DATABASE … WITH (FORCE)`) on drop.
 pub struct TestDb {
@@ -94,10 +109,14 @@ pub fn database() -> Option<TestDb> {
     let name = unique_name();
     let mut admin = Client::connect(&admin_url, NoTls)
         .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL server {}: {e}", server.describe()));
+    let owner = match server {
+        Server::External { .. } => String::new(),
+        Server::Cluster { .. } => format!(" OWNER {}", quote_ident(TEST_ROLE)),
+    };
     admin
-        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
+        .batch_execute(&format!("CREATE DATABASE {}{owner}", quote_ident(&name)))
         .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {}: {e}", server.describe()));
-    Some(TestDb { url: with_database(&admin_url, &name), name, admin_url })
+    Some(TestDb { url: with_database(&server.test_url(), &name), name, admin_url })
 }
 
 enum Server {
@@ -108,10 +127,24 @@ enum Server {
 }
 
 impl Server {
+    /// The superuser's URL on the throwaway cluster; `TEST_POSTGRES_URL` as it is.
     fn admin_url(&self) -> String {
         match self {
             Server::External { url } => url.clone(),
-            Server::Cluster { port } => format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            Server::Cluster { port } => {
+                format!("postgres://postgres:{}@127.0.0.1:{port}/postgres", percent_encode(SUPERUSER_PASSWORD))
+            }
+        }
+    }
+
+    /// The URL the tests get (before [`with_database`]): [`TEST_ROLE`] with its
+    /// percent-encoded password on the throwaway cluster; `TEST_POSTGRES_URL` as it is.
+    fn test_url(&self) -> String {
+        match self {
+            Server::External { url } => url.clone(),
+            Server::Cluster { port } => {
+                format!("postgres://{TEST_ROLE}:{}@127.0.0.1:{port}/postgres", percent_encode(TEST_PASSWORD))
+            }
         }
     }
 
@@ -186,17 +219,24 @@ fn start_cluster(bin: &Path) -> Result<u16, String> {
     let data = base.join("data");
     let log_path = base.join("postgres.log");
 
+    // Password authentication (scram-sha-256) for every connection, local and TCP, as in
+    // production; initdb reads the superuser's password from a 0600 file, removed right after.
+    let pwfile = base.join("superuser-password");
+    write_private(&pwfile, &format!("{SUPERUSER_PASSWORD}\n"), owner)?;
     let mut initdb = Command::new(bin.join("initdb"));
     initdb
         .arg("-D")
         .arg(&data)
-        .args(["--auth=trust", "-U", "postgres", "--encoding=UTF8", "--locale=C", "--no-sync"])
+        .args(["--auth=scram-sha-256", "-U", "postgres", "--encoding=UTF8", "--locale=C", "--no-sync"])
+        .arg(format!("--pwfile={}", pwfile.display()))
         .current_dir(&base)
         .env_remove("PGDATA")
         .env("LC_ALL", "C")
         .stdin(Stdio::null());
     as_owner(&mut initdb, owner);
-    let out = initdb.output().map_err(|e| format!("cannot run {}: {e}", bin.join("initdb").display()))?;
+    let out = initdb.output().map_err(|e| format!("cannot run {}: {e}", bin.join("initdb").display()));
+    let _ = fs::remove_file(&pwfile);
+    let out = out?;
     if !out.status.success() {
         return Err(format!(
             "initdb failed ({}):\n{}{}",
@@ -243,7 +283,10 @@ fn start_cluster(bin: &Path) -> Result<u16, String> {
         }
         let pid = guardian.spawn_child(cmd)?;
         match wait_ready(port, &guardian) {
-            Ok(()) => return Ok(port),
+            Ok(mut client) => {
+                create_test_role(&mut client)?;
+                return Ok(port);
+            }
             Err(Failure::Exited(status)) => {
                 let log = read_log(&log_path);
                 let port_taken = log.contains("could not bind") || log.contains("already in use");
@@ -276,17 +319,24 @@ enum Failure {
     Timeout,
 }
 
-fn wait_ready(port: u16, guardian: &Guardian) -> Result<(), Failure> {
+/// Polls until the superuser can log in (by password, over TCP); its connection.
+fn wait_ready(port: u16, guardian: &Guardian) -> Result<Client, Failure> {
     let started = Instant::now();
     let mut config = postgres::Config::new();
-    config.host("127.0.0.1").port(port).user("postgres").dbname("postgres").connect_timeout(Duration::from_secs(2));
+    config
+        .host("127.0.0.1")
+        .port(port)
+        .user("postgres")
+        .password(SUPERUSER_PASSWORD)
+        .dbname("postgres")
+        .connect_timeout(Duration::from_secs(2));
     loop {
         if let Ok(status) = guardian.exited.try_recv() {
             return Err(Failure::Exited(status));
         }
         if let Ok(mut client) = config.connect(NoTls) {
             if client.simple_query("SELECT 1").is_ok() {
-                return Ok(());
+                return Ok(client);
             }
         }
         if started.elapsed() > READY_TIMEOUT {
@@ -294,6 +344,17 @@ fn wait_ready(port: u16, guardian: &Guardian) -> Result<(), Failure> {
         }
         thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// [`TEST_ROLE`]: may log in (by its password) and create databases, nothing more.
+fn create_test_role(admin: &mut Client) -> Result<(), String> {
+    admin
+        .batch_execute(&format!(
+            "SET password_encryption = 'scram-sha-256'; CREATE ROLE {} LOGIN CREATEDB PASSWORD {}",
+            quote_ident(TEST_ROLE),
+            quote_literal(TEST_PASSWORD)
+        ))
+        .map_err(|e| format!("cannot create the test role {TEST_ROLE} on the throwaway cluster: {e}"))
 }
 
 /// The thread that spawns the server and lives as long as the process: `PR_SET_PDEATHSIG`
@@ -398,6 +459,24 @@ fn remove_stale_clusters(parent: &Path) {
     }
 }
 
+/// Writes `text` to a new file only its owner (the server's OS user) can read.
+fn write_private(path: &Path, text: &str, owner: Option<(u32, u32)>) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot chown {} to postgres: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn as_owner(cmd: &mut Command, owner: Option<(u32, u32)>) {
     if let Some((uid, gid)) = owner {
         cmd.uid(uid).gid(gid);
@@ -454,6 +533,21 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `text` for a URL's userinfo: everything but RFC 3986's unreserved characters
+/// percent-encoded.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `url` with its database (the path) replaced by `name`; query parameters are kept, a
 /// `dbname=` parameter dropped.
 pub fn with_database(url: &str, name: &str) -> String {
@@ -490,6 +584,16 @@ mod tests {
             with_database("postgresql://h/x?dbname=x&application_name=a", "t3"),
             "postgresql://h/t3?application_name=a"
         );
+    }
+
+    #[test]
+    fn passwords_in_urls_are_percent_encoded() {
+        assert_eq!(percent_encode(TEST_PASSWORD), "p%40ss%3Aw%2Frd%25%20x");
+        assert_eq!(percent_encode("a-Z_0.~"), "a-Z_0.~");
+        let url = format!("postgres://{TEST_ROLE}:{}@127.0.0.1:5432/db", percent_encode(TEST_PASSWORD));
+        let config: postgres::Config = url.parse().unwrap();
+        assert_eq!(config.get_password(), Some(TEST_PASSWORD.as_bytes()));
+        assert_eq!(config.get_user(), Some(TEST_ROLE));
     }
 
     #[test]

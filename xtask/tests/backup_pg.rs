@@ -170,3 +170,113 @@ fn a_failing_pg_restore_changes_nothing() {
         .stderr(predicate::str::contains("database is unchanged"));
     assert_eq!(dump(&mut db.client()), rows);
 }
+
+/// `pg_dump` and `pg_restore` stand-ins that record each call (arguments and the
+/// `PGPASSWORD` they were given) and then run the real tool.
+struct Spy {
+    dir: tempfile::TempDir,
+}
+
+impl Spy {
+    fn new() -> Spy {
+        let dir = tempfile::tempdir().unwrap();
+        for tool in ["pg_dump", "pg_restore"] {
+            let real = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|d| d.join(tool))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| panic!("{tool} is not on PATH"));
+            let script = format!(
+                "#!/bin/sh\n\
+                 {{ printf 'call %s\\n' {tool}; for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done; \
+                 printf 'env %s\\n' \"${{PGPASSWORD-(unset)}}\"; }} >> '{log}'\n\
+                 exec '{real}' \"$@\"\n",
+                log = dir.path().join("calls").display(),
+                real = real.display()
+            );
+            let path = dir.path().join(tool);
+            fs::write(&path, script).unwrap();
+            fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        }
+        Spy { dir }
+    }
+
+    /// `PATH` with the stand-ins first.
+    fn path(&self) -> std::ffi::OsString {
+        let mut dirs = vec![self.dir.path().to_path_buf()];
+        dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        std::env::join_paths(dirs).unwrap()
+    }
+
+    /// Each call: the tool, its arguments, and its PGPASSWORD (`None` when unset).
+    fn calls(&self) -> Vec<(String, Vec<String>, Option<String>)> {
+        let text = fs::read_to_string(self.dir.path().join("calls")).unwrap_or_default();
+        let mut calls = Vec::new();
+        for line in text.lines() {
+            if let Some(tool) = line.strip_prefix("call ") {
+                calls.push((tool.to_string(), Vec::new(), None));
+            } else if let Some(arg) = line.strip_prefix("arg ") {
+                calls.last_mut().unwrap().1.push(arg.to_string());
+            } else if let Some(env) = line.strip_prefix("env ") {
+                calls.last_mut().unwrap().2 = (env != "(unset)").then(|| env.to_string());
+            }
+        }
+        calls
+    }
+}
+
+#[test]
+fn backup_verify_restore_and_reset_with_a_password_that_needs_percent_encoding() {
+    let Some(db) = test_support::pg::database() else { return };
+    let config: postgres::Config = db.url().parse().unwrap();
+    let password = config.get_password().map(|p| String::from_utf8(p.to_vec()).unwrap());
+    if std::env::var_os("TEST_POSTGRES_URL").is_none() {
+        // The throwaway cluster authenticates by password (scram-sha-256), and the role's
+        // password holds `@ : / %` and a space, percent-encoded in the URL.
+        assert_eq!(password.as_deref(), Some(test_support::pg::TEST_PASSWORD));
+        assert!(db.url().contains("p%40ss%3Aw%2Frd%25%20x"), "{}", db.url());
+        let mut wrong = config.clone();
+        wrong.password("p%40ss%3Aw%2Frd%25%20x");
+        assert!(wrong.connect(postgres::NoTls).is_err(), "the still-encoded password must be refused");
+    }
+    let spy = Spy::new();
+    let p = Project::new(db.url());
+    let xtask = |args: &[&str]| {
+        let mut cmd = p.xtask(args);
+        cmd.env("PATH", spy.path()).env_remove("PGPASSWORD").env_remove("PGPASSFILE");
+        cmd
+    };
+    xtask(&["migrate", "-q"]).assert().success();
+    xtask(&["seed", "--seed", "3"]).assert().success();
+    let rows = dump(&mut db.client());
+
+    xtask(&["backup"]).assert().success();
+    xtask(&["backup", "verify", "latest"]).assert().success();
+    db.client().batch_execute("DELETE FROM posts; UPDATE pages SET slug = slug || '-changed'").unwrap();
+    assert_ne!(dump(&mut db.client()), rows);
+    xtask(&["restore", "latest", "--yes"]).assert().success().stdout(predicate::str::contains("pre-restore"));
+    assert_eq!(dump(&mut db.client()), rows);
+    // reset-complete takes its safety backup with pg_dump too.
+    xtask(&["reset-complete", "--yes", "--no-images", "--seed", "1"]).assert().success();
+    let safety = p.archives().into_iter().find(|a| a.to_string_lossy().contains("pre-reset"));
+    let safety = safety.expect("reset-complete took no safety backup");
+    xtask(&["backup", "verify", safety.to_str().unwrap()]).assert().success();
+
+    let calls = spy.calls();
+    let connecting: Vec<_> =
+        calls.iter().filter(|(_, args, _)| args.iter().any(|a| a.starts_with("--dbname="))).collect();
+    let tools: Vec<&str> = connecting.iter().map(|(tool, _, _)| tool.as_str()).collect();
+    assert_eq!(tools, ["pg_dump", "pg_dump", "pg_restore", "pg_dump"], "backup, pre-restore, restore, pre-reset");
+    for (tool, args, env) in connecting {
+        // The decoded password, in the environment only.
+        assert_eq!(env, &password, "{tool}'s PGPASSWORD");
+        if let Some(pw) = &password {
+            let encoded = test_support::pg::percent_encode(pw);
+            for a in args {
+                assert!(
+                    !a.contains(pw.as_str()) && !a.contains(&encoded),
+                    "{tool} has the password on its command line: {a}"
+                );
+            }
+        }
+    }
+}

@@ -1,7 +1,10 @@
 //! `DATABASE_URL` parsing: which dialect, where the file is, and a printable form with the
 //! password replaced by `***`.
 
+use std::ffi::OsString;
 use std::fmt;
+use std::ops::Range;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use crate::db::error::DbError;
@@ -43,15 +46,22 @@ impl DatabaseUrl {
                 let path = rest.split('?').next().unwrap_or_default();
                 if path.is_empty() {
                     return Err(DbError::Url(format!(
-                        "`{raw}` names no database file; write e.g. file:data/sqlite.db"
+                        "`{}` names no database file; write e.g. file:data/sqlite.db",
+                        redact(raw)
                     )));
                 }
                 return Ok(DatabaseUrl::Sqlite { path: PathBuf::from(path) });
             }
         }
         if let Some((scheme, _)) = raw.split_once("://") {
+            // Only a scheme-shaped scheme is named: anything before `://` may hold a password.
+            let named = if scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) {
+                format!(" `{scheme}`")
+            } else {
+                String::new()
+            };
             return Err(DbError::Url(format!(
-                "unknown database URL scheme `{scheme}` in `{}`; use file:PATH (SQLite) or postgres://user@host/db (PostgreSQL)",
+                "unknown database URL scheme{named} in `{}`; use file:PATH (SQLite) or postgres://user@host/db (PostgreSQL)",
                 redact(raw)
             )));
         }
@@ -98,7 +108,9 @@ impl DatabaseUrl {
     /// replaced by `***`.
     pub fn redacted(&self) -> String {
         match self {
-            DatabaseUrl::Sqlite { path } => format!("file:{}", path.display()),
+            // A mistyped URL (`postgres//u:secret@h/db`) or a libpq `key=value` string is taken
+            // for a file name; a password in it is still never shown.
+            DatabaseUrl::Sqlite { path } => format!("file:{}", redact(&path.display().to_string())),
             DatabaseUrl::Postgres { url } => redact(url),
         }
     }
@@ -116,49 +128,231 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// Replaces the password of a URL-shaped string by `***`: `user:secret@host` and
-/// `?password=secret`. Strings without a password are returned unchanged.
+/// Replaces every part of `url` that may hold a password by `***`: the password of the
+/// userinfo (`user:secret@host`) and `password=` parameters (`?password=secret`, or libpq's
+/// `password=secret` key/value form). Holds for any string, well-formed URL or not: when a
+/// password was not percent-encoded (`#`, `?`, `/`, `@` or `:` in it), everything from the
+/// first `:` after the scheme to the last `@` is hidden, which may hide more than the
+/// password but never less. Strings without a password are returned unchanged.
 pub fn redact(url: &str) -> String {
-    let mut out = url.to_string();
-    if let Some(scheme_end) = out.find("://") {
-        let auth_start = scheme_end + 3;
-        let auth_end = out[auth_start..].find(['/', '?', '#']).map_or(out.len(), |i| auth_start + i);
-        // A password may itself contain `@` when not percent-encoded: the last `@` ends it.
-        if let Some(at) = out[auth_start..auth_end].rfind('@') {
-            let userinfo = &out[auth_start..auth_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                let pass_start = auth_start + colon + 1;
-                out.replace_range(pass_start..auth_start + at, "***");
-            }
+    replace_ranges(url, &secret_ranges(url))
+}
+
+/// `message` with every run of 4 or more characters that also occurs in a secret part of
+/// `url` (as written or percent-decoded) replaced by `***`: for error text from other code
+/// (the PostgreSQL client, libpq tools) that may echo pieces of the URL it was given.
+pub fn scrub(message: &str, url: &str) -> String {
+    const MIN: usize = 4;
+    let mut secrets: Vec<Vec<u8>> = Vec::new();
+    for r in secret_ranges(url) {
+        let raw = url[r].as_bytes();
+        secrets.push(percent_decode(raw));
+        secrets.push(raw.to_vec());
+    }
+    secrets.retain(|s| s.len() >= MIN);
+    if secrets.is_empty() {
+        return message.to_string();
+    }
+    let m = message.as_bytes();
+    let mut covered = vec![false; m.len()];
+    for i in 0..m.len() {
+        let longest = secrets
+            .iter()
+            .flat_map(|s| (0..s.len()).map(move |j| m[i..].iter().zip(&s[j..]).take_while(|(a, b)| a == b).count()))
+            .max()
+            .unwrap_or(0);
+        if longest >= MIN {
+            covered[i..i + longest].iter_mut().for_each(|c| *c = true);
         }
     }
-    if let Some(q) = out.find('?') {
-        let (head, query) = out.split_at(q + 1);
-        let query = query
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => kv.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join("&");
-        out = format!("{head}{query}");
+    let mut ranges = Vec::new();
+    let mut i = 0;
+    while i < m.len() {
+        if covered[i] {
+            let start = i;
+            while i < m.len() && covered[i] {
+                i += 1;
+            }
+            ranges.push(start..i);
+        } else {
+            i += 1;
+        }
+    }
+    replace_ranges(message, &ranges)
+}
+
+/// `s` with each (sorted, disjoint) byte range replaced by `***`, widened to whole characters.
+fn replace_ranges(s: &str, ranges: &[Range<usize>]) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pos = 0;
+    for r in ranges {
+        let mut start = r.start.max(pos);
+        while !s.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = r.end.max(start);
+        while !s.is_char_boundary(end) {
+            end += 1;
+        }
+        if start < pos {
+            start = pos;
+        }
+        out.push_str(&s[pos..start]);
+        out.push_str("***");
+        pos = end;
+    }
+    out.push_str(&s[pos..]);
+    out
+}
+
+/// The byte ranges of `s` that may hold a password, sorted and merged.
+fn secret_ranges(s: &str) -> Vec<Range<usize>> {
+    let mut ranges = parameter_ranges(s);
+    ranges.extend(userinfo_range(s));
+    ranges.sort_by_key(|r| (r.start, r.end));
+    let mut merged: Vec<Range<usize>> = Vec::new();
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    merged
+}
+
+/// The password of the userinfo. A well-formed URL has it between the first `:` after the
+/// scheme and the `@` before the host; an unencoded password may contain `@`, `/`, `?`, `#`
+/// and `:` itself, so the range runs to the *last* `@` of the whole string. Without any `@`,
+/// a "port" that is not a number may be a password whose host was left out: everything from
+/// its `:` on is hidden.
+fn userinfo_range(s: &str) -> Option<Range<usize>> {
+    // `scheme://` at the start; otherwise (`postgres:/…`, `user:pw@host`) the first `:` of the
+    // string may begin the password.
+    let scheme = s.find("://").filter(|&i| {
+        s[..i].starts_with(|c: char| c.is_ascii_alphabetic())
+            && s[..i].chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    let rest_start = scheme.map_or(0, |i| i + 3);
+    let rest = &s[rest_start..];
+    if let Some(last_at) = rest.rfind('@') {
+        return rest[..last_at].find(':').map(|colon| rest_start + colon + 1..rest_start + last_at);
+    }
+    // Without `scheme://` there is no authority to look into.
+    scheme?;
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let mut offset = rest_start;
+    for chunk in authority.split(',') {
+        let colon = if chunk.starts_with('[') { chunk.find("]:").map(|i| i + 1) } else { chunk.find(':') };
+        if let Some(colon) = colon {
+            let port = &chunk[colon + 1..];
+            let number = &port[..port.find('?').unwrap_or(port.len())];
+            if !number.bytes().all(|b| b.is_ascii_digit()) {
+                return Some(offset + colon + 1..s.len());
+            }
+        }
+        offset += chunk.len() + 1;
+    }
+    None
+}
+
+/// The values of `password` parameters: after `?` or `&` (the key possibly percent-encoded;
+/// the value runs to the next `&key=` or the end, so an unencoded `&` in it stays hidden),
+/// and libpq's `password = value` key/value form (a quoted value to its closing quote).
+fn parameter_ranges(s: &str) -> Vec<Range<usize>> {
+    let b = s.as_bytes();
+    let mut ranges = Vec::new();
+    for i in 0..b.len() {
+        if b[i] == b'?' || b[i] == b'&' {
+            let key_start = i + 1;
+            let Some(eq) = b[key_start..].iter().position(|&c| matches!(c, b'=' | b'&' | b'?')).map(|p| key_start + p)
+            else {
+                continue;
+            };
+            if b[eq] != b'=' || !is_password_key(&b[key_start..eq]) {
+                continue;
+            }
+            let value_end = (eq + 1..b.len()).find(|&j| b[j] == b'&' && starts_like_parameter(&b[j + 1..]));
+            ranges.push(eq + 1..value_end.unwrap_or(b.len()));
+        }
+        if i == 0 || b[i - 1].is_ascii_whitespace() {
+            let key_end = i + b[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+            if !b[i..key_end].eq_ignore_ascii_case(b"password") {
+                continue;
+            }
+            let mut j = key_end;
+            while j < b.len() && b[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            if j == b.len() || b[j] != b'=' {
+                continue;
+            }
+            j += 1;
+            while j < b.len() && b[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            let end = if b.get(j) == Some(&b'\'') {
+                let mut k = j + 1;
+                while k < b.len() && b[k] != b'\'' {
+                    k += if b[k] == b'\\' { 2 } else { 1 };
+                }
+                (k + 1).min(b.len())
+            } else {
+                j + b[j..].iter().take_while(|c| !c.is_ascii_whitespace()).count()
+            };
+            ranges.push(j..end);
+        }
+    }
+    ranges
+}
+
+fn is_password_key(key: &[u8]) -> bool {
+    String::from_utf8_lossy(&percent_decode(key)).trim().eq_ignore_ascii_case("password")
+}
+
+/// Whether `s` begins with `key=` (letters, digits, `_`, `-`, `.`, `%`).
+fn starts_like_parameter(s: &[u8]) -> bool {
+    let key = s.iter().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'%')).count();
+    key > 0 && s.get(key) == Some(&b'=')
+}
+
+/// `%XX` decoded; a `%` not followed by two hex digits is kept as it is (as libpq's and
+/// tokio-postgres's URL parsers do).
+pub fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' && i + 2 < s.len() {
+            if let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
     }
     out
 }
 
-/// Splits the password off a URL (userinfo or `password=` parameter), so the URL can go on a
-/// child's command line and the password in its environment.
-pub fn split_password(url: &str) -> (String, Option<String>) {
+/// What a libpq client (`pg_dump`, `pg_restore`, `psql`) needs to connect as we do: the URL
+/// without its password, for the command line, and the password, percent-decoded, for the
+/// child's `PGPASSWORD`.
+///
+/// The password is the one our own connections use (the parsed connection configuration of
+/// [`crate::db::postgres::password`]), so the child authenticates exactly as we do. The URL
+/// keeps everything else as written: a percent-encoded user name stays encoded (libpq decodes
+/// URIs itself). The userinfo ends at the first `@`, as our connection reads it, so a `/`,
+/// `?` or `#` the password should have encoded does not change what libpq connects to.
+pub fn split_password(url: &str) -> (String, Option<OsString>) {
     let mut out = url.to_string();
-    let mut password = None;
+    let mut written = None;
     if let Some(scheme_end) = out.find("://") {
         let auth_start = scheme_end + 3;
-        let auth_end = out[auth_start..].find(['/', '?', '#']).map_or(out.len(), |i| auth_start + i);
-        if let Some(at) = out[auth_start..auth_end].rfind('@') {
-            if let Some(colon) = out[auth_start..auth_start + at].find(':') {
-                password = Some(out[auth_start + colon + 1..auth_start + at].to_string());
-                out.replace_range(auth_start + colon..auth_start + at, "");
+        if let Some(at) = out[auth_start..].find('@').map(|i| auth_start + i) {
+            if let Some(colon) = out[auth_start..at].find(':').map(|i| auth_start + i) {
+                written = Some(percent_decode(&out.as_bytes()[colon + 1..at]));
+                out.replace_range(colon..at, "");
             }
         }
     }
@@ -167,17 +361,24 @@ pub fn split_password(url: &str) -> (String, Option<String>) {
         let mut kept = Vec::new();
         for kv in query[1..].split('&') {
             match kv.split_once('=') {
-                Some((k, v)) if k.eq_ignore_ascii_case("password") => password = Some(v.to_string()),
+                Some((k, v)) if is_password_key(k.as_bytes()) => written = Some(percent_decode(v.as_bytes())),
                 _ => kept.push(kv),
             }
         }
         out = if kept.is_empty() { head.to_string() } else { format!("{head}?{}", kept.join("&")) };
     }
-    (out, password)
+    let password = match crate::db::postgres::password(url) {
+        Ok(parsed) => parsed,
+        // Not a URL we can connect with either; the written form is the best guess.
+        Err(_) => written,
+    };
+    (out, password.map(OsString::from_vec))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::ffi::OsStrExt;
+
     #[test]
     fn passwords_split_off() {
         assert_eq!(split_password("postgres://u:pw@h/db"), ("postgres://u@h/db".into(), Some("pw".into())));
@@ -186,6 +387,55 @@ mod tests {
             ("postgres://u@h/db?sslmode=require".into(), Some("x".into()))
         );
         assert_eq!(split_password("postgres://u@h/db"), ("postgres://u@h/db".into(), None));
+    }
+
+    #[test]
+    fn split_passwords_are_decoded_as_our_connection_decodes_them() {
+        // What libpq children get in PGPASSWORD is what the postgres crate sends.
+        let url = "postgres://cms:p%40ss%3Aw%2Frd%25%20x@127.0.0.1:5432/db?sslmode=disable";
+        let (rest, password) = split_password(url);
+        assert_eq!(rest, "postgres://cms@127.0.0.1:5432/db?sslmode=disable");
+        assert_eq!(password.as_deref(), Some("p@ss:w/rd% x".as_ref()));
+        let config: postgres::Config = url.parse().unwrap();
+        assert_eq!(password.unwrap().as_bytes(), config.get_password().unwrap());
+
+        // A percent-encoded user name stays encoded: libpq decodes the URI itself.
+        assert_eq!(
+            split_password("postgresql://us%40er:pw%2F@h/db"),
+            ("postgresql://us%40er@h/db".into(), Some("pw/".into()))
+        );
+        // libpq's sslmode values the postgres crate does not know do not get in the way.
+        assert_eq!(
+            split_password("postgres://u:a%20b@h/db?sslmode=verify-full&application_name=x"),
+            ("postgres://u@h/db?sslmode=verify-full&application_name=x".into(), Some("a b".into()))
+        );
+        // A password parameter, encoded, wins over the userinfo as in our connection.
+        assert_eq!(
+            split_password("postgres://u:one@h/db?password=tw%26o%3D&sslmode=require"),
+            ("postgres://u@h/db?sslmode=require".into(), Some("tw&o=".into()))
+        );
+        // Not UTF-8 once decoded: passed on byte for byte.
+        let (_, raw) = split_password("postgres://u:%FFx@h/db");
+        assert_eq!(raw.unwrap().as_bytes(), b"\xFFx");
+        // Unencoded `/`, `?` or `#` in the password: the URL libpq gets names the same host and
+        // database our connection uses, and the password is all of it.
+        for (url, pw) in [
+            ("postgres://u:pa/ss@h/db", "pa/ss"),
+            ("postgres://u:pa?ss@h/db", "pa?ss"),
+            ("postgres://u:pa#ss@h/db", "pa#ss"),
+        ] {
+            assert_eq!(split_password(url), ("postgres://u@h/db".into(), Some(pw.into())), "{url}");
+        }
+        // An empty password is a password.
+        assert_eq!(split_password("postgres://u:@h/db"), ("postgres://u@h/db".into(), Some("".into())));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode(b"p%40ss%3aw%2Frd%25%20x"), b"p@ss:w/rd% x");
+        assert_eq!(percent_decode(b"100%"), b"100%");
+        assert_eq!(percent_decode(b"%4"), b"%4");
+        assert_eq!(percent_decode(b"%zz%41"), b"%zzA");
     }
 
     use super::*;
@@ -240,5 +490,64 @@ mod tests {
         );
         let url = DatabaseUrl::parse("postgresql://a:b@c/d").unwrap();
         assert_eq!(format!("{url} {url:?}"), "postgresql://a:***@c/d DatabaseUrl(postgresql://a:***@c/d)");
+    }
+
+    #[test]
+    fn redaction_of_malformed_urls() {
+        for (url, shown) in [
+            // Unencoded `#`, `?`, `/`, `@` and `:` in the password.
+            ("postgres://u:pa#ss@host/db", "postgres://u:***@host/db"),
+            ("postgres://u:pa?ss@host/db", "postgres://u:***@host/db"),
+            ("postgres://u:pa/ss@host/db", "postgres://u:***@host/db"),
+            ("postgres://u:p@s:s/w?o#rd@host:5432/db?sslmode=disable", "postgres://u:***@host:5432/db?sslmode=disable"),
+            // An unencoded `@` in the user name (user@server) does not hide the password.
+            ("postgres://me@srv:secret@srv.example.com/db", "postgres://me@srv:***@srv.example.com/db"),
+            // In doubt (an `@` after the host), more is hidden, never less.
+            ("postgres://u:pw@h:1/db?application_name=a@b", "postgres://u:***@b"),
+            // A password parameter: encoded key, unencoded `&` or `#` in the value.
+            ("postgres://h/db?pass%77ord=secret&sslmode=require", "postgres://h/db?pass%77ord=***&sslmode=require"),
+            ("postgres://h/db?PASSWORD=se&cr#et", "postgres://h/db?PASSWORD=***"),
+            ("postgres://u@h/db?password=p@ssword&x=1", "postgres://u@h/db?password=***&x=1"),
+            // No host: a "port" that is no number may be the password.
+            ("postgres://u:secret", "postgres://u:***"),
+            ("postgres://u:sec/ret", "postgres://u:***"),
+            ("postgres://h:5432/db", "postgres://h:5432/db"),
+            ("postgres://[::1]:5432,h2:5433/db", "postgres://[::1]:5432,h2:5433/db"),
+            // Mistyped schemes and libpq's key=value form.
+            ("postgres:/u:secret@h/db", "postgres:***@h/db"),
+            ("host=h user=u password=secret dbname=d", "host=h user=u password=*** dbname=d"),
+            ("host=h password = 'se cr\\'et' dbname=d", "host=h password = *** dbname=d"),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn no_error_of_parse_shows_the_password() {
+        for raw in [
+            "mysql://root:hunter2@db/app",
+            "root:hunter2@db://x",
+            "sqlite:?password=hunter2",
+            "redis:user:hunter2@host",
+        ] {
+            let err = DatabaseUrl::parse(raw).unwrap_err().to_string();
+            assert!(!err.contains("hunter2") && !err.contains("unte"), "{raw}: {err}");
+        }
+        // Taken for a file name (no scheme we know), shown without the password.
+        for raw in ["postgres//u:hunter2@h/db", "host=h password=hunter2 dbname=d"] {
+            let url = DatabaseUrl::parse(raw).unwrap();
+            assert!(!format!("{url} {url:?}").contains("hunter2"), "{raw}: {url}");
+        }
+    }
+
+    #[test]
+    fn scrubbing_messages() {
+        let url = "postgres://u:pa?sslmode=Sekr1t@h/db";
+        assert_eq!(scrub("sslmode=Sekr1t@h/db is not one of", url), "***@h/db is not one of");
+        // Decoded forms and pieces of 4 or more characters are caught too.
+        assert_eq!(scrub("unknown option `w0rd`", "postgres://u:s%40w0rd@h/db"), "unknown option `***`");
+        // Nothing else is touched.
+        assert_eq!(scrub("connection refused", "postgres://u:pw@h/db"), "connection refused");
+        assert_eq!(scrub("connection refused", "postgres://u@h/db"), "connection refused");
     }
 }

@@ -122,6 +122,8 @@ pub fn check_pg_versions(tool: &str, url: &str) -> Result<()> {
 /// `pg_dump --format=custom` of `url` into `dest`.
 pub fn postgres(url: &str, dest: &Path) -> Result<()> {
     check_pg_versions("pg_dump", url)?;
+    // The URL without its password goes on the command line; the password, decoded as our own
+    // connection decodes it, in the child's environment only.
     let (dbname, password) = server::db::url::split_password(url);
     let args = [
         "--format=custom".to_string(),
@@ -134,15 +136,15 @@ pub fn postgres(url: &str, dest: &Path) -> Result<()> {
         cmd = cmd.env("PGPASSWORD", pw);
     }
     let out = cmd.run().context("cannot run pg_dump; install the PostgreSQL client")?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = server::db::url::scrub(String::from_utf8_lossy(&out.stderr).trim(), url);
     if !out.status.success() {
-        bail!("pg_dump failed ({}): {}", out.status, stderr.trim());
+        bail!("pg_dump failed ({}): {stderr}", out.status);
     }
     let len = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
     let mut head = [0u8; 5];
     let ok = std::fs::File::open(dest).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok();
     if !ok || &head != b"PGDMP" || len == 0 {
-        bail!("pg_dump exited successfully but wrote no custom-format dump ({len} bytes): {}", stderr.trim());
+        bail!("pg_dump exited successfully but wrote no custom-format dump ({len} bytes): {stderr}");
     }
     Ok(())
 }
