@@ -111,8 +111,9 @@ pub struct Schema {
     pub enums: BTreeMap<QualifiedName, Enum>,
     /// PostgreSQL sequences that no identity or serial column owns.
     pub sequences: BTreeMap<QualifiedName, Sequence>,
-    /// Triggers (SQLite; PostgreSQL triggers are kept as their definition too).
-    pub triggers: BTreeMap<QualifiedName, Trigger>,
+    /// Triggers, keyed by their table and their name ([`Trigger::key`]): PostgreSQL trigger
+    /// names are unique per table only (`set_updated_at` on every table is common).
+    pub triggers: BTreeMap<(QualifiedName, String), Trigger>,
     /// SQLite virtual tables (FTS5 …): one object each, their shadow tables included.
     pub virtual_tables: BTreeMap<QualifiedName, VirtualTable>,
 }
@@ -346,10 +347,18 @@ pub struct View {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trigger {
+    /// The trigger's name, in its table's namespace.
     pub name: QualifiedName,
     pub table: QualifiedName,
     /// The whole `CREATE TRIGGER` statement as the catalog stores or prints it.
     pub definition: String,
+}
+
+impl Trigger {
+    /// Its key in [`Schema::triggers`]: (table, trigger name).
+    pub fn key(&self) -> (QualifiedName, String) {
+        (self.table.clone(), self.name.name.clone())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
