@@ -23,18 +23,43 @@ pub fn remove_file_if_present(p: &Path) -> Result<()> {
     }
 }
 
-/// Other processes holding the database, its -wal or its -shm open (Linux: /proc/*/fd).
-pub fn open_by_others(db: &Path) -> Vec<String> {
+/// Other processes holding the database, its -wal or its -shm open: from `/proc/*/fd` on
+/// Linux, else from `lsof` (macOS, BSDs). When neither can tell, an error: "nobody" must never
+/// be said where we cannot see.
+pub fn open_by_others(db: &Path) -> Result<Vec<String>> {
+    match open_by_others_via(Path::new("/proc"), "lsof", db) {
+        Err(e) if std::env::var("CMS_ASSUME_DATABASE_UNUSED").is_ok_and(|v| v == "1") => {
+            eprintln!("warning: {e:#}; going on because CMS_ASSUME_DATABASE_UNUSED=1");
+            Ok(Vec::new())
+        }
+        other => other,
+    }
+}
+
+fn open_by_others_via(proc_root: &Path, lsof: &str, db: &Path) -> Result<Vec<String>> {
     let targets: Vec<PathBuf> = [db.to_path_buf(), suffixed(db, "-wal"), suffixed(db, "-shm")]
         .iter()
         .filter_map(|p| fs::canonicalize(p).ok())
         .collect();
     if targets.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
+    if proc_root.join("self/fd").is_dir() {
+        return Ok(holders_from_proc(proc_root, &targets));
+    }
+    holders_from_lsof(lsof, &targets).with_context(|| {
+        format!(
+            "cannot tell whether another process has {} open (no {} and no working lsof); stop the server and anything else using the database, then run again with CMS_ASSUME_DATABASE_UNUSED=1",
+            db.display(),
+            proc_root.display()
+        )
+    })
+}
+
+fn holders_from_proc(proc_root: &Path, targets: &[PathBuf]) -> Vec<String> {
     let me = std::process::id().to_string();
     let mut users = Vec::new();
-    let Ok(procs) = fs::read_dir("/proc") else { return users };
+    let Ok(procs) = fs::read_dir(proc_root) else { return users };
     for entry in procs.flatten() {
         let pid = entry.file_name().to_string_lossy().into_owned();
         if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
@@ -47,6 +72,31 @@ pub fn open_by_others(db: &Path) -> Vec<String> {
         }
     }
     users
+}
+
+/// `lsof -F pc FILE…`: one `p<pid>` line per process, then `c<command>`. It exits 1 when no
+/// process has any of the files open.
+fn holders_from_lsof(lsof: &str, targets: &[PathBuf]) -> Result<Vec<String>> {
+    let mut args: Vec<std::ffi::OsString> = vec!["-F".into(), "pc".into()];
+    args.extend(targets.iter().map(|t| t.as_os_str().to_os_string()));
+    let out = duct::cmd(lsof, args).stdout_capture().stderr_null().stdin_null().unchecked().run()?;
+    if !(out.status.success() || out.status.code() == Some(1)) {
+        bail!("lsof failed ({})", out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let me = std::process::id().to_string();
+    let mut users = Vec::new();
+    let mut pid = None;
+    for line in text.lines() {
+        if let Some(p) = line.strip_prefix('p') {
+            pid = Some(p.to_string());
+        } else if let (Some(c), Some(p)) = (line.strip_prefix('c'), pid.take()) {
+            if p != me {
+                users.push(format!("pid {p} {c}"));
+            }
+        }
+    }
+    Ok(users)
 }
 
 /// Other client sessions on the same database, described for the error message.
@@ -74,6 +124,18 @@ mod tests {
         assert_eq!(suffixed(Path::new("data/sqlite.db"), "-wal"), PathBuf::from("data/sqlite.db-wal"));
     }
 
+    /// Polls `f` until it returns something non-empty, for at most 10 s.
+    fn eventually(f: impl Fn() -> Vec<String>) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found = f();
+            if !found.is_empty() || std::time::Instant::now() > deadline {
+                return found;
+            }
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn removing_a_missing_file_is_fine_and_an_open_file_is_seen() {
         let dir = tempfile::tempdir().unwrap();
@@ -82,15 +144,26 @@ mod tests {
         fs::write(&db, "x").unwrap();
         // This process holding it open does not count as another user.
         let _held = fs::File::open(&db).unwrap();
-        assert!(open_by_others(&db).is_empty());
+        assert!(open_by_others(&db).unwrap().is_empty());
         let mut other =
-            std::process::Command::new("sleep").arg("5").stdin(fs::File::open(&db).unwrap()).spawn().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let users = open_by_others(&db);
+            std::process::Command::new("sleep").arg("30").stdin(fs::File::open(&db).unwrap()).spawn().unwrap();
+        let via_proc = eventually(|| open_by_others(&db).unwrap());
+        // Without /proc (macOS): lsof tells the same.
+        let no_proc = dir.path().join("no-proc");
+        let via_lsof = eventually(|| open_by_others_via(&no_proc, "lsof", &db).unwrap());
+        // Neither: an error that says so, never "nobody".
+        let blind = open_by_others_via(&no_proc, "/nonexistent/lsof", &db).unwrap_err();
         other.kill().unwrap();
         other.wait().unwrap();
-        assert_eq!(users.len(), 1, "{users:?}");
-        assert!(users[0].contains("sleep"), "{users:?}");
+        assert_eq!(via_proc.len(), 1, "{via_proc:?}");
+        assert!(via_proc[0].contains("sleep"), "{via_proc:?}");
+        assert_eq!(via_lsof.len(), 1, "{via_lsof:?}");
+        assert!(via_lsof[0].contains("sleep") && via_lsof[0] == via_proc[0], "{via_lsof:?} vs {via_proc:?}");
+        let blind = format!("{blind:#}");
+        assert!(
+            blind.contains("cannot tell whether another process has") && blind.contains("CMS_ASSUME_DATABASE_UNUSED"),
+            "{blind}"
+        );
         remove_file_if_present(&db).unwrap();
         assert!(!db.exists());
     }
