@@ -72,10 +72,11 @@ impl Reader<'_> {
             "SELECT n.nspname::text, \
                n.nspname <> '{BOOKKEEPING_SCHEMA}' OR EXISTS ( \
                  SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname <> '{BOOKKEEPING_TABLE}' \
-                   AND NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class b ON b.oid = d.refobjid \
-                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid \
-                       AND d.refclassid = 'pg_class'::regclass AND b.relname = '{BOOKKEEPING_TABLE}' \
-                       AND b.relnamespace = n.oid)) \
+                   AND NOT EXISTS (SELECT 1 FROM pg_class b WHERE b.relnamespace = n.oid \
+                     AND b.relname = '{BOOKKEEPING_TABLE}' AND ( \
+                       EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = c.oid AND i.indrelid = b.oid) \
+                       OR EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
+                         AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.refobjid = b.oid)))) \
                OR EXISTS (SELECT 1 FROM pg_type t WHERE t.typnamespace = n.oid AND t.typrelid = 0 \
                    AND t.typcategory <> 'A') \
                OR EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = n.oid) \
@@ -348,6 +349,8 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// Views and materialized views: the query as PostgreSQL prints it, without the leading
+    /// space and the final `;`.
     fn views(&mut self) -> Result<(), IntrospectError> {
         let sql = format!(
             "SELECT n.nspname::text, c.relname::text, pg_get_viewdef(c.oid, true), c.relkind = 'm' FROM pg_class c \
@@ -363,7 +366,11 @@ impl Reader<'_> {
             let definition: String = row.get(2);
             self.schema.views.insert(
                 qname.clone(),
-                View { name: qname, definition: definition.trim().to_string(), materialized: row.get(3) },
+                View {
+                    name: qname,
+                    definition: definition.trim().trim_end_matches(';').trim_end().to_string(),
+                    materialized: row.get(3),
+                },
             );
         }
         Ok(())
