@@ -2,7 +2,10 @@
 //! schemas are diffed by pure functions and the changes rendered as each dialect's DDL,
 //! verified on a scratch database before anyone sees them.
 
+pub mod diff;
 pub mod introspect;
 pub mod model;
+pub mod sql;
+pub mod verify;
 
 pub use model::*;

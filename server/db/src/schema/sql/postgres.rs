@@ -1,0 +1,982 @@
+//! PostgreSQL DDL. A table is never dropped and recreated to change it (its rows, grants and
+//! dependants would go with it): columns, types (`USING "c"::type`), defaults, NOT NULL,
+//! identity and constraints are all `ALTER TABLE`; an enum gains values with `ALTER TYPE … ADD
+//! VALUE` (a statement marked to run outside the migration's transaction) and loses or
+//! reorders them by a new type its columns are converted to.
+//!
+//! Order: schemas, enums and sequences first; renames; then what depends on something that
+//! changes is dropped (triggers, views, foreign keys, indexes and constraints), tables and
+//! columns dropped, enums recreated, columns added and altered, constraints and indexes
+//! added, new tables created (parents first, their foreign keys inline when the parent exists,
+//! else added after), foreign keys added, views and triggers created; enums, sequences and
+//! schemas that are gone are dropped last.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{literal, mentions_any, order_renames, topological, Statement};
+use crate::schema::diff::{self, is_serial, Change, ColumnChange, EnumPosition, Loss};
+use crate::schema::model::*;
+
+/// `"name"` with quotes doubled.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A table's name as Drizzle Kit writes it: bare in `public`, qualified elsewhere.
+fn table_name(q: &QualifiedName) -> String {
+    if q.schema == "public" || q.schema.is_empty() {
+        quote(&q.name)
+    } else {
+        format!("{}.{}", quote(&q.schema), quote(&q.name))
+    }
+}
+
+/// Always qualified (types, references, sequences).
+fn qualified(q: &QualifiedName) -> String {
+    let schema = if q.schema.is_empty() { "public" } else { &q.schema };
+    format!("{}.{}", quote(schema), quote(&q.name))
+}
+
+fn quote_list(cols: &[String]) -> String {
+    cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",")
+}
+
+/// A collation as written after `COLLATE`: quoted unless it already is (or is qualified).
+fn collation(c: &str) -> String {
+    if c.starts_with('"') || c.contains('.') {
+        c.to_string()
+    } else {
+        quote(c)
+    }
+}
+
+fn action(a: Action) -> &'static str {
+    match a {
+        Action::NoAction => "no action",
+        Action::Restrict => "restrict",
+        Action::Cascade => "cascade",
+        Action::SetNull => "set null",
+        Action::SetDefault => "set default",
+    }
+}
+
+fn deferrable(d: Deferrable) -> &'static str {
+    match d {
+        Deferrable::NotDeferrable => "",
+        Deferrable::InitiallyImmediate => " DEFERRABLE",
+        Deferrable::InitiallyDeferred => " DEFERRABLE INITIALLY DEFERRED",
+    }
+}
+
+fn sequence_options(o: &SequenceOptions, with_type: bool) -> String {
+    let mut s = String::new();
+    if with_type && !o.data_type.is_empty() {
+        s.push_str(&format!("AS {} ", o.data_type));
+    }
+    s.push_str(&format!(
+        "INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {}",
+        o.increment, o.min, o.max, o.start, o.cache
+    ));
+    if o.cycle {
+        s.push_str(" CYCLE");
+    }
+    s
+}
+
+fn identity_sql(i: &Identity) -> String {
+    format!(
+        "GENERATED {} AS IDENTITY ({})",
+        if i.always { "ALWAYS" } else { "BY DEFAULT" },
+        sequence_options(&i.sequence, false)
+    )
+}
+
+fn column_def(c: &Column, inline_pk: bool) -> String {
+    let mut s = format!("{} {}", quote(&c.name), c.data_type);
+    if let Some(coll) = &c.collation {
+        s.push_str(" COLLATE ");
+        s.push_str(&collation(coll));
+    }
+    if inline_pk {
+        s.push_str(" PRIMARY KEY");
+    }
+    if let Some(g) = &c.generated {
+        s.push_str(&format!(" GENERATED ALWAYS AS ({}) STORED", g.expression));
+    }
+    if let Some(i) = &c.identity {
+        s.push(' ');
+        s.push_str(&identity_sql(i));
+    }
+    if let Some(d) = &c.default {
+        s.push_str(" DEFAULT ");
+        s.push_str(d);
+    }
+    if c.not_null {
+        s.push_str(" NOT NULL");
+    }
+    s
+}
+
+fn primary_key_sql(pk: &PrimaryKey) -> String {
+    match &pk.name {
+        Some(n) => format!("CONSTRAINT {} PRIMARY KEY({})", quote(n), quote_list(&pk.columns)),
+        None => format!("PRIMARY KEY({})", quote_list(&pk.columns)),
+    }
+}
+
+fn unique_sql(u: &Unique) -> String {
+    format!(
+        "{}UNIQUE{}({})",
+        u.name.as_ref().map(|n| format!("CONSTRAINT {} ", quote(n))).unwrap_or_default(),
+        if u.nulls_not_distinct { " NULLS NOT DISTINCT" } else { "" },
+        quote_list(&u.columns)
+    )
+}
+
+fn check_sql(c: &Check) -> String {
+    format!(
+        "{}CHECK ({})",
+        c.name.as_ref().map(|n| format!("CONSTRAINT {} ", quote(n))).unwrap_or_default(),
+        c.expression
+    )
+}
+
+fn foreign_key_sql(fk: &ForeignKey) -> String {
+    let target = if fk.referenced_columns.is_empty() {
+        qualified(&fk.references)
+    } else {
+        format!("{}({})", qualified(&fk.references), quote_list(&fk.referenced_columns))
+    };
+    format!(
+        "{}FOREIGN KEY ({}) REFERENCES {target} ON DELETE {} ON UPDATE {}{}",
+        fk.name.as_ref().map(|n| format!("CONSTRAINT {} ", quote(n))).unwrap_or_default(),
+        quote_list(&fk.columns),
+        action(fk.on_delete),
+        action(fk.on_update),
+        deferrable(fk.deferrable)
+    )
+}
+
+fn default_pk_name(t: &QualifiedName) -> String {
+    format!("{}_pkey", t.name)
+}
+
+/// `CREATE TABLE` for `t` with the foreign keys in `inline_fks`.
+pub fn create_table_sql(t: &Table, inline_fks: &[&ForeignKey]) -> String {
+    let inline_pk = t
+        .primary_key
+        .as_ref()
+        .filter(|pk| pk.columns.len() == 1 && pk.name.as_deref().is_none_or(|n| n == default_pk_name(&t.name)))
+        .map(|pk| pk.columns[0].clone());
+    let mut lines: Vec<String> =
+        t.columns.iter().map(|c| column_def(c, inline_pk.as_deref() == Some(c.name.as_str()))).collect();
+    if let Some(pk) = t.primary_key.as_ref().filter(|_| inline_pk.is_none()) {
+        lines.push(primary_key_sql(pk));
+    }
+    lines.extend(t.uniques.iter().map(unique_sql));
+    lines.extend(t.checks.iter().map(check_sql));
+    lines.extend(inline_fks.iter().map(|f| foreign_key_sql(f)));
+    format!("CREATE TABLE {} (\n\t{}\n);", table_name(&t.name), lines.join(",\n\t"))
+}
+
+/// `CREATE [UNIQUE] INDEX` for an index of `table`.
+pub fn create_index_sql(table: &QualifiedName, i: &Index) -> String {
+    let keys: Vec<String> = i
+        .keys
+        .iter()
+        .map(|k| {
+            let mut s = match &k.target {
+                IndexTarget::Column(c) => quote(c),
+                IndexTarget::Expression(e) => format!("({e})"),
+            };
+            if let Some(c) = &k.collation {
+                s.push_str(" COLLATE ");
+                s.push_str(&collation(c));
+            }
+            if let Some(o) = &k.opclass {
+                s.push(' ');
+                s.push_str(o);
+            }
+            if k.descending {
+                s.push_str(" DESC");
+            }
+            if k.nulls_not_default {
+                s.push_str(if k.descending { " NULLS LAST" } else { " NULLS FIRST" });
+            }
+            s
+        })
+        .collect();
+    let mut s =
+        format!("CREATE {}INDEX {} ON {}", if i.unique { "UNIQUE " } else { "" }, quote(&i.name), table_name(table));
+    if let Some(m) = &i.method {
+        s.push_str(&format!(" USING {m}"));
+    }
+    s.push_str(&format!(" ({})", keys.join(",")));
+    if !i.include.is_empty() {
+        s.push_str(&format!(" INCLUDE ({})", quote_list(&i.include)));
+    }
+    if let Some(p) = &i.predicate {
+        s.push_str(&format!(" WHERE ({p})"));
+    }
+    s.push(';');
+    s
+}
+
+fn index_name(table: &QualifiedName, index: &str) -> String {
+    table_name(&QualifiedName::new(table.schema.clone(), index))
+}
+
+fn view_sql(v: &View) -> String {
+    let def = v.definition.trim().trim_end_matches(';').trim_end();
+    format!("CREATE {}VIEW {} AS {def};", if v.materialized { "MATERIALIZED " } else { "" }, table_name(&v.name))
+}
+
+fn drop_view_sql(v: &View) -> String {
+    format!("DROP {}VIEW {};", if v.materialized { "MATERIALIZED " } else { "" }, table_name(&v.name))
+}
+
+/// Whether a column type names the enum `e` (`e`, `"E"`, `schema.e`, arrays of them).
+/// Returns the array suffix (`[]`…) when it does.
+fn enum_column_suffix<'a>(data_type: &'a str, e: &QualifiedName) -> Option<&'a str> {
+    let base = data_type.trim_end_matches("[]");
+    let suffix = &data_type[base.len()..];
+    let bare = |s: &str| {
+        if s.starts_with('"') && s.ends_with('"') && s.len() >= 2 {
+            s[1..s.len() - 1].replace("\"\"", "\"")
+        } else {
+            s.to_string()
+        }
+    };
+    let matches = match split_qualified(base) {
+        (Some(schema), name) => bare(schema) == e.schema && bare(name) == e.name,
+        (None, name) => bare(name) == e.name && (e.schema == "public" || e.schema.is_empty()),
+    };
+    matches.then_some(suffix)
+}
+
+/// `schema.name` split at the dot outside quotes.
+fn split_qualified(s: &str) -> (Option<&str>, &str) {
+    let mut in_quotes = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            '"' => in_quotes = !in_quotes,
+            '.' if !in_quotes => return (Some(&s[..i]), &s[i + 1..]),
+            _ => {}
+        }
+    }
+    (None, s)
+}
+
+/// The type a `serial` pseudo-type stands for.
+fn serial_base(t: &str) -> &str {
+    match t {
+        "serial" => "integer",
+        "bigserial" => "bigint",
+        "smallserial" => "smallint",
+        other => other,
+    }
+}
+
+fn alter(table: &QualifiedName, rest: impl AsRef<str>) -> Statement {
+    Statement::new(format!("ALTER TABLE {} {};", table_name(table), rest.as_ref()))
+}
+
+/// The statements for `changes` (from `from` to `to`), in an order that works.
+pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Statement> {
+    let f = diff::renamed(from, changes);
+    let mut out: Vec<Statement> = Vec::new();
+
+    // What each table goes through.
+    let mut created: Vec<QualifiedName> = Vec::new();
+    let mut dropped_tables: Vec<&Table> = Vec::new();
+    let mut alters: BTreeMap<(QualifiedName, String), Vec<&ColumnChange>> = BTreeMap::new();
+    let mut recreated_cols: BTreeSet<(QualifiedName, String)> = BTreeSet::new();
+    let mut type_changed: BTreeSet<(QualifiedName, String)> = BTreeSet::new();
+    let mut dropped_cols: Vec<(QualifiedName, &Column)> = Vec::new();
+    for c in changes {
+        match c {
+            Change::CreateTable { table } => created.push(table.name.clone()),
+            Change::DropTable { table } => dropped_tables.push(table),
+            Change::DropColumn { table, column } => dropped_cols.push((table.clone(), column)),
+            Change::AlterColumn { table, column, change } => {
+                alters.entry((table.clone(), column.clone())).or_default().push(change);
+                match change {
+                    ColumnChange::Generated { to: Some(_), .. } => {
+                        recreated_cols.insert((table.clone(), column.clone()));
+                    }
+                    ColumnChange::Type { .. } | ColumnChange::Collation { .. } => {
+                        type_changed.insert((table.clone(), column.clone()));
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    let dropped_names: BTreeSet<QualifiedName> = dropped_tables.iter().map(|t| t.name.clone()).collect();
+    // Columns whose enum is recreated change type too.
+    let recreated_enums: Vec<(&QualifiedName, &Vec<String>)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::RecreateEnum { name, to, .. } => Some((name, to)),
+            _ => None,
+        })
+        .collect();
+    let dropped_col_set: BTreeSet<(QualifiedName, String)> =
+        dropped_cols.iter().map(|(t, c)| (t.clone(), c.name.clone())).collect();
+    let mut enum_cols: Vec<(QualifiedName, &QualifiedName, &Column, String)> = Vec::new();
+    for (e, _) in &recreated_enums {
+        for (tname, t) in &f.tables {
+            if dropped_names.contains(tname) {
+                continue;
+            }
+            for c in &t.columns {
+                if let Some(suffix) = enum_column_suffix(&c.data_type, e) {
+                    if !dropped_col_set.contains(&(tname.clone(), c.name.clone())) {
+                        enum_cols.push((tname.clone(), e, c, suffix.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    // Tables whose columns change under views: those views are dropped and created again.
+    let mut affected: BTreeSet<String> = BTreeSet::new();
+    for t in &dropped_names {
+        affected.insert(t.name.clone());
+    }
+    for (t, _) in type_changed.iter().chain(&recreated_cols).chain(&dropped_col_set) {
+        affected.insert(t.name.clone());
+    }
+    for (t, ..) in &enum_cols {
+        affected.insert(t.name.clone());
+    }
+
+    // Constraints and indexes that must be dropped and added again because what they stand on
+    // changes (a column recreated, a type changed, the unique key a foreign key needs).
+    let touches = |table: &QualifiedName, cols: &[String], set: &BTreeSet<(QualifiedName, String)>| {
+        cols.iter().any(|c| set.contains(&(table.clone(), c.clone())))
+    };
+    let mut key_dropped_tables: BTreeSet<QualifiedName> = BTreeSet::new();
+    for c in changes {
+        match c {
+            Change::SetPrimaryKey { table, from: Some(_), .. } | Change::DropUnique { table, .. } => {
+                key_dropped_tables.insert(table.clone());
+            }
+            Change::DropIndex { table, index } if index.unique => {
+                key_dropped_tables.insert(table.clone());
+            }
+            _ => {}
+        }
+    }
+    let mut changed_cols = type_changed.clone();
+    changed_cols.extend(recreated_cols.iter().cloned());
+    let mut fk_recreate: Vec<(QualifiedName, &ForeignKey)> = Vec::new();
+    let mut index_recreate: Vec<(QualifiedName, &Index)> = Vec::new();
+    let mut unique_recreate: Vec<(QualifiedName, &Unique)> = Vec::new();
+    let mut check_recreate: Vec<(QualifiedName, &Check)> = Vec::new();
+    let mut pk_recreate: Vec<(QualifiedName, &PrimaryKey)> = Vec::new();
+    let fk_dropped_by_change: BTreeSet<(QualifiedName, Option<String>)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::DropForeignKey { table, foreign_key } => Some((table.clone(), foreign_key.name.clone())),
+            _ => None,
+        })
+        .collect();
+    for (tname, t) in &f.tables {
+        if dropped_names.contains(tname) {
+            continue;
+        }
+        let Some(new_t) = to.tables.get(tname) else { continue };
+        for fk in &t.foreign_keys {
+            if fk_dropped_by_change.contains(&(tname.clone(), fk.name.clone())) {
+                continue;
+            }
+            let stands_on_change = touches(tname, &fk.columns, &changed_cols)
+                || touches(&fk.references, &fk.referenced_columns, &changed_cols)
+                || key_dropped_tables.contains(&fk.references);
+            if stands_on_change && new_t.foreign_keys.contains(fk) {
+                fk_recreate.push((tname.clone(), fk));
+            }
+        }
+        let recreated_names: Vec<String> =
+            recreated_cols.iter().filter(|(t, _)| t == tname).map(|(_, c)| c.clone()).collect();
+        if recreated_names.is_empty() {
+            continue;
+        }
+        for i in t.indexes.values() {
+            let on_it = i.keys.iter().any(|k| match &k.target {
+                IndexTarget::Column(c) => recreated_names.contains(c),
+                IndexTarget::Expression(e) => mentions_any(e, &recreated_names),
+            }) || i.predicate.as_ref().is_some_and(|p| mentions_any(p, &recreated_names))
+                || i.include.iter().any(|c| recreated_names.contains(c));
+            if on_it && new_t.indexes.get(&i.name) == Some(i) {
+                index_recreate.push((tname.clone(), i));
+            }
+        }
+        for u in &t.uniques {
+            if u.columns.iter().any(|c| recreated_names.contains(c)) && new_t.uniques.contains(u) {
+                unique_recreate.push((tname.clone(), u));
+            }
+        }
+        for c in &t.checks {
+            if mentions_any(&c.expression, &recreated_names) && new_t.checks.contains(c) {
+                check_recreate.push((tname.clone(), c));
+            }
+        }
+        if let Some(pk) = &t.primary_key {
+            if pk.columns.iter().any(|c| recreated_names.contains(c)) && new_t.primary_key.as_ref() == Some(pk) {
+                pk_recreate.push((tname.clone(), pk));
+            }
+        }
+    }
+
+    // 1. Schemas, enums, sequences.
+    for c in changes {
+        if let Change::CreateSchema { name } = c {
+            out.push(Statement::new(format!("CREATE SCHEMA {};", quote(name))));
+        }
+    }
+    for c in changes {
+        match c {
+            Change::CreateEnum { definition } => out.push(Statement::new(format!(
+                "CREATE TYPE {} AS ENUM({});",
+                qualified(&definition.name),
+                definition.values.iter().map(|v| literal(v)).collect::<Vec<_>>().join(", ")
+            ))),
+            Change::RenameEnumValue { .. } | Change::AddEnumValue { .. } => {}
+            _ => {}
+        }
+    }
+    let mut enum_value_renames: BTreeMap<&QualifiedName, Vec<(String, String)>> = BTreeMap::new();
+    for c in changes {
+        if let Change::RenameEnumValue { name, from, to } = c {
+            enum_value_renames.entry(name).or_default().push((from.clone(), to.clone()));
+        }
+    }
+    for (name, pairs) in &enum_value_renames {
+        for (a, b) in order_renames(pairs) {
+            out.push(Statement::new(format!(
+                "ALTER TYPE {} RENAME VALUE {} TO {};",
+                qualified(name),
+                literal(&a),
+                literal(&b)
+            )));
+        }
+    }
+    for c in changes {
+        if let Change::AddEnumValue { name, value, position } = c {
+            let pos = match position {
+                EnumPosition::Before(v) => format!(" BEFORE {}", literal(v)),
+                EnumPosition::After(v) => format!(" AFTER {}", literal(v)),
+                EnumPosition::End => String::new(),
+            };
+            out.push(
+                Statement::new(format!("ALTER TYPE {} ADD VALUE {}{pos};", qualified(name), literal(value)))
+                    .outside_transaction(),
+            );
+        }
+    }
+    for c in changes {
+        match c {
+            Change::CreateSequence { sequence } => out.push(Statement::new(format!(
+                "CREATE SEQUENCE {} {};",
+                qualified(&sequence.name),
+                sequence_options(&sequence.options, true)
+            ))),
+            Change::AlterSequence { name, to, .. } => {
+                let mut opts = sequence_options(to, true);
+                if !to.cycle {
+                    opts.push_str(" NO CYCLE");
+                }
+                out.push(Statement::new(format!("ALTER SEQUENCE {} {opts};", qualified(name))));
+            }
+            _ => {}
+        }
+    }
+
+    // 2. Renames (objects whose name a rename takes are dropped first).
+    let table_renames: Vec<(&QualifiedName, &QualifiedName)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::RenameTable { from, to } => Some((from, to)),
+            _ => None,
+        })
+        .collect();
+    let rename_targets: BTreeSet<&QualifiedName> = table_renames.iter().map(|(_, n)| *n).collect();
+    for t in dropped_tables.iter().filter(|t| rename_targets.contains(&t.name)) {
+        out.push(
+            Statement::new(format!("DROP TABLE {};", table_name(&t.name)))
+                .with_warning(Loss::Table { table: t.name.clone() }.to_string()),
+        );
+    }
+    let mut column_renames: BTreeMap<&QualifiedName, Vec<(String, String)>> = BTreeMap::new();
+    for c in changes {
+        if let Change::RenameColumn { table, from, to } = c {
+            column_renames.entry(table).or_default().push((from.clone(), to.clone()));
+        }
+    }
+    let mut displaced_cols: BTreeSet<(QualifiedName, String)> = BTreeSet::new();
+    for (table, col) in &dropped_cols {
+        if column_renames.get(table).is_some_and(|r| r.iter().any(|(_, n)| *n == col.name)) {
+            let old = table_renames.iter().find(|(_, n)| *n == table).map(|(o, _)| *o).unwrap_or(table);
+            out.push(
+                alter(old, format!("DROP COLUMN {}", quote(&col.name)))
+                    .with_warning(Loss::Column { table: table.clone(), column: col.name.clone() }.to_string()),
+            );
+            displaced_cols.insert((table.clone(), col.name.clone()));
+        }
+    }
+    // Within a schema, as a chain or a swap needs.
+    let mut by_schema: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+    for (a, b) in &table_renames {
+        by_schema.entry(a.schema.as_str()).or_default().push((a.name.clone(), b.name.clone()));
+    }
+    for (schema, pairs) in &by_schema {
+        for (a, b) in order_renames(pairs) {
+            out.push(Statement::new(format!(
+                "ALTER TABLE {} RENAME TO {};",
+                table_name(&QualifiedName::new(*schema, a)),
+                quote(&b)
+            )));
+        }
+    }
+    for (table, pairs) in &column_renames {
+        for (a, b) in order_renames(pairs) {
+            out.push(alter(table, format!("RENAME COLUMN {} TO {}", quote(&a), quote(&b))));
+        }
+    }
+    for c in changes {
+        match c {
+            Change::RenameConstraint { table, from, to, .. } => {
+                out.push(alter(table, format!("RENAME CONSTRAINT {} TO {}", quote(from), quote(to))))
+            }
+            Change::RenameIndex { table, from, to } => {
+                out.push(Statement::new(format!("ALTER INDEX {} RENAME TO {};", index_name(table, from), quote(to))))
+            }
+            _ => {}
+        }
+    }
+
+    // 3. Dependants of what changes: triggers, views (dependants first), foreign keys,
+    //    indexes and constraints.
+    let mut view_drops: BTreeSet<QualifiedName> = BTreeSet::new();
+    let mut created_views: BTreeSet<QualifiedName> = BTreeSet::new();
+    let mut trigger_drops: Vec<&Trigger> = Vec::new();
+    let mut created_triggers: BTreeSet<(QualifiedName, String)> = BTreeSet::new();
+    for c in changes {
+        match c {
+            Change::DropView { view } => {
+                view_drops.insert(view.name.clone());
+            }
+            Change::ReplaceView { from, to } => {
+                view_drops.insert(from.name.clone());
+                created_views.insert(to.name.clone());
+            }
+            Change::CreateView { view } => {
+                created_views.insert(view.name.clone());
+            }
+            Change::DropTrigger { trigger } => trigger_drops.push(trigger),
+            Change::ReplaceTrigger { from, to } => {
+                trigger_drops.push(from);
+                created_triggers.insert(to.key());
+            }
+            Change::CreateTrigger { trigger } => {
+                created_triggers.insert(trigger.key());
+            }
+            _ => {}
+        }
+    }
+    for v in &view_drops {
+        affected.insert(v.name.clone());
+    }
+    loop {
+        let before = view_drops.len();
+        for (name, v) in &f.views {
+            if !view_drops.contains(name) && mentions_any(&v.definition, &affected) {
+                view_drops.insert(name.clone());
+                affected.insert(name.name.clone());
+            }
+        }
+        if view_drops.len() == before {
+            break;
+        }
+    }
+    for name in &view_drops {
+        if to.views.contains_key(name) {
+            created_views.insert(name.clone());
+        }
+    }
+    // Triggers on a view that is dropped go with it.
+    for (name, t) in &to.triggers {
+        if view_drops.contains(&t.table) && !created_triggers.contains(name) {
+            created_triggers.insert(name.clone());
+        }
+    }
+    for t in &trigger_drops {
+        if !dropped_names.contains(&t.table) && !view_drops.contains(&t.table) {
+            out.push(Statement::new(format!("DROP TRIGGER {} ON {};", quote(&t.name.name), table_name(&t.table))));
+        }
+    }
+    let view_list: Vec<QualifiedName> = f.views.keys().filter(|n| view_drops.contains(*n)).cloned().collect();
+    let (mut order, _) = topological(&view_list, |n| super::sqlite::view_deps(&f.views[n].definition, &f.views));
+    order.reverse();
+    for name in &order {
+        out.push(Statement::new(drop_view_sql(&f.views[name])));
+    }
+    for c in changes {
+        if let Change::DropForeignKey { table, foreign_key } = c {
+            if !dropped_names.contains(table) {
+                out.push(drop_constraint(table, &foreign_key.name));
+            }
+        }
+    }
+    for (table, fk) in &fk_recreate {
+        out.push(drop_constraint(table, &fk.name));
+    }
+    for t in &dropped_tables {
+        for fk in &t.foreign_keys {
+            if fk.references != t.name && dropped_names.contains(&fk.references) {
+                out.push(drop_constraint(&t.name, &fk.name));
+            }
+        }
+    }
+    for c in changes {
+        match c {
+            Change::DropIndex { table, index } if !dropped_names.contains(table) => {
+                out.push(Statement::new(format!("DROP INDEX {};", index_name(table, &index.name))));
+            }
+            Change::DropUnique { table, unique } => out.push(drop_constraint(table, &unique.name)),
+            Change::DropCheck { table, check } => out.push(drop_constraint(table, &check.name)),
+            Change::SetPrimaryKey { table, from: Some(pk), .. } => out.push(drop_constraint(table, &pk.name)),
+            _ => {}
+        }
+    }
+    for (table, i) in &index_recreate {
+        out.push(Statement::new(format!("DROP INDEX {};", index_name(table, &i.name))));
+    }
+    for (table, u) in &unique_recreate {
+        out.push(drop_constraint(table, &u.name));
+    }
+    for (table, c) in &check_recreate {
+        out.push(drop_constraint(table, &c.name));
+    }
+    for (table, pk) in &pk_recreate {
+        out.push(drop_constraint(table, &pk.name));
+    }
+
+    // 4. Tables and columns dropped.
+    for t in dropped_tables.iter().filter(|t| !rename_targets.contains(&t.name)) {
+        out.push(
+            Statement::new(format!("DROP TABLE {};", table_name(&t.name)))
+                .with_warning(Loss::Table { table: t.name.clone() }.to_string()),
+        );
+    }
+    for (table, col) in &dropped_cols {
+        if displaced_cols.contains(&(table.clone(), col.name.clone())) {
+            continue;
+        }
+        let st = alter(table, format!("DROP COLUMN {}", quote(&col.name)));
+        out.push(if col.generated.is_some() {
+            st
+        } else {
+            st.with_warning(Loss::Column { table: table.clone(), column: col.name.clone() }.to_string())
+        });
+    }
+
+    // 5. Enums recreated: a new type, the columns converted, the old type dropped, the new
+    //    one renamed.
+    for (e, values) in &recreated_enums {
+        let temp = QualifiedName::new(e.schema.clone(), format!("{}__new", e.name));
+        out.push(Statement::new(format!(
+            "CREATE TYPE {} AS ENUM({});",
+            qualified(&temp),
+            values.iter().map(|v| literal(v)).collect::<Vec<_>>().join(", ")
+        )));
+        let cols: Vec<_> = enum_cols.iter().filter(|(_, en, ..)| en == e).collect();
+        for (table, _, c, suffix) in &cols {
+            if c.default.is_some() {
+                out.push(alter(table, format!("ALTER COLUMN {} DROP DEFAULT", quote(&c.name))));
+            }
+            out.push(alter(
+                table,
+                format!(
+                    "ALTER COLUMN {col} SET DATA TYPE {t}{suffix} USING {col}::text{suffix}::{t}{suffix}",
+                    col = quote(&c.name),
+                    t = qualified(&temp)
+                ),
+            ));
+        }
+        out.push(Statement::new(format!("DROP TYPE {};", qualified(e))));
+        out.push(Statement::new(format!("ALTER TYPE {} RENAME TO {};", qualified(&temp), quote(&e.name))));
+        for (table, _, c, _) in &cols {
+            let new_default = to.tables.get(table).and_then(|t| t.column(&c.name)).and_then(|c| c.default.as_ref());
+            if let (Some(_), Some(d)) = (&c.default, new_default) {
+                out.push(alter(table, format!("ALTER COLUMN {} SET DEFAULT {d}", quote(&c.name))));
+            }
+        }
+    }
+
+    // 6. Columns added and altered.
+    for c in changes {
+        if let Change::AddColumn { table, column } = c {
+            if column.generated.is_none() {
+                out.push(alter(table, format!("ADD COLUMN {}", column_def(column, false))));
+            }
+        }
+    }
+    for ((table, column), list) in &alters {
+        let (Some(old), Some(new)) =
+            (f.tables.get(table).and_then(|t| t.column(column)), to.tables.get(table).and_then(|t| t.column(column)))
+        else {
+            continue;
+        };
+        out.extend(alter_column(table, old, new, list));
+    }
+    for c in changes {
+        if let Change::AddColumn { table, column } = c {
+            if column.generated.is_some() {
+                out.push(alter(table, format!("ADD COLUMN {}", column_def(column, false))));
+            }
+        }
+    }
+
+    // 7. Keys, uniques and checks added; indexes of existing tables.
+    for c in changes {
+        match c {
+            Change::SetPrimaryKey { table, to: Some(pk), .. } => {
+                out.push(alter(table, format!("ADD {}", primary_key_sql(pk))))
+            }
+            Change::AddUnique { table, unique } => out.push(alter(table, format!("ADD {}", unique_sql(unique)))),
+            Change::AddCheck { table, check } => out.push(alter(table, format!("ADD {}", check_sql(check)))),
+            _ => {}
+        }
+    }
+    for (table, pk) in &pk_recreate {
+        out.push(alter(table, format!("ADD {}", primary_key_sql(pk))));
+    }
+    for (table, u) in &unique_recreate {
+        out.push(alter(table, format!("ADD {}", unique_sql(u))));
+    }
+    for (table, c) in &check_recreate {
+        out.push(alter(table, format!("ADD {}", check_sql(c))));
+    }
+    for c in changes {
+        if let Change::CreateIndex { table, index } = c {
+            out.push(Statement::new(create_index_sql(table, index)));
+        }
+    }
+    for (table, i) in &index_recreate {
+        out.push(Statement::new(create_index_sql(table, i)));
+    }
+
+    // 8. New tables, parents first, each with its indexes; a foreign key inline when its
+    //    parent (and the key it references) exists by then.
+    let (order, _) = topological(&created, |n| {
+        to.tables.get(n).map(|t| t.foreign_keys.iter().map(|f| f.references.clone()).collect()).unwrap_or_default()
+    });
+    let mut done: BTreeSet<QualifiedName> = BTreeSet::new();
+    let mut deferred_fks: Vec<(QualifiedName, &ForeignKey)> = Vec::new();
+    let created_set: BTreeSet<&QualifiedName> = created.iter().collect();
+    for name in &order {
+        let t = &to.tables[name];
+        let mut inline = Vec::new();
+        for fk in &t.foreign_keys {
+            let parent_ready = if fk.references == *name {
+                constraint_covers(t, &fk.referenced_columns)
+            } else {
+                done.contains(&fk.references) || !created_set.contains(&fk.references)
+            };
+            if parent_ready {
+                inline.push(fk);
+            } else {
+                deferred_fks.push((name.clone(), fk));
+            }
+        }
+        out.push(Statement::new(create_table_sql(t, &inline)));
+        for i in t.indexes.values() {
+            out.push(Statement::new(create_index_sql(name, i)));
+        }
+        done.insert(name.clone());
+    }
+
+    // 9. Foreign keys added.
+    for c in changes {
+        if let Change::AddForeignKey { table, foreign_key } = c {
+            out.push(alter(table, format!("ADD {}", foreign_key_sql(foreign_key))));
+        }
+    }
+    for (table, fk) in fk_recreate.iter().chain(&deferred_fks) {
+        out.push(alter(table, format!("ADD {}", foreign_key_sql(fk))));
+    }
+
+    // 10. Views (in dependency order) and triggers.
+    let view_list: Vec<QualifiedName> = to.views.keys().filter(|n| created_views.contains(*n)).cloned().collect();
+    let (order, _) = topological(&view_list, |n| super::sqlite::view_deps(&to.views[n].definition, &to.views));
+    for name in &order {
+        out.push(Statement::new(view_sql(&to.views[name])));
+    }
+    for (name, t) in &to.triggers {
+        if created_triggers.contains(name) {
+            out.push(Statement::new(t.definition.clone()));
+        }
+    }
+
+    // 11. What is gone: enums, sequences, schemas.
+    for c in changes {
+        match c {
+            Change::DropEnum { definition } => {
+                out.push(Statement::new(format!("DROP TYPE {};", qualified(&definition.name))))
+            }
+            Change::DropSequence { sequence } => out.push(
+                Statement::new(format!("DROP SEQUENCE {};", qualified(&sequence.name)))
+                    .with_warning(Loss::Sequence { sequence: sequence.name.clone() }.to_string()),
+            ),
+            _ => {}
+        }
+    }
+    for c in changes {
+        if let Change::DropSchema { name } = c {
+            out.push(Statement::new(format!("DROP SCHEMA {};", quote(name))));
+        }
+    }
+    out
+}
+
+/// Whether a table's primary key or a unique constraint is exactly `cols` (so a foreign key to
+/// them can be declared in the same CREATE TABLE).
+fn constraint_covers(t: &Table, cols: &[String]) -> bool {
+    let same = |a: &[String]| {
+        let mut x = a.to_vec();
+        let mut y = cols.to_vec();
+        x.sort();
+        y.sort();
+        x == y
+    };
+    cols.is_empty() && t.primary_key.is_some()
+        || t.primary_key.as_ref().is_some_and(|pk| same(&pk.columns))
+        || t.uniques.iter().any(|u| same(&u.columns))
+}
+
+fn drop_constraint(table: &QualifiedName, name: &Option<String>) -> Statement {
+    match name {
+        Some(n) => alter(table, format!("DROP CONSTRAINT {}", quote(n))),
+        // PostgreSQL always names constraints; a hand-made schema without a name cannot be
+        // dropped by name.
+        None => Statement::new(format!("-- a constraint of {} without a name cannot be dropped", table_name(table))),
+    }
+}
+
+/// `ALTER TABLE … ALTER COLUMN …` for one column's changes, in an order PostgreSQL accepts.
+fn alter_column(table: &QualifiedName, old: &Column, new: &Column, changes: &[&ColumnChange]) -> Vec<Statement> {
+    let col = quote(&new.name);
+    let mut out = Vec::new();
+    let has = |pred: &dyn Fn(&ColumnChange) -> bool| changes.iter().any(|c| pred(c));
+    let generated_to = has(&|c| matches!(c, ColumnChange::Generated { to: Some(_), .. }));
+    if generated_to {
+        // A column becomes generated or its expression changes: drop it and add it again
+        // (its values are computed; what stood on it is dropped before and added after).
+        out.push(alter(table, format!("DROP COLUMN {col}")));
+        out.push(alter(table, format!("ADD COLUMN {}", column_def(new, false))));
+        return out;
+    }
+    let type_change = has(&|c| matches!(c, ColumnChange::Type { .. } | ColumnChange::Collation { .. }));
+    let default_change = has(&|c| matches!(c, ColumnChange::Default { .. }));
+    if old.default.is_some() && (default_change || type_change) {
+        out.push(alter(table, format!("ALTER COLUMN {col} DROP DEFAULT")));
+    }
+    if old.identity.is_some() && new.identity.is_none() {
+        out.push(alter(table, format!("ALTER COLUMN {col} DROP IDENTITY")));
+    }
+    if old.generated.is_some() && new.generated.is_none() {
+        out.push(alter(table, format!("ALTER COLUMN {col} DROP EXPRESSION")));
+    }
+    if type_change {
+        let new_base = serial_base(&new.data_type);
+        if is_serial(&old.data_type) {
+            // The sequence `serial` made goes with the default.
+            out.push(alter(table, format!("ALTER COLUMN {col} DROP DEFAULT")));
+            out.push(Statement::new(format!(
+                "DO $$ DECLARE s text := pg_get_serial_sequence({}, {}); \
+                 BEGIN IF s IS NOT NULL THEN EXECUTE 'DROP SEQUENCE ' || s; END IF; END $$;",
+                literal(&qualified(table)),
+                literal(&new.name)
+            )));
+        }
+        let coll = new.collation.as_ref().map(|c| format!(" COLLATE {}", collation(c))).unwrap_or_default();
+        if serial_base(&old.data_type) != new_base || old.collation != new.collation {
+            out.push(alter(
+                table,
+                format!("ALTER COLUMN {col} SET DATA TYPE {new_base}{coll} USING {col}::{new_base}"),
+            ));
+        }
+        if is_serial(&new.data_type) {
+            let seq = QualifiedName::new(table.schema.clone(), format!("{}_{}_seq", table.name, new.name));
+            out.push(Statement::new(format!(
+                "CREATE SEQUENCE {} AS {new_base} OWNED BY {}.{col};",
+                qualified(&seq),
+                qualified(table)
+            )));
+            out.push(alter(
+                table,
+                format!("ALTER COLUMN {col} SET DEFAULT nextval({})", literal(&format!("{}", qualified(&seq)))),
+            ));
+            out.push(Statement::new(format!(
+                "SELECT setval({}, COALESCE(max({col}), 0) + 1, false) FROM {};",
+                literal(&qualified(&seq)),
+                table_name(table)
+            )));
+        }
+    }
+    if old.not_null && !new.not_null && new.identity.is_none() {
+        out.push(alter(table, format!("ALTER COLUMN {col} DROP NOT NULL")));
+    }
+    if !old.not_null && new.not_null {
+        out.push(alter(table, format!("ALTER COLUMN {col} SET NOT NULL")));
+    }
+    if let Some(d) = &new.default {
+        if default_change || (type_change && old.default.is_some()) {
+            out.push(alter(table, format!("ALTER COLUMN {col} SET DEFAULT {d}")));
+        }
+    }
+    match (&old.identity, &new.identity) {
+        (None, Some(i)) => out.push(alter(table, format!("ALTER COLUMN {col} ADD {}", identity_sql(i)))),
+        (Some(a), Some(b)) if a != b => {
+            let o = &b.sequence;
+            out.push(alter(
+                table,
+                format!(
+                    "ALTER COLUMN {col} SET GENERATED {} SET INCREMENT BY {} SET MINVALUE {} SET MAXVALUE {} \
+                     SET START WITH {} SET CACHE {} SET {}CYCLE",
+                    if b.always { "ALWAYS" } else { "BY DEFAULT" },
+                    o.increment,
+                    o.min,
+                    o.max,
+                    o.start,
+                    o.cache,
+                    if o.cycle { "" } else { "NO " }
+                ),
+            ));
+        }
+        _ => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_columns_are_recognised_in_every_spelling() {
+        let e = QualifiedName::new("public", "status");
+        assert_eq!(enum_column_suffix("status", &e), Some(""));
+        assert_eq!(enum_column_suffix("status[]", &e), Some("[]"));
+        assert_eq!(enum_column_suffix("public.status", &e), Some(""));
+        assert_eq!(enum_column_suffix("\"public\".\"status\"", &e), Some(""));
+        assert_eq!(enum_column_suffix("statuses", &e), None);
+        let m = QualifiedName::new("auth", "Mood");
+        assert_eq!(enum_column_suffix("auth.\"Mood\"", &m), Some(""));
+        assert_eq!(enum_column_suffix("\"Mood\"", &m), None);
+    }
+}
