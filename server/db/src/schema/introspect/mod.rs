@@ -586,6 +586,8 @@ pub fn join_tokens(tokens: &[Token<'_>]) -> String {
         let text = match &t.kind {
             TokenKind::Word if is_keyword(t.text) => t.text.to_ascii_uppercase(),
             TokenKind::Word if next_is_paren => t.text.to_ascii_lowercase(),
+            // Unquoted, a name is a word like any other (`"Lower"(x)` → `lower(x)`).
+            TokenKind::Quoted(name) if next_is_paren && is_plain_identifier(name) => name.to_ascii_lowercase(),
             TokenKind::Quoted(name) => quote_identifier(name),
             _ => t.text.to_string(),
         };
@@ -602,8 +604,16 @@ pub fn join_tokens(tokens: &[Token<'_>]) -> String {
 
 /// Whether a space goes between `p` and `tokens[i]`.
 fn needs_space(tokens: &[Token<'_>], i: usize, p: &Token<'_>, t: &Token<'_>) -> bool {
-    if p.is("(") || p.is(".") || t.is(")") || t.is(",") || t.is(";") || t.is(".") {
+    if p.is("(") || t.is(")") || t.is(",") || t.is(";") {
         return false;
+    }
+    // `t.c`, `t.*`: glued between names; a number next to a `.` would swallow it.
+    let name = |t: &Token<'_>| matches!(t.kind, TokenKind::Word | TokenKind::Quoted(_));
+    if t.is(".") {
+        return !name(p);
+    }
+    if p.is(".") {
+        return !(name(t) || t.is("*")) || i < 2 || !name(&tokens[i - 2]);
     }
     if t.is("(") {
         // A call or `t(cols)`: glued to a name; `IN (`, `AS (`, `) (` keep their space.
@@ -792,5 +802,87 @@ mod tests {
         conn.execute("INSERT INTO t (id, \"order\", \"my col\") VALUES (1, 'A', 'x')", []).unwrap();
         let order: String = conn.query_row("SELECT \"order\" FROM v", [], |r| r.get(0)).unwrap();
         assert_eq!(order, "a");
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        const TOKENS: &[&str] = &[
+            "a",
+            "B",
+            "\"a\"",
+            "`b`",
+            "[c d]",
+            "\"Lower\"",
+            "'s'",
+            "'it''s'",
+            "1",
+            "2.5",
+            "-",
+            "+",
+            "~",
+            "(",
+            ")",
+            "(",
+            ")",
+            ",",
+            ".",
+            ";",
+            "in",
+            "IN",
+            "\"order\"",
+            "`key`",
+            "lower",
+            "x'0a'",
+            "||",
+            "<>",
+            "*",
+            "case",
+            "end",
+            "null",
+            "current_timestamp",
+            "?1",
+            "->>",
+        ];
+        const GAPS: &[&str] = &[" ", "  ", "\n\t", " /* c */ ", " -- c\n"];
+
+        fn sql() -> impl Strategy<Value = String> {
+            proptest::collection::vec((0..TOKENS.len(), 0..GAPS.len()), 0..24)
+                .prop_map(|v| v.into_iter().map(|(t, g)| format!("{}{}", TOKENS[t], GAPS[g])).collect::<String>())
+        }
+
+        /// A token as the normal form sees it: names unquoted (calls lower-cased), keywords
+        /// upper-cased, everything else as written.
+        fn canonical(tokens: &[Token<'_>]) -> Vec<String> {
+            tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let call = tokens.get(i + 1).is_some_and(|n| n.is("("));
+                    match &t.kind {
+                        TokenKind::Word if is_keyword(t.text) => format!("kw {}", t.text.to_ascii_uppercase()),
+                        TokenKind::Word if call => format!("name {}", t.text.to_ascii_lowercase()),
+                        TokenKind::Quoted(n) if call && is_plain_identifier(n) => {
+                            format!("name {}", n.to_ascii_lowercase())
+                        }
+                        TokenKind::Word => format!("name {}", t.text),
+                        TokenKind::Quoted(n) => format!("name {n}"),
+                        k => format!("{k:?} {}", t.text),
+                    }
+                })
+                .collect()
+        }
+
+        proptest! {
+            #[test]
+            fn normalising_is_idempotent_and_keeps_every_token(s in sql()) {
+                let once = normalize_sql_expression(&s);
+                prop_assert_eq!(normalize_sql_expression(&once), once.clone());
+                let before = tokenize(&s, Lexer::Sqlite);
+                let after = tokenize(&once, Lexer::Sqlite);
+                prop_assert_eq!(canonical(&after), canonical(strip_wrapping_parens(&before)));
+            }
+        }
     }
 }
