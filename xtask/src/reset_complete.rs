@@ -51,6 +51,9 @@ fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+    // A restore interrupted half-way is finished or undone first, so what the safety backup
+    // below saves is one consistent state.
+    crate::restore::recover_interrupted(ctx, Duration::from_secs(60))?;
     let (url, source) = ctx.database_url()?;
     let started = Instant::now();
     if let DatabaseUrl::Postgres { url: raw } = &url {
@@ -67,7 +70,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
 
     match &url {
         DatabaseUrl::Sqlite { path } if url.sqlite_path().is_some() => {
-            let users = step("check nobody has the database open", || Ok(open_by_others(path)))?;
+            let users = step("check nobody has the database open", || open_by_others(path))?;
             if !users.is_empty() {
                 bail!(
                     "{} is open in another process ({}); stop it first (deleting an open database silently loses its writes)",

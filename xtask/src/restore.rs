@@ -1,6 +1,10 @@
 //! `cargo xtask restore FILE|latest [--yes] [--force]`: verify everything, take a safety
 //! backup, then swap the database and uploads/ into place atomically. Nothing live is touched
-//! until the archive has passed every check.
+//! until the archive has passed every check. The swaps run under an intent record (see
+//! [`intent`]), so a restore killed between them is finished or undone by the next restore,
+//! backup or reset-complete.
+
+mod intent;
 
 use std::fs::{self, File};
 use std::io::IsTerminal;
@@ -14,7 +18,7 @@ use server::db::connection::Connection;
 use server::db::DatabaseUrl;
 
 use crate::backup::manifest::{MemberKind, POSTGRES_MEMBER, SQLITE_MEMBER};
-use crate::backup::{self, archive, lock, snapshot, CreateOptions};
+use crate::backup::{self, archive, child, lock, snapshot, CreateOptions};
 use crate::confirm::confirm;
 use crate::files::{open_by_others, postgres_sessions, remove_file_if_present, suffixed};
 use crate::project::Context;
@@ -70,6 +74,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     backup::with_lock_exit_code(restore(ctx, &args))
 }
 
+/// For `backup` and `reset-complete`: finishes or undoes a restore that was interrupted (its
+/// process killed) half-way, saying which and why; nothing when there is none or when a
+/// restore is running now.
+pub fn recover_interrupted(ctx: &Context, wait: Duration) -> Result<()> {
+    intent::recover(ctx, wait)
+}
+
 fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
     let started = Instant::now();
     let (url, _) = ctx.database_url()?;
@@ -78,6 +89,9 @@ fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
         bail!("restore replaces {url} and uploads/: refusing without --yes, because there is no terminal to ask on");
     }
     let path = backup::resolve_target(ctx, &dir, &args.target)?;
+    // One restore at a time; one that was interrupted is finished or undone first.
+    let guard = intent::Guard::acquire(&ctx.root, Duration::from_secs(args.wait))?;
+    intent::recover_locked(ctx, &guard, Duration::from_secs(args.wait))?;
     if let Some(db) = url.sqlite_path() {
         refuse_if_open(db)?;
     }
@@ -203,39 +217,143 @@ fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
 
     // 3. A safety backup of what is about to be replaced. Without a database there is no
     //    archive to make: the old uploads/ (if any) are moved aside instead of deleted.
+    let mut safety_backup = None;
     let mut keep_old_uploads = None;
     if database_exists(&url) {
         let options = CreateOptions { dir: args.dir.clone(), label: Some("pre-restore".into()), ..Default::default() };
         let made = backup::create_locked(ctx, &options).context("the safety backup failed; nothing was changed")?;
         out!("  safety backup {}", ctx.show(&made.path));
+        safety_backup = Some(made.path);
     } else if fs::read_dir(ctx.root.join("uploads")).is_ok_and(|mut d| d.next().is_some()) {
         let aside = ctx.root.join(format!("uploads.pre-restore-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
         out!("  no database to back up; the current uploads/ will be kept as {}", ctx.show(&aside));
         keep_old_uploads = Some(aside);
     }
 
-    // 4. Swap.
-    match &url {
+    // 4. Swap, under an intent record written before the first change to live data.
+    let target = match &url {
         DatabaseUrl::Sqlite { .. } => {
-            let db = url.sqlite_path().context("in-memory database")?;
-            refuse_if_open(db)?;
-            for suffix in ["-wal", "-shm"] {
-                remove_file_if_present(&suffixed(db, suffix))?;
-            }
-            fs::rename(&staged_db, db).with_context(|| format!("moving the restored database to {}", db.display()))?;
-            backup::sync_dir(db.parent().unwrap_or(Path::new(".")))?;
+            let db = url.sqlite_path().context("in-memory database")?.to_path_buf();
+            let name = db.file_name().context("the database path has no file name")?.to_string_lossy();
+            let old = db.with_file_name(format!(".{name}.replaced-{}", std::process::id()));
+            intent::Target::Sqlite { had_database: db.exists(), database: db, staged: staged_db.clone(), old }
         }
-        DatabaseUrl::Postgres { url: raw } => {
-            refuse_if_pg_in_use(raw)?;
-            pg_restore(raw, &staged_db)?;
-        }
+        DatabaseUrl::Postgres { .. } => intent::Target::Postgresql {
+            dump: staged_db.clone(),
+            dump_sha256: manifest.member(POSTGRES_MEMBER).and_then(|m| m.sha256.clone()).unwrap_or_default(),
+        },
+    };
+    let live_uploads = ctx.root.join("uploads");
+    let mut record = intent::Intent {
+        version: 1,
+        pid: std::process::id(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        archive: path.clone(),
+        database: url.redacted(),
+        target,
+        staging: staging.path().to_path_buf(),
+        had_uploads: fs::symlink_metadata(&live_uploads).is_ok(),
+        uploads: live_uploads,
+        staged_uploads: staged_uploads.clone(),
+        staged_uploads_digest: intent::uploads_digest(&manifest),
+        old_uploads: keep_old_uploads.unwrap_or_else(|| staging.path().join(".old-uploads")),
+        safety_backup,
+        steps: intent::Steps::default(),
+    };
+    if !staged_uploads.exists() {
+        fs::create_dir_all(&staged_uploads)?;
+        backup::sync_dir(staging.path())?;
     }
-    swap_uploads(&ctx.root, &staged_uploads, keep_old_uploads.unwrap_or_else(|| staging.path().join(".old-uploads")))?;
+    record.save(&ctx.root)?;
+    // From here the record owns the staging folder: an interrupted run leaves it for the next
+    // command, and this run removes it at the end (or when it undoes itself).
+    let _staging = staging.keep();
+    intent::pause_point("restore:after-intent");
+    if let Err(e) = swap(ctx, &url, &mut record) {
+        let raw = match &url {
+            DatabaseUrl::Postgres { url } => Some(url.as_str()),
+            DatabaseUrl::Sqlite { .. } => None,
+        };
+        return Err(match intent::undo(&ctx.root, &record, raw) {
+            Ok(()) => e.context("the restore stopped part-way and was undone: the database and uploads/ are as they were"),
+            Err(u) => e.context(format!(
+                "the restore stopped part-way and undoing it failed too ({u:#}); the next restore, backup or reset-complete finishes or undoes it"
+            )),
+        });
+    }
+    drop(temps);
+    intent::finish(&ctx.root, &record, None)?;
     out!("  restored {} and uploads/ in {:.2} s", url, started.elapsed().as_secs_f64());
     if let SchemaCheck::Older { missing } = check {
         out!("  the backup is {missing} migration(s) behind the code: run `cargo xtask migrate`");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The two swaps, each step recorded: the database (SQLite: the old file kept as a hard link,
+/// its -wal/-shm moved beside it, the verified file renamed into place; PostgreSQL: pg_restore
+/// in one transaction), then uploads/ (old aside, restored into place).
+fn swap(ctx: &Context, url: &DatabaseUrl, record: &mut intent::Intent) -> Result<()> {
+    let root = &ctx.root;
+    match (url, record.target.clone()) {
+        (DatabaseUrl::Sqlite { .. }, intent::Target::Sqlite { database, staged, old, .. }) => {
+            refuse_if_open(&database)?;
+            record.step(root, |s| s.database_started = true)?;
+            let parent = database.parent().unwrap_or(Path::new("."));
+            if database.exists() {
+                keep_old_database(&database, &old)?;
+                for suffix in ["-wal", "-shm"] {
+                    let live = suffixed(&database, suffix);
+                    if live.exists() {
+                        fs::rename(&live, suffixed(&old, suffix))
+                            .with_context(|| format!("moving {} aside", live.display()))?;
+                    }
+                }
+                backup::sync_dir(parent)?;
+            }
+            fs::rename(&staged, &database)
+                .with_context(|| format!("moving the restored database to {}", database.display()))?;
+            backup::sync_dir(parent)?;
+            record.step(root, |s| s.database_swapped = true)?;
+        }
+        (DatabaseUrl::Postgres { url: raw }, intent::Target::Postgresql { dump, .. }) => {
+            refuse_if_pg_in_use(raw)?;
+            intent::pause_point("restore:before-pg-restore");
+            record.step(root, |s| s.database_started = true)?;
+            if let Err(e) = pg_restore(raw, &dump) {
+                // pg_restore ran in one transaction and failed: nothing of it was committed.
+                let _ = record.step(root, |s| s.database_started = false);
+                return Err(e);
+            }
+            record.step(root, |s| s.database_swapped = true)?;
+        }
+        _ => bail!("the restore record does not match {url}"),
+    }
+    intent::pause_point("restore:after-database-swap");
+    if fs::symlink_metadata(&record.uploads).is_ok() {
+        fs::rename(&record.uploads, &record.old_uploads).context("moving the old uploads/ aside")?;
+        record.step(root, |s| s.old_uploads_aside = true)?;
+    }
+    intent::pause_point("restore:after-old-uploads-aside");
+    fs::rename(&record.staged_uploads, &record.uploads).context("moving the restored uploads/ into place")?;
+    backup::sync_dir(root)?;
+    record.step(root, |s| s.uploads_swapped = true)?;
+    Ok(())
+}
+
+/// Keeps the database about to be replaced at `old`: a hard link (no copy), or where the
+/// filesystem has no hard links a copy, made under another name and renamed, so that `old`
+/// only ever exists whole.
+fn keep_old_database(database: &Path, old: &Path) -> Result<()> {
+    remove_file_if_present(old)?;
+    if fs::hard_link(database, old).is_err() {
+        let partial = suffixed(old, ".partial");
+        fs::copy(database, &partial)
+            .with_context(|| format!("keeping a copy of {} at {}", database.display(), old.display()))?;
+        File::open(&partial)?.sync_all()?;
+        fs::rename(&partial, old)?;
+    }
+    Ok(())
 }
 
 /// fsyncs waiting at once: the disk and the filesystem's journal take them together (one
@@ -285,7 +403,7 @@ fn dialect_of(member: &str) -> &'static str {
 }
 
 fn refuse_if_open(db: &Path) -> Result<()> {
-    let users = open_by_others(db);
+    let users = open_by_others(db)?;
     if !users.is_empty() {
         bail!(
             "{} is in use by another process ({}); stop it first (replacing an open database loses its writes); nothing was changed",
@@ -309,7 +427,8 @@ fn refuse_if_pg_in_use(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// `pg_restore --single-transaction --exit-on-error --clean --if-exists`: all or nothing.
+/// `pg_restore --single-transaction --exit-on-error --clean --if-exists`: all or nothing. It
+/// dies with us (see [`child`]): killed, it commits nothing.
 fn pg_restore(url: &str, dump: &Path) -> Result<()> {
     snapshot::check_pg_versions("pg_restore", url)?;
     let (dbname, password) = server::db::url::split_password(url);
@@ -322,7 +441,7 @@ fn pg_restore(url: &str, dump: &Path) -> Result<()> {
         format!("--dbname={dbname}"),
         dump.display().to_string(),
     ];
-    let mut cmd = duct::cmd("pg_restore", &args).stdout_null().stderr_capture().stdin_null().unchecked();
+    let mut cmd = child::cmd("pg_restore", &args).stdout_null().stderr_capture().stdin_null().unchecked();
     if let Some(pw) = password {
         cmd = cmd.env("PGPASSWORD", pw);
     }
@@ -342,20 +461,6 @@ fn database_exists(url: &DatabaseUrl) -> bool {
         DatabaseUrl::Sqlite { .. } => url.sqlite_path().is_some_and(Path::exists),
         DatabaseUrl::Postgres { .. } => true,
     }
-}
-
-/// uploads/ → `old` (in the staging folder, removed with it, or kept aside), staged →
-/// uploads/: two renames on one filesystem.
-fn swap_uploads(root: &Path, staged: &Path, old: PathBuf) -> Result<()> {
-    let live = root.join("uploads");
-    if !staged.exists() {
-        fs::create_dir_all(staged)?;
-    }
-    if fs::symlink_metadata(&live).is_ok() {
-        fs::rename(&live, &old).context("moving the old uploads/ aside")?;
-    }
-    fs::rename(staged, &live).context("moving the restored uploads/ into place")?;
-    backup::sync_dir(root)
 }
 
 #[cfg(test)]

@@ -645,3 +645,206 @@ fn bad_input_gets_clear_errors() {
     q.xtask(&["backup"]).assert().failure().stderr(predicate::str::contains("does not exist; nothing to back up"));
     assert!(q.leftovers().is_empty());
 }
+
+/// The bytes of a hand-made member: given, or that many zeros streamed through the encoder.
+enum Body<'a> {
+    Bytes(&'a [u8]),
+    Zeros(u64),
+}
+
+/// A hand-made member: name, the size its header declares, its bytes.
+type BombMember<'a> = (&'a str, u64, Body<'a>);
+
+/// A tar stream written by hand, so a member's header can declare more bytes than follow;
+/// `complete` adds the end-of-archive blocks.
+fn write_tar(out: &mut impl std::io::Write, members: &[BombMember<'_>], complete: bool) {
+    let zeros = vec![0u8; 1 << 20];
+    for (name, declared, body) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(*declared);
+        h.set_mode(0o600);
+        h.set_cksum();
+        out.write_all(h.as_bytes()).unwrap();
+        let written = match body {
+            Body::Bytes(b) => {
+                out.write_all(b).unwrap();
+                b.len() as u64
+            }
+            Body::Zeros(n) => {
+                let mut left = *n;
+                while left > 0 {
+                    let k = left.min(zeros.len() as u64);
+                    out.write_all(&zeros[..k as usize]).unwrap();
+                    left -= k;
+                }
+                *n
+            }
+        };
+        out.write_all(&zeros[..((512 - written % 512) % 512) as usize]).unwrap();
+    }
+    if complete {
+        out.write_all(&zeros[..1024]).unwrap();
+    }
+}
+
+/// `write_tar` into a .tar.gz or .tar.zst file.
+fn bomb(path: &Path, members: &[BombMember<'_>], complete: bool) {
+    let file = std::io::BufWriter::new(fs::File::create(path).unwrap());
+    if path.to_string_lossy().ends_with(".gz") {
+        let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+        write_tar(&mut enc, members, complete);
+        enc.finish().unwrap().flush().unwrap();
+    } else {
+        let mut enc = zstd::Encoder::new(file, 1).unwrap();
+        write_tar(&mut enc, members, complete);
+        enc.finish().unwrap().flush().unwrap();
+    }
+}
+
+/// Every file under `dir` (links not followed) with its size.
+fn files_with_sizes(dir: &Path, out: &mut Vec<(PathBuf, u64)>) {
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let meta = fs::symlink_metadata(e.path()).unwrap();
+        if meta.is_dir() {
+            files_with_sizes(&e.path(), out);
+        } else if meta.is_file() {
+            out.push((e.path(), meta.len()));
+        }
+    }
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_before_a_byte_of_it_is_written() {
+    const GIB3: u64 = 3 << 30;
+    let p = Project::seeded();
+    p.xtask(&["backup", "--quiet"]).assert().success();
+    let db = fs::read(p.db()).unwrap();
+    let db_sha = test_support::sha256_hex(&db);
+    let rows = p.dump();
+    let uploads = p.uploads();
+    let size = db.len() as u64;
+    // The kernel enforces "nothing larger than the manifest's size written anywhere": a
+    // process that writes past this limit is killed by SIGXFSZ instead of exiting with 1.
+    let limit: u64 = 4 << 20;
+    assert!(size < limit);
+    let fixed = r#""format_version":1,"created_at":"2026-01-01T00:00:00.000Z","tool":"xtask 0.1.0","dialect":"sqlite","source":"file:data/sqlite.db","migrations":{"applied":0,"last_tag":null,"tags":[]}"#;
+    // Today's layout: backup.json first lists every member with its size.
+    let header =
+        format!(r#"{{{fixed},"members":[],"expected":[{{"path":"database/sqlite.db","type":"file","size":{size}}}]}}"#);
+    // The layout of archives made before backup.json listed members: only manifest.json, last.
+    let manifest = format!(
+        r#"{{{fixed},"members":[{{"path":"database/sqlite.db","type":"file","size":{size},"sha256":"{db_sha}"}}]}}"#
+    );
+    let declared = format!("declares {GIB3} bytes (3.0 GiB)");
+    // (file name, members, complete, the error it must give)
+    let mut cases: Vec<(String, Vec<BombMember<'_>>, bool, String)> = Vec::new();
+    for ext in ["tar.gz", "tar.zst"] {
+        // Declares 3 GiB, streams 64 MiB of zeros, then the file ends.
+        cases.push((
+            format!("20200101T000001Z-listed.{ext}"),
+            vec![
+                ("backup.json", header.len() as u64, Body::Bytes(header.as_bytes())),
+                ("database/sqlite.db", GIB3, Body::Zeros(64 << 20)),
+            ],
+            false,
+            format!("member `database/sqlite.db` {declared} but backup.json lists {size} bytes"),
+        ));
+        // No list up front and no manifest: a first pass finds the stream cut short.
+        cases.push((
+            format!("20200101T000002Z-unlisted-cut.{ext}"),
+            vec![("database/sqlite.db", GIB3, Body::Zeros(64 << 20))],
+            false,
+            "is damaged".to_string(),
+        ));
+    }
+    // The real bomb: 3 GiB of zeros in a small file, and a manifest after it that lists the
+    // member with its real size.
+    for ext in ["tar.gz", "tar.zst"] {
+        cases.push((
+            format!("20200101T000003Z-unlisted-whole.{ext}"),
+            vec![
+                ("database/sqlite.db", GIB3, Body::Zeros(GIB3)),
+                ("manifest.json", manifest.len() as u64, Body::Bytes(manifest.as_bytes())),
+            ],
+            true,
+            format!("member `database/sqlite.db` {declared} but manifest.json lists {size} bytes"),
+        ));
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut before = Vec::new();
+    files_with_sizes(p.root(), &mut before);
+    for (name, members, complete, message) in &cases {
+        let path = p.backups().join(name);
+        bomb(&path, members, *complete);
+        let archive_size = fs::metadata(&path).unwrap().len();
+        assert!(archive_size < 4 << 20, "{name}: a small archive, {archive_size} bytes");
+        for args in [vec!["restore", name.as_str(), "--yes"], vec!["backup", "verify", name.as_str()]] {
+            let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"));
+            cmd.env("CMS_PROJECT_ROOT", p.root())
+                .env_remove("DATABASE_URL")
+                .env("TMPDIR", tmp.path())
+                .current_dir("/")
+                .args(&args);
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                    let rl = libc::rlimit { rlim_cur: limit as libc::rlim_t, rlim_max: limit as libc::rlim_t };
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &rl) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let out = Command::from_std(cmd).timeout(Duration::from_secs(300)).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?} on {name}: {:?}\n{err}", out.status);
+            assert!(err.contains(message.as_str()) && err.contains(name.as_str()), "{args:?}: {err}");
+            if args[0] == "restore" {
+                assert!(err.contains("nothing was changed"), "{err}");
+            }
+            // Nothing left behind, nothing large written anywhere, the live data as it was.
+            assert!(p.leftovers().is_empty(), "{name}: {:?}", p.leftovers());
+            let mut written = Vec::new();
+            files_with_sizes(tmp.path(), &mut written);
+            assert!(written.is_empty(), "{name}: left in the temp folder: {written:?}");
+            files_with_sizes(p.root(), &mut written);
+            let new: Vec<_> = written.iter().filter(|f| !before.contains(f) && f.0 != path).collect();
+            assert!(new.iter().all(|(_, n)| *n <= size), "{name}: {new:?}");
+            assert_eq!(fs::read(p.db()).unwrap(), db, "{name}: the live database file is unchanged");
+            assert_eq!(p.dump(), rows);
+            assert_eq!(p.uploads(), uploads);
+        }
+        fs::remove_file(&path).unwrap();
+    }
+    assert!(
+        !p.archives().iter().any(|a| a.to_string_lossy().contains("pre-restore")),
+        "no safety backup of a refused archive"
+    );
+}
+
+#[test]
+fn an_oversized_long_name_record_is_refused_before_it_is_read() {
+    let p = Project::seeded();
+    fs::create_dir_all(p.backups()).unwrap();
+    let rows = p.dump();
+    // A GNU long-name record declaring 3 GiB: the tar crate would read it whole into memory.
+    let path = p.backups().join("20200101T000000Z.tar.zst");
+    let file = fs::File::create(&path).unwrap();
+    let mut enc = zstd::Encoder::new(file, 1).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+    h.set_entry_type(tar::EntryType::GNULongName);
+    h.set_size(3 << 30);
+    h.set_mode(0o644);
+    h.set_cksum();
+    enc.write_all(h.as_bytes()).unwrap();
+    enc.write_all(&vec![b'a'; 8 << 20]).unwrap();
+    enc.finish().unwrap();
+    for args in [["restore", "20200101T000000Z.tar.zst", "--yes"].as_slice(), &["backup", "verify", "latest"]] {
+        p.xtask(args).assert().code(1).stderr(predicate::str::contains("a long-name record of 3221225472 bytes"));
+    }
+    assert_eq!(p.dump(), rows);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

@@ -8,7 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
-use std::path::{Component, Path};
+use std::os::unix::ffi::OsStringExt as _;
+use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -271,10 +272,17 @@ impl<W: Write + Send + 'static> ArchiveWriter<W> {
     }
 
     /// Adds a file's bytes under `name`, hashing them on the way; refuses a file whose size
-    /// changed while it was read.
-    pub fn add_file(&mut self, name: &str, path: &Path, mode: u32) -> Result<()> {
+    /// changed while it was read, or that has grown past `limit` (the size the archive's
+    /// header lists it with).
+    pub fn add_file(&mut self, name: &str, path: &Path, mode: u32, limit: u64) -> Result<()> {
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let size = file.metadata()?.len();
+        if size > limit {
+            bail!(
+                "{} grew from {limit} to {size} bytes while the backup was running; run the backup again",
+                path.display()
+            );
+        }
         let mut reader = BufReader::with_capacity(256 << 10, file);
         let head = io::BufRead::fill_buf(&mut reader)?;
         let store = already_compressed(head);
@@ -341,19 +349,171 @@ pub fn open(path: &Path) -> Result<Box<dyn Read>> {
     }
 }
 
-/// The header (`backup.json`, the first member): the manifest without its member list, read
-/// by `backup list` from the first chunk only. `None` when the archive does not start with one.
+/// The header (`backup.json`, the first member): the manifest without hashes, read by
+/// `backup list` from the first chunk only. `None` when the archive does not start with one.
 pub fn read_header(path: &Path) -> Result<Option<Manifest>> {
+    let name = path.display().to_string();
     let mut archive = tar::Archive::new(open(path)?);
-    let mut entries = archive.entries()?;
-    let Some(first) = entries.next() else { return Ok(None) };
-    let mut first = first?;
-    if first.path()?.to_str() != Some(HEADER_PATH) || first.header().size()? > 1 << 20 {
+    let mut members = Members::new(&mut archive, &name)?;
+    let Some(mut first) = members.next()? else { return Ok(None) };
+    if first.path != HEADER_PATH || first.size > Manifest::HEADER_LIMIT {
         return Ok(None);
     }
     let mut bytes = Vec::new();
-    first.read_to_end(&mut bytes)?;
+    first.entry.read_to_end(&mut bytes)?;
     Ok(Some(Manifest::parse(&bytes)?))
+}
+
+/// The longest path a GNU long-name record may give (PATH_MAX).
+const LONG_NAME_LIMIT: u64 = 4096;
+
+/// A member as the tar stream declares it: checked path, type, declared size and mode, and
+/// the entry its bytes are read from.
+struct RawMember<'a, R: Read> {
+    path: String,
+    kind: MemberKind,
+    size: u64,
+    mode: u32,
+    entry: tar::Entry<'a, R>,
+}
+
+/// The members of a tar stream, read raw so that nothing is read into memory unchecked (the
+/// tar crate reads a long-name or pax record whole, whatever size it declares): a GNU
+/// long-name record (how paths over 100 bytes are written) is taken up to
+/// [`LONG_NAME_LIMIT`] bytes; long link names and pax records are refused (our archives have
+/// none). Every member's path and type are checked before it is returned.
+struct Members<'a, R: Read> {
+    entries: tar::Entries<'a, R>,
+    name: &'a str,
+}
+
+impl<'a, R: Read> Members<'a, R> {
+    fn new(archive: &'a mut tar::Archive<R>, name: &'a str) -> Result<Members<'a, R>> {
+        let entries = archive.entries().map_err(|e| anyhow::anyhow!("{name} is damaged: {e}"))?.raw(true);
+        Ok(Members { entries, name })
+    }
+
+    fn next(&mut self) -> Result<Option<RawMember<'a, R>>> {
+        let name = self.name;
+        let damaged = |e: io::Error| anyhow::anyhow!("{name} is damaged: {e}");
+        let mut long_name: Option<Vec<u8>> = None;
+        loop {
+            let Some(entry) = self.entries.next() else {
+                if long_name.is_some() {
+                    bail!("{name} is damaged: it ends with a long-name record that names no member");
+                }
+                return Ok(None);
+            };
+            let mut entry = entry.map_err(damaged)?;
+            let entry_type = entry.header().entry_type();
+            if entry_type.is_gnu_longname() {
+                let size = entry.size();
+                if long_name.is_some() || size > LONG_NAME_LIMIT {
+                    bail!(
+                        "refusing {name}: a long-name record of {size} bytes (a member name has at most {LONG_NAME_LIMIT})"
+                    );
+                }
+                let mut bytes = Vec::with_capacity(size as usize);
+                entry.read_to_end(&mut bytes).map_err(damaged)?;
+                while bytes.last() == Some(&0) {
+                    bytes.pop();
+                }
+                long_name = Some(bytes);
+                continue;
+            }
+            let raw = match long_name.take() {
+                Some(bytes) => PathBuf::from(std::ffi::OsString::from_vec(bytes)),
+                None => entry.path().map_err(damaged)?.into_owned(),
+            };
+            let path = check_member_path(&raw).map_err(|why| anyhow::anyhow!("refusing {name}: {why}"))?;
+            let kind = match entry_type {
+                tar::EntryType::Regular => MemberKind::File,
+                tar::EntryType::Directory => MemberKind::Dir,
+                tar::EntryType::Symlink | tar::EntryType::Link | tar::EntryType::GNULongLink => {
+                    bail!("refusing {name}: member `{path}` is a link (links are never restored)")
+                }
+                other => bail!("refusing {name}: member `{path}` has an unsupported type ({other:?})"),
+            };
+            let size = entry.size();
+            let mode = entry.header().mode().unwrap_or(0o644);
+            return Ok(Some(RawMember { path, kind, size, mode, entry }));
+        }
+    }
+}
+
+/// What each member may be, known before any member's bytes are read: type and most bytes.
+struct Expected {
+    members: HashMap<String, (MemberKind, u64)>,
+    /// Where the list came from, for messages.
+    source: &'static str,
+}
+
+impl Expected {
+    /// `backup.json`'s list (it cannot list itself: it is at most [`Manifest::HEADER_LIMIT`]).
+    fn listed(listed: Vec<Member>) -> Expected {
+        let mut members: HashMap<String, (MemberKind, u64)> =
+            listed.into_iter().map(|m| (m.path, (m.kind, m.size))).collect();
+        members.insert(HEADER_PATH.to_string(), (MemberKind::File, Manifest::HEADER_LIMIT));
+        Expected { members, source: "backup.json" }
+    }
+
+    fn from_manifest(manifest: &Manifest) -> Expected {
+        let members = manifest.members.iter().map(|m| (m.path.clone(), (m.kind, m.size))).collect();
+        Expected { members, source: "manifest.json" }
+    }
+
+    /// Refuses a member before a byte of it is read: unlisted, of another type, or declaring
+    /// more bytes than listed. The bytes it may have.
+    fn check(&self, name: &str, m: &RawMember<'_, impl Read>) -> Result<u64> {
+        let Some(&(kind, size)) = self.members.get(&m.path) else {
+            bail!("refusing {name}: member `{}` is not listed in the manifest", m.path);
+        };
+        if kind != m.kind {
+            bail!("refusing {name}: member `{}` is a {:?} but {} lists a {kind:?}", m.path, m.kind, self.source);
+        }
+        if m.size > size {
+            bail!(
+                "refusing {name}: member `{}` declares {} bytes ({}) but {} lists {size} bytes ({}); not a byte of it was written",
+                m.path,
+                m.size,
+                super::human(m.size),
+                self.source,
+                super::human(size)
+            );
+        }
+        Ok(size)
+    }
+}
+
+/// For archives whose `backup.json` has no member list (made before it had one): reads the
+/// whole stream without writing anything (every member's path and type checked, its bytes
+/// skipped) to get manifest.json, the last member.
+fn scan_for_manifest(path: &Path, name: &str) -> Result<Manifest> {
+    let stream = decode::open(path, super::default_threads())?;
+    let mut archive = tar::Archive::new(stream);
+    let mut members = Members::new(&mut archive, name)?;
+    let mut seen: Vec<String> = Vec::new();
+    while let Some(mut m) = members.next()? {
+        if m.path == MANIFEST_PATH {
+            let limit = Manifest::size_limit(seen.iter().map(String::as_str));
+            return read_manifest(name, &mut m, limit);
+        }
+        seen.push(m.path);
+    }
+    bail!("{name} has no manifest.json: it is truncated or not one of our backups")
+}
+
+/// manifest.json, read into memory once its declared size is within `limit`.
+fn read_manifest(name: &str, m: &mut RawMember<'_, impl Read>, limit: u64) -> Result<Manifest> {
+    if m.kind != MemberKind::File || m.size > limit {
+        bail!(
+            "refusing {name}: manifest.json declares {} bytes, more than a manifest of its members can take ({limit})",
+            m.size
+        );
+    }
+    let mut bytes = Vec::with_capacity(m.size as usize);
+    m.entry.read_to_end(&mut bytes).map_err(|e| anyhow::anyhow!("{name} is damaged: {e}"))?;
+    Manifest::parse(&bytes)
 }
 
 /// A member about to be read: its validated relative path and type.
@@ -467,6 +627,9 @@ pub struct MemberReader<'a> {
     pos: usize,
     count: u64,
     eof: bool,
+    member: &'a str,
+    /// The most bytes the member may have; one more is an error, and is never handed on.
+    limit: u64,
 }
 
 impl<'a> MemberReader<'a> {
@@ -480,6 +643,11 @@ impl<'a> MemberReader<'a> {
             return Ok(false);
         }
         let mut b = self.pool.buffer();
+        // Up to one byte past the limit: enough to tell that the member outgrows it.
+        let room = (self.limit - self.count).saturating_add(1);
+        if (b.len() as u64) > room {
+            b.truncate(room as usize);
+        }
         let mut n = 0;
         while n < b.len() {
             match self.inner.read(&mut b[n..]) {
@@ -493,6 +661,12 @@ impl<'a> MemberReader<'a> {
             }
         }
         b.truncate(n);
+        if self.count + n as u64 > self.limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("member `{}` has more than the {} bytes it is listed with", self.member, self.limit),
+            ));
+        }
         self.count += n as u64;
         self.buf = b;
         Ok(n > 0)
@@ -514,9 +688,9 @@ impl<'a> MemberReader<'a> {
     }
 
     /// Reads (and hashes) what the consumer left; the member's size as read.
-    fn finish(mut self, member: &str) -> io::Result<u64> {
+    fn finish(mut self) -> io::Result<u64> {
         while self.refill()? {}
-        self.pool.send(self.lane, HashMsg::End(member.to_string()))?;
+        self.pool.send(self.lane, HashMsg::End(self.member.to_string()))?;
         Ok(self.count)
     }
 }
@@ -533,12 +707,18 @@ impl Read for MemberReader<'_> {
     }
 }
 
-/// Reads the whole archive: every member is checked (path, type) before `on_file` sees its
-/// bytes; hashes and sizes are compared with the manifest at the end. Nothing `on_file` does
-/// should be trusted before this returns Ok. Decompression runs on every core and hashing on
-/// threads of its own.
+/// Reads the whole archive. Before a byte of a member is handed to `on_file`, its path, type
+/// and declared size are checked against the member list known up front (backup.json's, or
+/// manifest.json's found by a first pass that writes nothing), and its bytes are counted as
+/// they stream: one more than listed stops the read. Hashes and exact sizes are compared with
+/// manifest.json at the end. Nothing `on_file` does should be trusted before this returns Ok.
+/// Decompression runs on every core and hashing on threads of its own.
 pub fn read(path: &Path, mut on_file: impl FnMut(&Entry<'_>, &mut MemberReader<'_>) -> Result<()>) -> Result<Manifest> {
     let name = path.display().to_string();
+    let expected = match read_header(path)?.and_then(|h| h.expected) {
+        Some(listed) => Expected::listed(listed),
+        None => Expected::from_manifest(&scan_for_manifest(path, &name)?),
+    };
     let threads = super::default_threads();
     let stream = decode::open(path, threads)?;
     let mut archive = tar::Archive::new(stream);
@@ -547,47 +727,39 @@ pub fn read(path: &Path, mut on_file: impl FnMut(&Entry<'_>, &mut MemberReader<'
     let mut manifest: Option<Manifest> = None;
     let damaged = |e: io::Error| anyhow::anyhow!("{name} is damaged: {e}");
     let mut files = 0usize;
-    for entry in archive.entries().map_err(damaged)? {
-        let mut entry = entry.map_err(damaged)?;
-        let raw = entry.path().map_err(damaged)?.into_owned();
-        let member = check_member_path(&raw).map_err(|why| anyhow::anyhow!("refusing {name}: {why}"))?;
+    let mut members = Members::new(&mut archive, &name)?;
+    while let Some(mut m) = members.next()? {
+        let member = m.path.clone();
         if manifest.is_some() {
             bail!("refusing {name}: member `{member}` follows manifest.json (the manifest must be last)");
         }
-        let kind = match entry.header().entry_type() {
-            tar::EntryType::Regular => MemberKind::File,
-            tar::EntryType::Directory => MemberKind::Dir,
-            tar::EntryType::Symlink | tar::EntryType::Link => {
-                bail!("refusing {name}: member `{member}` is a link (links are never restored)")
-            }
-            other => bail!("refusing {name}: member `{member}` has an unsupported type ({other:?})"),
-        };
         if seen.contains_key(&member) {
             bail!("refusing {name}: member `{member}` appears twice");
         }
-        let mode = entry.header().mode().unwrap_or(0o644);
         if member == MANIFEST_PATH {
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).map_err(damaged)?;
-            manifest = Some(Manifest::parse(&bytes)?);
+            let limit = Manifest::size_limit(seen.keys().map(String::as_str));
+            manifest = Some(read_manifest(&name, &mut m, limit)?);
             continue;
         }
-        let size = entry.header().size().map_err(damaged)?;
+        let limit = expected.check(&name, &m)?;
+        let (kind, size) = (m.kind, m.size);
         let count = if kind == MemberKind::File {
             let mut reader = MemberReader {
-                inner: &mut entry,
+                inner: &mut m.entry,
                 pool: &pool,
                 lane: files,
                 buf: Vec::new(),
                 pos: 0,
                 count: 0,
                 eof: false,
+                member: &member,
+                limit: size.min(limit),
             };
             files += 1;
-            on_file(&Entry { path: &member, mode }, &mut reader)?;
-            reader.finish(&member).map_err(damaged)?
+            on_file(&Entry { path: &member, mode: m.mode }, &mut reader)?;
+            reader.finish().map_err(damaged)?
         } else {
-            io::copy(&mut entry, &mut io::sink()).map_err(damaged)?
+            io::copy(&mut m.entry, &mut io::sink()).map_err(damaged)?
         };
         if count != size {
             bail!("{name} is damaged: member `{member}` is cut short");

@@ -2,6 +2,7 @@
 //! the database and uploads/, with restic-style retention and a lock for cron.
 
 pub mod archive;
+pub mod child;
 pub mod lock;
 pub mod manifest;
 pub mod names;
@@ -21,7 +22,7 @@ use server::db::DatabaseUrl;
 
 use crate::project::Context;
 use archive::{ArchiveWriter, Codec};
-use manifest::{Manifest, Migrations, FORMAT_VERSION, HEADER_PATH, POSTGRES_MEMBER, SQLITE_MEMBER};
+use manifest::{Manifest, Member, MemberKind, Migrations, FORMAT_VERSION, HEADER_PATH, POSTGRES_MEMBER, SQLITE_MEMBER};
 use names::{ArchiveName, Compression};
 use retention::Policy;
 
@@ -200,11 +201,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
                 Some(Sub::Create(a)) => a,
                 _ => args.create,
             };
-            run_create(ctx, a)
+            // A restore interrupted half-way is finished or undone first: never a backup of a
+            // database from one side and uploads/ from the other.
+            crate::restore::recover_interrupted(ctx, Duration::from_secs(a.wait)).and_then(|()| run_create(ctx, a))
         }
         Some(Sub::List(a)) => list(ctx, &dir_of(ctx, &a.dir)),
         Some(Sub::Verify(a)) => run_verify(ctx, &dir_of(ctx, &a.dir), &a.target),
-        Some(Sub::Prune(a)) => run_prune(ctx, a),
+        Some(Sub::Prune(a)) => {
+            crate::restore::recover_interrupted(ctx, Duration::from_secs(a.wait)).and_then(|()| run_prune(ctx, a))
+        }
     };
     with_lock_exit_code(result)
 }
@@ -362,7 +367,15 @@ pub fn create_locked(ctx: &Context, options: &CreateOptions) -> Result<Created> 
         source: url.redacted(),
         migrations,
         members: Vec::new(),
+        expected: None,
     };
+    // What goes in, listed in the header with sizes before any of it is written, so a reader
+    // checks every member before writing a byte of it.
+    let snapshot_size = fs::metadata(&snapshot_path)?.len();
+    let uploads = list_uploads(&ctx.root.join("uploads"))?;
+    let mut expected = vec![Member { path: member.into(), kind: MemberKind::File, size: snapshot_size, sha256: None }];
+    expected.extend(uploads.iter().map(|u| u.member.clone()));
+    header.expected = Some(expected);
     let mut write = || -> Result<u64> {
         let file = OpenOptions::new()
             .write(true)
@@ -372,9 +385,10 @@ pub fn create_locked(ctx: &Context, options: &CreateOptions) -> Result<Created> 
             .with_context(|| format!("creating {}", tmp.display()))?;
         let mut w = ArchiveWriter::new(BufWriter::with_capacity(1 << 20, file), options.codec);
         w.add_bytes(HEADER_PATH, &serde_json::to_vec_pretty(&header)?)?;
-        w.add_file(member, &snapshot_path, 0o600)?;
-        add_uploads(&mut w, &ctx.root.join("uploads"))?;
+        w.add_file(member, &snapshot_path, 0o600, snapshot_size)?;
+        add_uploads(&mut w, &uploads)?;
         let mut full = header.clone();
+        full.expected = None;
         full.members = std::mem::take(&mut w.members);
         let out = w.finish(&full)?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
@@ -437,20 +451,34 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing the folder {}", dir.display()))
 }
 
-fn add_uploads<W: std::io::Write + Send + 'static>(w: &mut ArchiveWriter<W>, uploads: &Path) -> Result<()> {
+/// One entry of uploads/ to archive: its member (path, type, size when listed) and file.
+struct Upload {
+    member: Member,
+    file: PathBuf,
+    mode: u32,
+}
+
+/// Every folder and regular file under uploads/, in archive order (links and other special
+/// files are skipped with a warning).
+fn list_uploads(uploads: &Path) -> Result<Vec<Upload>> {
     let meta = match fs::symlink_metadata(uploads) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("reading {}", uploads.display())),
     };
     if !meta.is_dir() {
         bail!("{} is not a folder", uploads.display());
     }
-    w.add_dir("uploads")?;
-    walk(w, uploads, "uploads")
+    let mut out = vec![Upload {
+        member: Member { path: "uploads".into(), kind: MemberKind::Dir, size: 0, sha256: None },
+        file: uploads.to_path_buf(),
+        mode: 0o755,
+    }];
+    walk(&mut out, uploads, "uploads")?;
+    Ok(out)
 }
 
-fn walk<W: std::io::Write + Send + 'static>(w: &mut ArchiveWriter<W>, dir: &Path, name: &str) -> Result<()> {
+fn walk(out: &mut Vec<Upload>, dir: &Path, name: &str) -> Result<()> {
     let mut entries: Vec<_> = fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .collect::<std::io::Result<_>>()
@@ -461,15 +489,47 @@ fn walk<W: std::io::Write + Send + 'static>(w: &mut ArchiveWriter<W>, dir: &Path
             eprintln!("warning: skipping {} (its name is not UTF-8)", e.path().display());
             continue;
         };
-        let member = format!("{name}/{file_name}");
+        let path = format!("{name}/{file_name}");
         let meta = fs::symlink_metadata(e.path())?;
         if meta.is_dir() {
-            w.add_dir(&member)?;
-            walk(w, &e.path(), &member)?;
+            out.push(Upload {
+                member: Member { path: path.clone(), kind: MemberKind::Dir, size: 0, sha256: None },
+                file: e.path(),
+                mode: 0o755,
+            });
+            walk(out, &e.path(), &path)?;
         } else if meta.is_file() {
-            w.add_file(&member, &e.path(), meta.permissions().mode())?;
+            out.push(Upload {
+                member: Member { path, kind: MemberKind::File, size: meta.len(), sha256: None },
+                file: e.path(),
+                mode: meta.permissions().mode(),
+            });
         } else {
             eprintln!("warning: skipping {} (not a regular file: links are not backed up)", e.path().display());
+        }
+    }
+    Ok(())
+}
+
+/// Archives the listed uploads; a file deleted since it was listed is skipped with a warning.
+fn add_uploads<W: std::io::Write + Send + 'static>(w: &mut ArchiveWriter<W>, uploads: &[Upload]) -> Result<()> {
+    for u in uploads {
+        match u.member.kind {
+            MemberKind::Dir => w.add_dir(&u.member.path)?,
+            MemberKind::File => {
+                if let Err(e) = w.add_file(&u.member.path, &u.file, u.mode, u.member.size) {
+                    let gone = e.chain().any(|c| {
+                        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+                    });
+                    if !gone || u.file.exists() {
+                        return Err(e);
+                    }
+                    eprintln!(
+                        "warning: {} was deleted while the backup was running; it is not in this backup",
+                        u.file.display()
+                    );
+                }
+            }
         }
     }
     Ok(())
@@ -590,9 +650,12 @@ pub fn verify(path: &Path) -> Result<Manifest> {
 
 /// The header must say what the manifest says.
 pub fn check_header(path: &Path, manifest: &Manifest) -> Result<()> {
-    if let Some(h) = archive::read_header(path)? {
+    if let Some(mut h) = archive::read_header(path)? {
+        // The header's member list was checked member by member while reading.
+        h.expected = None;
         let mut full = manifest.clone();
         full.members.clear();
+        full.expected = None;
         if h != full {
             bail!("{}: backup.json and manifest.json disagree; the archive is not trustworthy", path.display());
         }
@@ -694,6 +757,31 @@ mod tests {
         let only_last = KeepArgs { keep_last: Some(3), ..Default::default() };
         assert_eq!(only_last.policy(), Policy { last: 3, ..Default::default() });
         assert!(KeepArgs { keep_daily: Some(0), ..Default::default() }.policy().is_empty());
+    }
+
+    #[test]
+    fn uploads_are_archived_as_listed_a_deleted_one_skipped_a_grown_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = dir.path().join("uploads");
+        fs::create_dir_all(uploads.join("images")).unwrap();
+        for name in ["a.txt", "b.txt", "images/c.txt"] {
+            fs::write(uploads.join(name), "abc").unwrap();
+        }
+        let listed = list_uploads(&uploads).unwrap();
+        let paths: Vec<&str> = listed.iter().map(|u| u.member.path.as_str()).collect();
+        assert_eq!(paths, ["uploads", "uploads/a.txt", "uploads/b.txt", "uploads/images", "uploads/images/c.txt"]);
+        let codec = Codec { compression: Compression::Zstd, level: 1, threads: 1 };
+
+        fs::remove_file(uploads.join("a.txt")).unwrap();
+        let mut w = ArchiveWriter::new(Vec::new(), codec);
+        add_uploads(&mut w, &listed).unwrap();
+        let archived: Vec<&str> = w.members.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(archived, ["uploads", "uploads/b.txt", "uploads/images", "uploads/images/c.txt"]);
+
+        fs::write(uploads.join("b.txt"), "abcdef").unwrap();
+        let mut w = ArchiveWriter::new(Vec::new(), codec);
+        let err = add_uploads(&mut w, &listed).unwrap_err().to_string();
+        assert!(err.contains("b.txt grew from 3 to 6 bytes while the backup was running"), "{err}");
     }
 
     #[test]

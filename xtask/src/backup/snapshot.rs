@@ -9,6 +9,7 @@ use anyhow::{bail, Context as _, Result};
 use server::db::plan::AppliedRow;
 use server::db::MigrationSet;
 
+use super::child;
 use super::manifest::Migrations;
 
 /// `VACUUM INTO dest` from a read-only connection: a consistent, compact copy.
@@ -104,7 +105,7 @@ pub fn version_mismatch(tool: &str, client: PgVersion, server: PgVersion) -> Opt
 /// Refuses early, with a clear message, when `tool` is older than the server.
 pub fn check_pg_versions(tool: &str, url: &str) -> Result<()> {
     let out =
-        duct::cmd(tool, ["--version"]).stdout_capture().stderr_capture().unchecked().run().with_context(|| {
+        child::cmd(tool, ["--version"]).stdout_capture().stderr_capture().unchecked().run().with_context(|| {
             format!("cannot run {tool}; install the PostgreSQL client (apt-get install postgresql-client)")
         })?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -131,7 +132,7 @@ pub fn postgres(url: &str, dest: &Path) -> Result<()> {
         format!("--file={}", dest.display()),
         format!("--dbname={dbname}"),
     ];
-    let mut cmd = duct::cmd("pg_dump", &args).stdout_capture().stderr_capture().stdin_null().unchecked();
+    let mut cmd = child::cmd("pg_dump", &args).stdout_capture().stderr_capture().stdin_null().unchecked();
     if let Some(pw) = password {
         cmd = cmd.env("PGPASSWORD", pw);
     }
@@ -152,7 +153,7 @@ pub fn postgres(url: &str, dest: &Path) -> Result<()> {
 /// Reads a custom-format dump in full: its table of contents (`pg_restore -l`) and every
 /// data block (`pg_restore -f /dev/null`). Both must succeed.
 pub fn read_pg_dump(dump: &Path) -> Result<usize> {
-    let list = duct::cmd("pg_restore", ["--list".as_ref(), dump.as_os_str()])
+    let list = child::cmd("pg_restore", ["--list".as_ref(), dump.as_os_str()])
         .stdout_capture()
         .stderr_capture()
         .stdin_null()
@@ -164,7 +165,7 @@ pub fn read_pg_dump(dump: &Path) -> Result<usize> {
     }
     let entries =
         String::from_utf8_lossy(&list.stdout).lines().filter(|l| !l.starts_with(';') && !l.trim().is_empty()).count();
-    let full = duct::cmd("pg_restore", ["--file=/dev/null".as_ref(), dump.as_os_str()])
+    let full = child::cmd("pg_restore", ["--file=/dev/null".as_ref(), dump.as_os_str()])
         .stdout_null()
         .stderr_capture()
         .stdin_null()
