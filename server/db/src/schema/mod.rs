@@ -5,6 +5,7 @@
 pub mod diff;
 pub mod introspect;
 pub mod model;
+pub mod source;
 pub mod sql;
 pub mod verify;
 
