@@ -11,50 +11,20 @@
 //! foreign_key_check` must pass before it commits; on PostgreSQL, statements run in a
 //! transaction except those marked [`Statement::outside_transaction`], which run on their own.
 //!
-//! Scratch databases: SQLite in memory; PostgreSQL a temporary database created on the
-//! server given and always dropped, also when something fails.
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use rusqlite::config::DbConfig;
+//! Scratch databases are the sources' ([`ScratchDb`]): SQLite in memory; PostgreSQL a
+//! temporary database created on the server given and always dropped, also when something
+//! fails.
 
 use super::diff::{self, Change, DiffError, Renames};
-use super::introspect::{self, IntrospectError, SchemaFilter};
-use super::model::{Dialect, Schema};
+use super::model::Schema;
+use super::source::{ScratchDb, ScratchServer, SourceError};
 use super::sql::{self, Statement};
-
-/// Where scratch databases are made.
-#[derive(Clone, Debug)]
-pub enum Scratch {
-    /// An in-memory SQLite database.
-    Sqlite,
-    /// A temporary database on this PostgreSQL server (the connection's role needs
-    /// `CREATEDB`); the configuration's database name is where `CREATE DATABASE` runs.
-    Postgres(postgres::Config),
-}
-
-impl Scratch {
-    pub fn dialect(&self) -> Dialect {
-        match self {
-            Scratch::Sqlite => Dialect::Sqlite,
-            Scratch::Postgres(_) => Dialect::Postgres,
-        }
-    }
-
-    /// A PostgreSQL server given as a URL.
-    pub fn postgres_url(url: &str) -> Result<Scratch, VerifyError> {
-        url.parse::<postgres::Config>()
-            .map(Scratch::Postgres)
-            .map_err(|e| VerifyError::Scratch { message: format!("not a PostgreSQL URL: {e}") })
-    }
-}
 
 /// Why a plan is not known to be right.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("the scratch database could not be made: {message}")]
-    Scratch { message: String },
+    #[error("verifying the migration on a scratch database: {0}")]
+    Scratch(#[from] SourceError),
     #[error(
         "building a scratch copy of the starting schema failed at statement {number}: {message}\n  {sql}\n\
          (the SQL renderer cannot reproduce that schema: a bug, please report it)"
@@ -74,8 +44,6 @@ pub enum VerifyError {
         list(residual)
     )]
     Mismatch { residual: Vec<Change> },
-    #[error("reading the scratch database back: {0}")]
-    Introspect(#[from] IntrospectError),
     #[error(transparent)]
     Diff(#[from] DiffError),
 }
@@ -84,23 +52,21 @@ fn list(changes: &[Change]) -> String {
     changes.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n")
 }
 
-/// Runs `statements` on a scratch database holding `from`, and checks that the result is
-/// `to`.
-pub fn verify(scratch: &Scratch, from: &Schema, to: &Schema, statements: &[Statement]) -> Result<(), VerifyError> {
-    if from.dialect != scratch.dialect() || to.dialect != scratch.dialect() {
-        return Err(DiffError::DialectMismatch { from: from.dialect, to: scratch.dialect() }.into());
+/// Runs `statements` on a scratch database (made on `server`) holding `from`, and checks
+/// that the result is `to`.
+pub fn verify(server: &ScratchServer, from: &Schema, to: &Schema, statements: &[Statement]) -> Result<(), VerifyError> {
+    if from.dialect != to.dialect {
+        return Err(DiffError::DialectMismatch { from: from.dialect, to: to.dialect }.into());
     }
-    let mut db = ScratchDb::open(scratch)?;
+    let mut db = ScratchDb::create(from.dialect, server, "verifying the migration")?;
     let build = sql::create(from);
-    db.run(&build).map_err(|f| VerifyError::BuildFrom { number: f.number, sql: f.sql, message: f.message })?;
-    let built = db.introspect()?;
-    let left = residual(&built, from)?;
+    run(&mut db, &build).map_err(|f| VerifyError::BuildFrom { number: f.number, sql: f.sql, message: f.message })?;
+    let left = residual(&db.introspect()?, from)?;
     if !left.is_empty() {
         return Err(VerifyError::FromNotReproduced { residual: left });
     }
-    db.run(statements).map_err(|f| VerifyError::Apply { number: f.number, sql: f.sql, message: f.message })?;
-    let result = db.introspect()?;
-    let left = residual(&result, to)?;
+    run(&mut db, statements).map_err(|f| VerifyError::Apply { number: f.number, sql: f.sql, message: f.message })?;
+    let left = residual(&db.introspect()?, to)?;
     if !left.is_empty() {
         return Err(VerifyError::Mismatch { residual: left });
     }
@@ -108,11 +74,24 @@ pub fn verify(scratch: &Scratch, from: &Schema, to: &Schema, statements: &[State
 }
 
 /// `diff` + `render` + [`verify`]: the statements that turn `from` into `to`, known to work.
-pub fn plan(scratch: &Scratch, from: &Schema, to: &Schema, renames: &Renames) -> Result<Vec<Statement>, VerifyError> {
+pub fn plan(
+    server: &ScratchServer,
+    from: &Schema,
+    to: &Schema,
+    renames: &Renames,
+) -> Result<Vec<Statement>, VerifyError> {
     let changes = diff::diff(from, to, renames)?;
     let statements = sql::render(from.dialect, &changes, from, to);
-    verify(scratch, from, to, &statements)?;
+    verify(server, from, to, &statements)?;
     Ok(statements)
+}
+
+/// Runs planned statements on a scratch database as the migrator would.
+pub fn run(db: &mut ScratchDb, statements: &[Statement]) -> Result<(), StatementFailed> {
+    match db {
+        ScratchDb::Sqlite(conn) => run_sqlite(conn, statements),
+        ScratchDb::Postgres(pg) => run_postgres(pg.client(), statements),
+    }
 }
 
 fn residual(result: &Schema, expected: &Schema) -> Result<Vec<Change>, VerifyError> {
@@ -130,46 +109,6 @@ pub struct StatementFailed {
 }
 
 type Failed = StatementFailed;
-
-/// A scratch database, dropped with the value.
-enum ScratchDb {
-    Sqlite(rusqlite::Connection),
-    Postgres { client: postgres::Client, _guard: TempDatabase },
-}
-
-impl ScratchDb {
-    fn open(scratch: &Scratch) -> Result<ScratchDb, VerifyError> {
-        match scratch {
-            Scratch::Sqlite => {
-                let e = |e: rusqlite::Error| VerifyError::Scratch { message: format!("in-memory SQLite: {e}") };
-                let conn = rusqlite::Connection::open_in_memory().map_err(e)?;
-                conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, false).map_err(e)?;
-                conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false).map_err(e)?;
-                conn.pragma_update(None, "foreign_keys", "ON").map_err(e)?;
-                Ok(ScratchDb::Sqlite(conn))
-            }
-            Scratch::Postgres(config) => {
-                let guard = TempDatabase::create(config)?;
-                let client = guard.connect()?;
-                Ok(ScratchDb::Postgres { client, _guard: guard })
-            }
-        }
-    }
-
-    fn introspect(&mut self) -> Result<Schema, VerifyError> {
-        Ok(match self {
-            ScratchDb::Sqlite(conn) => introspect::sqlite(conn)?,
-            ScratchDb::Postgres { client, .. } => introspect::postgres(client, SchemaFilter::All)?,
-        })
-    }
-
-    fn run(&mut self, statements: &[Statement]) -> Result<(), Failed> {
-        match self {
-            ScratchDb::Sqlite(conn) => run_sqlite(conn, statements),
-            ScratchDb::Postgres { client, .. } => run_postgres(client, statements),
-        }
-    }
-}
 
 /// `PRAGMA foreign_keys = …`.
 fn is_foreign_keys_pragma(sql: &str) -> bool {
@@ -256,60 +195,5 @@ fn pg_message(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => db.message().to_string(),
         None => e.to_string(),
-    }
-}
-
-/// A temporary PostgreSQL database, dropped (`WITH (FORCE)`) when the value is.
-struct TempDatabase {
-    config: postgres::Config,
-    name: String,
-}
-
-impl TempDatabase {
-    fn create(config: &postgres::Config) -> Result<TempDatabase, VerifyError> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let name = format!(
-            "cms_scratch_{}_{}_{}",
-            std::process::id(),
-            nanos % 1_000_000_000_000,
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut admin = config.connect(postgres::NoTls).map_err(|e| VerifyError::Scratch {
-            message: format!("cannot connect to the PostgreSQL server: {}", pg_message(&e)),
-        })?;
-        admin.batch_execute(&format!("CREATE DATABASE {}", sql::postgres::quote(&name))).map_err(|e| {
-            let insufficient = e.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE);
-            VerifyError::Scratch {
-                message: if insufficient {
-                    format!(
-                        "the role may not create a database ({}); give it CREATEDB or pass --dev-url with a database to use",
-                        pg_message(&e)
-                    )
-                } else {
-                    format!("CREATE DATABASE {name}: {}", pg_message(&e))
-                },
-            }
-        })?;
-        Ok(TempDatabase { config: config.clone(), name })
-    }
-
-    fn connect(&self) -> Result<postgres::Client, VerifyError> {
-        let mut c = self.config.clone();
-        c.dbname(&self.name);
-        c.connect(postgres::NoTls).map_err(|e| VerifyError::Scratch {
-            message: format!("cannot connect to the scratch database {}: {}", self.name, pg_message(&e)),
-        })
-    }
-}
-
-impl Drop for TempDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = self.config.connect(postgres::NoTls) {
-            let q = sql::postgres::quote(&self.name);
-            if admin.batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)")).is_err() {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {q}"));
-            }
-        }
     }
 }

@@ -919,7 +919,7 @@ fn alter_column(table: &QualifiedName, old: &Column, new: &Column, changes: &[&C
             )));
             out.push(alter(
                 table,
-                format!("ALTER COLUMN {col} SET DEFAULT nextval({})", literal(&format!("{}", qualified(&seq)))),
+                format!("ALTER COLUMN {col} SET DEFAULT nextval({})", literal(&qualified(&seq))),
             ));
             out.push(Statement::new(format!(
                 "SELECT setval({}, COALESCE(max({col}), 0) + 1, false) FROM {};",
