@@ -182,6 +182,14 @@ fn a_postgres_sql_file_needs_a_server_for_its_scratch_database() {
     assert!(err.to_string().contains("--dev-url"), "{err}");
 }
 
+/// Held by the tests that count scratch databases on the (per-process) test server, so that
+/// one test's scratch database is not another's leftover.
+static SCRATCH_COUNT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn count_lock() -> std::sync::MutexGuard<'static, ()> {
+    SCRATCH_COUNT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn scratch_databases(client: &mut postgres::Client) -> Vec<String> {
     client
         .query("SELECT datname::text FROM pg_database WHERE datname LIKE 'cms\\_scratch\\_%'", &[])
@@ -213,6 +221,7 @@ fn a_postgres_sql_file_runs_in_a_scratch_database_that_is_always_dropped() {
                TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();\n";
     let file = write(dir.path(), "schema.sql", sql);
     let scratch = ScratchServer::postgres(db.url());
+    let _counting = count_lock();
     let before = scratch_databases(&mut client);
     let schema = Source::Sql(file).load(Dialect::Postgres, &scratch).unwrap();
     client.batch_execute(sql).unwrap();
@@ -241,4 +250,38 @@ fn a_role_that_may_not_create_databases_is_told_about_dev_url() {
         text.contains("--dev-url") && text.contains("cms_test") && !text.contains(test_support::pg::TEST_PASSWORD),
         "{text}"
     );
+}
+
+#[test]
+fn scratch_databases_go_with_their_guard_even_on_a_panic_and_old_leftovers_are_dropped() {
+    let Some(db) = test_support::pg::database() else { return };
+    let mut client = db.client();
+    let _counting = count_lock();
+    let before = scratch_databases(&mut client);
+    let url = db.url().to_string();
+    let name = std::panic::catch_unwind(move || {
+        let mut scratch = cms_db::schema::source::PgScratch::create(&url).unwrap();
+        scratch.client().batch_execute("CREATE TABLE t (id integer)").unwrap();
+        let name = scratch.name().to_string();
+        std::panic::panic_any(name);
+    })
+    .unwrap_err();
+    let name = name.downcast::<String>().unwrap();
+    assert!(name.starts_with("cms_scratch_"), "{name}");
+    assert_eq!(scratch_databases(&mut client), before, "{name} was left behind");
+
+    // A killed run's leftover (named two hours ago) goes when the next scratch database is
+    // made; one made a minute ago (another run's, still in use) stays.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let old = format!("cms_scratch_{}_deadbeef", now - 7200);
+    let recent = format!("cms_scratch_{}_cafebabe", now - 60);
+    for n in [&old, &recent] {
+        client.batch_execute(&format!("CREATE DATABASE \"{n}\"")).unwrap();
+    }
+    let scratch = cms_db::schema::source::PgScratch::create(db.url()).unwrap();
+    let during = scratch_databases(&mut client);
+    assert!(!during.contains(&old) && during.contains(&recent), "{during:?}");
+    drop(scratch);
+    client.batch_execute(&format!("DROP DATABASE \"{recent}\"")).unwrap();
+    assert_eq!(scratch_databases(&mut client), before);
 }
