@@ -10,6 +10,12 @@
 //! - [`postgres()`]: `pg_catalog` (`format_type`, `pg_get_expr`, `pg_get_constraintdef`,
 //!   `pg_get_indexdef`, `pg_get_viewdef`, `pg_get_triggerdef`, enums, sequences, identity).
 //!
+//! Not read (the model has no place for them yet): SQLite `ON CONFLICT` clauses and `MATCH`;
+//! PostgreSQL functions (a trigger's function is named in its definition only), domains,
+//! exclusion constraints, partitioning, `NOT VALID`/`NO INHERIT` on checks, indexes on
+//! materialized views, comments, grants and row-level security policies, and anything an
+//! extension owns.
+//!
 //! [`normalize_sql_expression`] is the one normalisation of SQLite expression text: defaults,
 //! checks, generated columns, index expressions and predicates, views, triggers and virtual
 //! tables all go through it, and the SQL renderer can use it to predict what introspection
