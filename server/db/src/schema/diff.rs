@@ -1421,3 +1421,334 @@ fn match_constraints<T: Clone>(
 pub fn same(a: &Schema, b: &Schema) -> bool {
     matches!(diff(a, b, &Renames::none_are_renames()), Ok(c) if c.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(name: &str) -> QualifiedName {
+        QualifiedName::new("public", name)
+    }
+
+    fn table(name: &str, cols: &[&str]) -> Table {
+        let mut t = Table::new(q(name));
+        t.columns = cols.iter().map(|c| Column::new(*c, "text")).collect();
+        t
+    }
+
+    fn schema(tables: Vec<Table>) -> Schema {
+        let mut s = Schema::empty(Dialect::Postgres);
+        for t in tables {
+            s.tables.insert(t.name.clone(), t);
+        }
+        s
+    }
+
+    fn fk(name: &str, cols: &[&str], target: &str, refs: &[&str]) -> ForeignKey {
+        ForeignKey {
+            name: Some(name.to_string()),
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            references: q(target),
+            referenced_columns: refs.iter().map(|c| c.to_string()).collect(),
+            on_delete: Action::NoAction,
+            on_update: Action::NoAction,
+            deferrable: Deferrable::NotDeferrable,
+        }
+    }
+
+    fn ok(from: &Schema, to: &Schema, renames: &Renames) -> Vec<String> {
+        diff(from, to, renames).unwrap().iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn equal_schemas_have_no_changes_and_column_order_is_not_a_change() {
+        let a = schema(vec![table("t", &["a", "b"])]);
+        let b = schema(vec![table("t", &["b", "a"])]);
+        assert!(diff(&a, &a, &Renames::none()).unwrap().is_empty());
+        assert!(diff(&a, &b, &Renames::none()).unwrap().is_empty());
+        assert!(same(&a, &b));
+    }
+
+    #[test]
+    fn dialects_must_match() {
+        let a = Schema::empty(Dialect::Sqlite);
+        let b = Schema::empty(Dialect::Postgres);
+        assert!(matches!(diff(&a, &b, &Renames::none()), Err(DiffError::DialectMismatch { .. })));
+    }
+
+    #[test]
+    fn a_dropped_and_an_added_table_are_ambiguous_until_said() {
+        let from = schema(vec![table("a", &["x"]), table("keep", &["x"])]);
+        let to = schema(vec![table("b", &["x"]), table("keep", &["x"])]);
+        let err = diff(&from, &to, &Renames::none()).unwrap_err();
+        assert_eq!(
+            err,
+            DiffError::Ambiguous { candidates: vec![RenameCandidate::Table { dropped: q("a"), added: q("b") }] }
+        );
+        assert!(err.to_string().contains("--rename a=b"), "{err}");
+        assert_eq!(ok(&from, &to, &Renames::parse(["a=b"]).unwrap()), ["rename table a to b"]);
+        assert_eq!(ok(&from, &to, &Renames::none_are_renames()), ["create table b", "drop table a"]);
+        // Only drops, or only adds, are not ambiguous.
+        assert_eq!(ok(&from, &schema(vec![table("keep", &["x"])]), &Renames::none()), ["drop table a"]);
+    }
+
+    #[test]
+    fn columns_dropped_and_added_in_one_table_are_ambiguous() {
+        let from = schema(vec![table("t", &["id", "a", "b"]), table("u", &["c"])]);
+        let to = schema(vec![table("t", &["id", "x", "y"]), table("u", &["d"])]);
+        let DiffError::Ambiguous { candidates } = diff(&from, &to, &Renames::none()).unwrap_err() else { panic!() };
+        let args: Vec<String> = candidates.iter().map(RenameCandidate::rename_arg).collect();
+        assert_eq!(args, ["t.a=x", "t.a=y", "t.b=x", "t.b=y", "u.c=d"]);
+        // Renames for some, the rest confirmed as drop and add.
+        let r = Renames::parse(["t.a=x", "u.c=d"]).unwrap();
+        assert!(matches!(diff(&from, &to, &r), Err(DiffError::Ambiguous { candidates }) if candidates.len() == 1));
+        assert_eq!(
+            ok(&from, &to, &r.and_rest_are_not_renames()),
+            ["rename column t.a to x", "rename column u.c to d", "add column t.y", "drop column t.b"]
+        );
+    }
+
+    #[test]
+    fn a_renamed_table_keeps_its_column_renames_and_its_children_follow() {
+        let parent = table("authors", &["id", "name"]);
+        let mut child = table("books", &["id", "author_id"]);
+        child.foreign_keys.push(fk("books_fk", &["author_id"], "authors", &["id"]));
+        let from = schema(vec![parent, child]);
+        let mut writers = table("writers", &["key", "name"]);
+        writers.name = q("writers");
+        let mut child2 = table("books", &["id", "author_id"]);
+        child2.foreign_keys.push(fk("books_fk", &["author_id"], "writers", &["key"]));
+        let to = schema(vec![writers, child2]);
+        // The column may be named by the table's old or new name.
+        for spec in ["authors.id=key", "writers.id=key"] {
+            let r = Renames::parse(["authors=writers", spec]).unwrap();
+            assert_eq!(ok(&from, &to, &r), ["rename table authors to writers", "rename column writers.id to key"]);
+        }
+    }
+
+    #[test]
+    fn a_rename_onto_a_dropped_name_drops_it_first() {
+        let from = schema(vec![table("t", &["old", "new"])]);
+        let to = schema(vec![table("t", &["new"])]);
+        assert_eq!(
+            ok(&from, &to, &Renames::parse(["t.old=new"]).unwrap()),
+            ["drop column t.new", "rename column t.old to new"]
+        );
+    }
+
+    #[test]
+    fn renames_that_name_nothing_are_errors() {
+        let from = schema(vec![table("t", &["a"])]);
+        let to = schema(vec![table("u", &["a"])]);
+        let kept = schema(vec![table("t", &["b"])]);
+        let err = diff(&from, &kept, &Renames::parse(["t.a=zz"]).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("table t has no column zz"), "{err}");
+        for (spec, needle) in [
+            ("nope=u", "no table nope"),
+            ("t=v", "the new schema has no table v"),
+            ("t.zz=a", "no column"),
+            ("t.a=zz", "the new schema has no table t"),
+        ] {
+            let r = Renames::parse([spec]).unwrap();
+            let err = diff(&from, &to, &r).unwrap_err();
+            assert!(matches!(err, DiffError::UnknownRename { .. }), "{spec}: {err:?}");
+            assert!(err.to_string().contains(needle), "{spec}: {err}");
+        }
+        assert!(Renames::parse(["a"]).is_err());
+        assert!(Renames::parse(["a=b.c"]).is_err());
+        assert!(Renames::parse(["=b"]).is_err());
+        assert!(Renames::parse(["a.b.c.d=e"]).is_err());
+    }
+
+    #[test]
+    fn column_attributes_are_separate_changes() {
+        let from = schema(vec![table("t", &["a"])]);
+        let mut t = table("t", &["a"]);
+        t.columns[0] = Column {
+            data_type: "integer".into(),
+            not_null: true,
+            default: Some("0".into()),
+            collation: Some("C".into()),
+            ..t.columns[0].clone()
+        };
+        let to = schema(vec![t]);
+        let changes = diff(&from, &to, &Renames::none()).unwrap();
+        let attrs: Vec<&str> = changes
+            .iter()
+            .map(|c| match c {
+                Change::AlterColumn { change: ColumnChange::Type { .. }, .. } => "type",
+                Change::AlterColumn { change: ColumnChange::Collation { .. }, .. } => "collation",
+                Change::AlterColumn { change: ColumnChange::NotNull { .. }, .. } => "not null",
+                Change::AlterColumn { change: ColumnChange::Default { .. }, .. } => "default",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(attrs, ["type", "collation", "not null", "default"]);
+        let safety: Vec<String> = changes.iter().map(|c| c.safety().to_string()).collect();
+        assert_eq!(
+            safety,
+            ["needs: every value of t.a converts from text to integer", "safe", "needs: no NULLs in t(a)", "safe"]
+        );
+    }
+
+    #[test]
+    fn constraints_match_by_name_then_by_content() {
+        let mut a = table("t", &["x", "y"]);
+        a.uniques = vec![
+            Unique { name: Some("u_x".into()), columns: vec!["x".into()], nulls_not_distinct: false },
+            Unique { name: Some("u_y".into()), columns: vec!["y".into()], nulls_not_distinct: false },
+        ];
+        a.checks = vec![Check { name: None, expression: "x > 0".into() }];
+        let mut b = a.clone();
+        // Same name, other content: drop and add. Same content, other name: a rename.
+        b.uniques = vec![
+            Unique { name: Some("u_x".into()), columns: vec!["x".into(), "y".into()], nulls_not_distinct: false },
+            Unique { name: Some("t_y_key".into()), columns: vec!["y".into()], nulls_not_distinct: false },
+        ];
+        // Unnamed: by content.
+        b.checks =
+            vec![Check { name: None, expression: "x > 0".into() }, Check { name: None, expression: "y <> ''".into() }];
+        let changes = ok(&schema(vec![a]), &schema(vec![b]), &Renames::none());
+        assert_eq!(
+            changes,
+            [
+                "drop unique t(x)",
+                "rename constraint u_y of t to t_y_key",
+                "add unique t(x, y)",
+                "add check on t: y <> ''",
+            ]
+        );
+    }
+
+    #[test]
+    fn foreign_key_actions_changed_are_a_drop_and_an_add() {
+        let mut a = table("c", &["p"]);
+        a.foreign_keys.push(fk("c_p_fk", &["p"], "p", &["id"]));
+        let mut b = a.clone();
+        b.foreign_keys[0].on_delete = Action::Cascade;
+        let changes = diff(&schema(vec![a.clone()]), &schema(vec![b]), &Renames::none()).unwrap();
+        assert!(
+            matches!(changes.as_slice(), [Change::DropForeignKey { .. }, Change::AddForeignKey { foreign_key, .. }]
+            if foreign_key.on_delete == Action::Cascade)
+        );
+        assert!(matches!(changes[1].safety(), Safety::DataDependent(Requirement::NoOrphans { .. })));
+    }
+
+    #[test]
+    fn a_changed_index_is_dropped_and_created_and_a_renamed_one_renamed() {
+        let key = |c: &str| IndexKey {
+            target: IndexTarget::Column(c.into()),
+            descending: false,
+            collation: None,
+            nulls_not_default: false,
+            opclass: None,
+        };
+        let idx = |name: &str, c: &str, unique: bool| Index {
+            name: name.into(),
+            unique,
+            keys: vec![key(c)],
+            predicate: None,
+            method: None,
+            include: vec![],
+        };
+        let mut a = table("t", &["x", "y"]);
+        a.indexes.insert("i_x".into(), idx("i_x", "x", false));
+        a.indexes.insert("i_y".into(), idx("i_y", "y", false));
+        let mut b = table("t", &["x", "y"]);
+        b.indexes.insert("i_x".into(), idx("i_x", "x", true));
+        b.indexes.insert("t_y_idx".into(), idx("t_y_idx", "y", false));
+        assert_eq!(
+            ok(&schema(vec![a]), &schema(vec![b]), &Renames::none()),
+            ["drop index i_x on t", "rename index i_y on t to t_y_idx", "create index i_x on t"]
+        );
+    }
+
+    fn with_enum(values: &[&str]) -> Schema {
+        let mut s = Schema::empty(Dialect::Postgres);
+        s.enums.insert(q("mood"), Enum { name: q("mood"), values: values.iter().map(|v| v.to_string()).collect() });
+        s
+    }
+
+    #[test]
+    fn enum_values_added_at_their_place_removed_reordered_or_renamed() {
+        assert_eq!(
+            ok(&with_enum(&["b", "d"]), &with_enum(&["a", "b", "c", "d", "e"]), &Renames::none()),
+            [
+                "add value 'a' to enum mood before 'b'",
+                "add value 'c' to enum mood after 'b'",
+                "add value 'e' to enum mood after 'd'",
+            ]
+        );
+        let removed = diff(&with_enum(&["a", "b"]), &with_enum(&["a"]), &Renames::none()).unwrap();
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].safety().to_string(), "needs: no row holds 'b' of enum mood");
+        let reordered = diff(&with_enum(&["a", "b"]), &with_enum(&["b", "a"]), &Renames::none()).unwrap();
+        assert!(matches!(reordered.as_slice(), [Change::RecreateEnum { .. }]));
+        assert_eq!(reordered[0].safety(), Safety::Safe);
+        assert!(matches!(
+            diff(&with_enum(&["a", "b"]), &with_enum(&["a", "c"]), &Renames::none()),
+            Err(DiffError::Ambiguous { candidates }) if candidates[0].rename_arg() == "mood.b=c"
+        ));
+        assert_eq!(
+            ok(&with_enum(&["a", "b"]), &with_enum(&["a", "c"]), &Renames::parse(["mood.b=c"]).unwrap()),
+            ["rename value 'b' of enum mood to 'c'"]
+        );
+    }
+
+    #[test]
+    fn safety_of_drops_and_adds() {
+        let from = schema(vec![table("t", &["a", "b"])]);
+        let mut t = table("t", &["a"]);
+        t.columns.push(Column { not_null: true, ..Column::new("c", "integer") });
+        t.columns.push(Column { not_null: true, default: Some("0".into()), ..Column::new("d", "integer") });
+        let to = schema(vec![t]);
+        let changes = diff(&from, &to, &Renames::none_are_renames()).unwrap();
+        let s: Vec<String> = changes.iter().map(|c| format!("{c}: {}", c.safety())).collect();
+        assert_eq!(
+            s,
+            [
+                "add column t.c: needs: public.t must be empty: new column c is NOT NULL without a default"
+                    .replace("public.t", "t"),
+                "add column t.d: safe".to_string(),
+                "drop column t.b: destructive: drops column t.b and its values".to_string(),
+            ]
+        );
+        let dropped = diff(&from, &Schema::empty(Dialect::Postgres), &Renames::none()).unwrap();
+        assert_eq!(dropped[0].safety().to_string(), "destructive: drops table t and all its rows");
+    }
+
+    #[test]
+    fn changes_serialise_for_json() {
+        let from = schema(vec![table("t", &["a"])]);
+        let to = schema(vec![table("t", &["a", "b"])]);
+        let changes = diff(&from, &to, &Renames::none()).unwrap();
+        let json = serde_json::to_value(&changes).unwrap();
+        assert_eq!(json[0]["op"], "add_column");
+        assert_eq!(json[0]["table"]["name"], "t");
+        assert_eq!(json[0]["column"]["name"], "b");
+        let back: Vec<Change> = serde_json::from_value(json).unwrap();
+        assert_eq!(back, changes);
+        let safety = serde_json::to_value(Change::DropTable { table: table("x", &[]) }.safety()).unwrap();
+        assert_eq!(safety["safety"], "destructive");
+        assert_eq!(safety["detail"]["loss"], "table");
+    }
+
+    #[test]
+    fn renamed_applies_renames_everywhere() {
+        let mut parent = table("p", &["id"]);
+        parent.primary_key = Some(PrimaryKey { name: Some("p_pkey".into()), columns: vec!["id".into()] });
+        let mut child = table("c", &["pid"]);
+        child.foreign_keys.push(fk("c_fk", &["pid"], "p", &["id"]));
+        let from = schema(vec![parent, child]);
+        let changes = vec![
+            Change::RenameTable { from: q("p"), to: q("parent") },
+            Change::RenameColumn { table: q("parent"), from: "id".into(), to: "key".into() },
+        ];
+        let r = renamed(&from, &changes);
+        let p = r.tables.get(&q("parent")).unwrap();
+        assert_eq!(p.primary_key.as_ref().unwrap().columns, ["key"]);
+        let c = r.tables.get(&q("c")).unwrap();
+        assert_eq!(c.foreign_keys[0].references, q("parent"));
+        assert_eq!(c.foreign_keys[0].referenced_columns, ["key"]);
+    }
+}

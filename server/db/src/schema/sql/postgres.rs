@@ -917,10 +917,7 @@ fn alter_column(table: &QualifiedName, old: &Column, new: &Column, changes: &[&C
                 qualified(&seq),
                 qualified(table)
             )));
-            out.push(alter(
-                table,
-                format!("ALTER COLUMN {col} SET DEFAULT nextval({})", literal(&qualified(&seq))),
-            ));
+            out.push(alter(table, format!("ALTER COLUMN {col} SET DEFAULT nextval({})", literal(&qualified(&seq)))));
             out.push(Statement::new(format!(
                 "SELECT setval({}, COALESCE(max({col}), 0) + 1, false) FROM {};",
                 literal(&qualified(&seq)),
@@ -966,6 +963,90 @@ fn alter_column(table: &QualifiedName, old: &Column, new: &Column, changes: &[&C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::diff::{diff, Renames};
+
+    fn q(n: &str) -> QualifiedName {
+        QualifiedName::new("public", n)
+    }
+
+    fn plan(from: &Schema, to: &Schema) -> Vec<Statement> {
+        let changes = diff(from, to, &Renames::none_are_renames()).unwrap();
+        render(&changes, from, to)
+    }
+
+    fn fk(name: &str, col: &str, target: &str) -> ForeignKey {
+        ForeignKey {
+            name: Some(name.into()),
+            columns: vec![col.into()],
+            references: q(target),
+            referenced_columns: vec!["id".into()],
+            on_delete: Action::Cascade,
+            on_update: Action::NoAction,
+            deferrable: Deferrable::NotDeferrable,
+        }
+    }
+
+    fn keyed(name: &str, cols: &[&str]) -> Table {
+        let mut t = Table::new(q(name));
+        t.columns = std::iter::once("id")
+            .chain(cols.iter().copied())
+            .map(|c| Column { not_null: c == "id", ..Column::new(c, "integer") })
+            .collect();
+        t.primary_key = Some(PrimaryKey { name: Some(format!("{name}_pkey")), columns: vec!["id".into()] });
+        t
+    }
+
+    #[test]
+    fn a_cycle_of_new_tables_gets_one_key_added_after() {
+        let mut sites = keyed("sites", &["env_id"]);
+        sites.foreign_keys.push(fk("sites_env_fk", "env_id", "envs"));
+        let mut envs = keyed("envs", &["site_id"]);
+        envs.foreign_keys.push(fk("envs_site_fk", "site_id", "sites"));
+        let mut to = Schema::empty(Dialect::Postgres);
+        to.tables.insert(q("sites"), sites);
+        to.tables.insert(q("envs"), envs);
+        let sql: Vec<String> = plan(&Schema::empty(Dialect::Postgres), &to).into_iter().map(|s| s.sql).collect();
+        assert_eq!(sql.len(), 3, "{sql:#?}");
+        assert!(sql[0].starts_with("CREATE TABLE \"sites\" (\n\t\"id\" integer PRIMARY KEY NOT NULL,"), "{sql:#?}");
+        assert!(!sql[0].contains("FOREIGN KEY"));
+        assert!(sql[1].contains("CONSTRAINT \"envs_site_fk\" FOREIGN KEY (\"site_id\") REFERENCES \"public\".\"sites\"(\"id\") ON DELETE cascade ON UPDATE no action"));
+        assert_eq!(
+            sql[2],
+            "ALTER TABLE \"sites\" ADD CONSTRAINT \"sites_env_fk\" FOREIGN KEY (\"env_id\") REFERENCES \"public\".\"envs\"(\"id\") ON DELETE cascade ON UPDATE no action;"
+        );
+    }
+
+    #[test]
+    fn an_added_enum_value_runs_outside_the_transaction() {
+        let mut from = Schema::empty(Dialect::Postgres);
+        from.enums.insert(q("mood"), Enum { name: q("mood"), values: vec!["a".into()] });
+        let mut to = from.clone();
+        to.enums.get_mut(&q("mood")).unwrap().values.insert(0, "z".into());
+        let st = plan(&from, &to);
+        assert_eq!(st.len(), 1);
+        assert_eq!(st[0].sql, "ALTER TYPE \"public\".\"mood\" ADD VALUE 'z' BEFORE 'a';");
+        assert!(st[0].outside_transaction);
+    }
+
+    #[test]
+    fn a_type_change_moves_the_default_out_of_the_way() {
+        let mut from = Schema::empty(Dialect::Postgres);
+        let mut t = keyed("t", &[]);
+        t.columns.push(Column { default: Some("'1'::text".into()), ..Column::new("n", "text") });
+        from.tables.insert(q("t"), t.clone());
+        let mut to = from.clone();
+        to.tables.get_mut(&q("t")).unwrap().columns[1] =
+            Column { default: Some("1".into()), ..Column::new("n", "integer") };
+        let sql: Vec<String> = plan(&from, &to).into_iter().map(|s| s.sql).collect();
+        assert_eq!(
+            sql,
+            [
+                "ALTER TABLE \"t\" ALTER COLUMN \"n\" DROP DEFAULT;",
+                "ALTER TABLE \"t\" ALTER COLUMN \"n\" SET DATA TYPE integer USING \"n\"::integer;",
+                "ALTER TABLE \"t\" ALTER COLUMN \"n\" SET DEFAULT 1;",
+            ]
+        );
+    }
 
     #[test]
     fn enum_columns_are_recognised_in_every_spelling() {

@@ -602,6 +602,103 @@ fn rebuild(old: &Table, new: &Table, losses: Option<&Vec<String>>) -> Vec<Statem
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::diff::{diff, Renames};
+
+    fn q(n: &str) -> QualifiedName {
+        QualifiedName::new("main", n)
+    }
+
+    fn schema(tables: Vec<Table>) -> Schema {
+        let mut s = Schema::empty(Dialect::Sqlite);
+        for t in tables {
+            s.tables.insert(t.name.clone(), t);
+        }
+        s
+    }
+
+    fn pages(extra: Vec<Column>) -> Table {
+        let mut t = Table::new(q("pages"));
+        t.columns = vec![Column { not_null: true, ..Column::new("id", "INTEGER") }, Column::new("title", "TEXT")];
+        t.columns.extend(extra);
+        t.primary_key = Some(PrimaryKey { name: None, columns: vec!["id".into()] });
+        t
+    }
+
+    fn text(from: &Schema, to: &Schema) -> String {
+        let changes = diff(from, to, &Renames::none_are_renames()).unwrap();
+        super::super::to_migration_text(&render(&changes, from, to))
+    }
+
+    #[test]
+    fn alter_table_adds_what_it_can() {
+        let from = schema(vec![pages(vec![])]);
+        let constant = Column { not_null: true, default: Some("'draft'".into()), ..Column::new("status", "TEXT") };
+        let to = schema(vec![pages(vec![constant, Column::new("n", "INTEGER")])]);
+        assert_eq!(
+            text(&from, &to),
+            "ALTER TABLE `pages` ADD `status` TEXT DEFAULT 'draft' NOT NULL;--> statement-breakpoint\n\
+             ALTER TABLE `pages` ADD `n` INTEGER;\n"
+        );
+    }
+
+    #[test]
+    fn a_column_alter_table_cannot_add_is_a_rebuild() {
+        let from = schema(vec![pages(vec![Column::new("gone", "TEXT")])]);
+        let at = Column { not_null: true, default: Some("CURRENT_TIMESTAMP".into()), ..Column::new("at", "TEXT") };
+        let to = schema(vec![pages(vec![at])]);
+        assert_eq!(
+            text(&from, &to),
+            "PRAGMA foreign_keys=OFF;--> statement-breakpoint\n\
+             CREATE TABLE `__new_pages` (\n\
+             \t`id` INTEGER PRIMARY KEY NOT NULL,\n\
+             \t`title` TEXT,\n\
+             \t`at` TEXT DEFAULT CURRENT_TIMESTAMP NOT NULL\n\
+             );\n--> statement-breakpoint\n\
+             INSERT INTO `__new_pages`(`id`, `title`) SELECT `id`, `title` FROM `pages`;--> statement-breakpoint\n\
+             -- warning: table rebuild drops column pages.gone and its values\n\
+             DROP TABLE `pages`;--> statement-breakpoint\n\
+             ALTER TABLE `__new_pages` RENAME TO `pages`;--> statement-breakpoint\n\
+             PRAGMA foreign_keys=ON;\n"
+        );
+    }
+
+    #[test]
+    fn a_free_column_is_dropped_by_alter_table_and_a_keyed_one_by_a_rebuild() {
+        let from = schema(vec![pages(vec![Column::new("body", "TEXT")])]);
+        let to = schema(vec![pages(vec![])]);
+        assert_eq!(
+            text(&from, &to),
+            "-- warning: drops column pages.body and its values\nALTER TABLE `pages` DROP COLUMN `body`;\n"
+        );
+        let mut keyed = pages(vec![Column::new("body", "TEXT")]);
+        keyed.uniques.push(Unique { name: None, columns: vec!["body".into()], nulls_not_distinct: false });
+        assert!(text(&schema(vec![keyed]), &to).contains("CREATE TABLE `__new_pages`"));
+    }
+
+    #[test]
+    fn parents_are_created_first_and_dropped_last() {
+        let parent = pages(vec![]);
+        let mut child = Table::new(q("comments"));
+        child.columns = vec![Column::new("page_id", "INTEGER")];
+        child.foreign_keys.push(ForeignKey {
+            name: None,
+            columns: vec!["page_id".into()],
+            references: q("pages"),
+            referenced_columns: vec!["id".into()],
+            on_delete: Action::Cascade,
+            on_update: Action::NoAction,
+            deferrable: Deferrable::InitiallyDeferred,
+        });
+        let both = schema(vec![child, parent]);
+        let empty = Schema::empty(Dialect::Sqlite);
+        let created = text(&empty, &both);
+        assert!(created.find("CREATE TABLE `pages`").unwrap() < created.find("CREATE TABLE `comments`").unwrap());
+        assert!(created.contains(
+            "FOREIGN KEY (`page_id`) REFERENCES `pages`(`id`) ON UPDATE no action ON DELETE cascade DEFERRABLE INITIALLY DEFERRED"
+        ));
+        let dropped = text(&both, &empty);
+        assert!(dropped.find("DROP TABLE `comments`").unwrap() < dropped.find("DROP TABLE `pages`").unwrap());
+    }
 
     #[test]
     fn literals_are_told_from_expressions() {
