@@ -5,8 +5,8 @@
 //! reorders them by a new type its columns are converted to.
 //!
 //! Order: schemas, enums and sequences first; renames; then what depends on something that
-//! changes is dropped (triggers, views, foreign keys, indexes and constraints), tables and
-//! columns dropped, enums recreated, columns added and altered, constraints and indexes
+//! changes is dropped (triggers, views, foreign keys), tables dropped, indexes and
+//! constraints dropped, columns dropped, enums recreated, columns added and altered, constraints and indexes
 //! added, new tables created (parents first, their foreign keys inline when the parent exists,
 //! else added after), foreign keys added, views and triggers created; enums, sequences and
 //! schemas that are gone are dropped last.
@@ -641,6 +641,14 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
             }
         }
     }
+    // Tables dropped (their foreign keys to each other are gone; the keys they point at may
+    // change next).
+    for t in dropped_tables.iter().filter(|t| !rename_targets.contains(&t.name)) {
+        out.push(
+            Statement::new(format!("DROP TABLE {};", table_name(&t.name)))
+                .with_warning(Loss::Table { table: t.name.clone() }.to_string()),
+        );
+    }
     for c in changes {
         match c {
             Change::DropIndex { table, index } if !dropped_names.contains(table) => {
@@ -665,13 +673,7 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
         out.push(drop_constraint(table, &pk.name));
     }
 
-    // 4. Tables and columns dropped.
-    for t in dropped_tables.iter().filter(|t| !rename_targets.contains(&t.name)) {
-        out.push(
-            Statement::new(format!("DROP TABLE {};", table_name(&t.name)))
-                .with_warning(Loss::Table { table: t.name.clone() }.to_string()),
-        );
-    }
+    // 4. Columns dropped.
     for (table, col) in &dropped_cols {
         if displaced_cols.contains(&(table.clone(), col.name.clone())) {
             continue;
