@@ -218,6 +218,9 @@ both!(
     dropped_and_added_column_is_ambiguous,
     swap_column_names,
     child_dropped_while_its_parent_key_changes,
+    verify_refuses_a_wrong_migration,
+    verify_names_the_failing_statement,
+    verify_plans_and_checks_in_one_call,
 );
 
 macro_rules! only {
@@ -229,7 +232,7 @@ macro_rules! only {
 }
 
 only!(Sqlite, sqlite_only: fts5_left_alone, fts5_content_table_rebuilt, drop_column_that_an_index_uses);
-only!(Postgres, postgres_only: enum_value_added, enum_value_removed, enum_value_renamed, enum_reordered_with_default,
+only!(Postgres, postgres_only: verify_says_when_it_cannot_copy_the_starting_schema, enum_value_added, enum_value_removed, enum_value_renamed, enum_reordered_with_default,
     schemas_and_sequences, identity_columns, serial_column, foreign_key_cycle);
 
 const PAGES: &str = "CREATE TABLE pages (id integer PRIMARY KEY NOT NULL, title text NOT NULL, body text);";
@@ -853,4 +856,72 @@ fn child_dropped_while_its_parent_key_changes(d: Dialect) {
     let data = "INSERT INTO t1 VALUES (1), (2); INSERT INTO t2 VALUES (1, 1);";
     let Some(mut done) = trip(d, Trip { from, data, to, renames: &[] }) else { return };
     done.assert_rows("SELECT id || ':' || c0 FROM t1 ORDER BY id", &["1:0", "2:0"]);
+}
+
+fn scratch_for(d: Dialect) -> Option<(Conn, ScratchServer)> {
+    let c = Conn::open(d)?;
+    let server = c.scratch();
+    Some((c, server))
+}
+
+fn verify_refuses_a_wrong_migration(d: Dialect) {
+    let Some((_db, server)) = scratch_for(d) else { return };
+    let from = schema_of(d, "CREATE TABLE t (id integer PRIMARY KEY NOT NULL, a text);").unwrap();
+    let to = schema_of(d, "CREATE TABLE t (id integer PRIMARY KEY NOT NULL, a text, b integer);").unwrap();
+    // A plan that does too little, and one that does something else.
+    let wrong = [
+        vec![],
+        vec![Statement::new(pick(d, "ALTER TABLE `t` ADD `b` text;", "ALTER TABLE \"t\" ADD COLUMN \"b\" text;"))],
+    ];
+    for statements in wrong {
+        match verify::verify(&server, &from, &to, &statements) {
+            Err(verify::VerifyError::Mismatch { residual }) => {
+                assert_eq!(residual.len(), 1, "{residual:?}");
+                let e = verify::VerifyError::Mismatch { residual };
+                assert!(e.to_string().contains("t.b"), "{e}");
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+    }
+}
+
+fn verify_names_the_failing_statement(d: Dialect) {
+    let Some((_db, server)) = scratch_for(d) else { return };
+    let from = schema_of(d, "CREATE TABLE t (id integer PRIMARY KEY NOT NULL);").unwrap();
+    let to = schema_of(d, "CREATE TABLE t (id integer PRIMARY KEY NOT NULL, b integer);").unwrap();
+    let statements =
+        [Statement::new("CREATE TABLE x (id integer);"), Statement::new("ALTER TABLE nope ADD COLUMN b integer;")];
+    match verify::verify(&server, &from, &to, &statements) {
+        Err(e @ verify::VerifyError::Apply { number: 2, .. }) => assert!(e.to_string().contains("nope"), "{e}"),
+        other => panic!("expected statement 2 to fail, got {other:?}"),
+    }
+}
+
+fn verify_plans_and_checks_in_one_call(d: Dialect) {
+    let Some((_db, server)) = scratch_for(d) else { return };
+    let from = schema_of(d, "CREATE TABLE t (id integer PRIMARY KEY NOT NULL, a text);").unwrap();
+    let to = schema_of(d, "CREATE TABLE u (id integer PRIMARY KEY NOT NULL, a text NOT NULL);").unwrap();
+    assert!(matches!(
+        verify::plan(&server, &from, &to, &Renames::none()),
+        Err(verify::VerifyError::Diff(DiffError::Ambiguous { .. }))
+    ));
+    let statements = verify::plan(&server, &from, &to, &Renames::parse(["t=u"]).unwrap()).unwrap();
+    assert!(sql::to_migration_text(&statements).contains("RENAME TO"));
+}
+
+fn verify_says_when_it_cannot_copy_the_starting_schema(d: Dialect) {
+    // PostgreSQL trigger functions are not part of the model: a schema whose trigger calls one
+    // cannot be copied into a scratch database, and verify says so instead of guessing.
+    let Some((_db, server)) = scratch_for(d) else { return };
+    let from = schema_of(
+        d,
+        "CREATE TABLE t (id integer);
+        CREATE FUNCTION t_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+        CREATE TRIGGER t_touch BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION t_touch();",
+    )
+    .unwrap();
+    match verify::verify(&server, &from, &from, &[]) {
+        Err(e @ verify::VerifyError::BuildFrom { .. }) => assert!(e.to_string().contains("t_touch"), "{e}"),
+        other => panic!("expected the copy of the starting schema to fail, got {other:?}"),
+    }
 }
