@@ -218,6 +218,8 @@ both!(
     dropped_and_added_column_is_ambiguous,
     swap_column_names,
     child_dropped_while_its_parent_key_changes,
+    rename_and_rebuild_under_a_view,
+    referenced_key_changes_type,
     verify_refuses_a_wrong_migration,
     verify_names_the_failing_statement,
     verify_plans_and_checks_in_one_call,
@@ -231,7 +233,7 @@ macro_rules! only {
     };
 }
 
-only!(Sqlite, sqlite_only: fts5_left_alone, fts5_content_table_rebuilt, drop_column_that_an_index_uses);
+only!(Sqlite, sqlite_only: autoincrement_counter_survives_a_rebuild, fts5_left_alone, fts5_content_table_rebuilt, drop_column_that_an_index_uses);
 only!(Postgres, postgres_only: verify_says_when_it_cannot_copy_the_starting_schema, enum_value_added, enum_value_removed, enum_value_renamed, enum_reordered_with_default,
     schemas_and_sequences, identity_columns, serial_column, foreign_key_cycle);
 
@@ -924,4 +926,43 @@ fn verify_says_when_it_cannot_copy_the_starting_schema(d: Dialect) {
         Err(e @ verify::VerifyError::BuildFrom { .. }) => assert!(e.to_string().contains("t_touch"), "{e}"),
         other => panic!("expected the copy of the starting schema to fail, got {other:?}"),
     }
+}
+
+fn rename_and_rebuild_under_a_view(d: Dialect) {
+    let from = "CREATE TABLE pages (id integer PRIMARY KEY NOT NULL, title text NOT NULL, body text);
+        CREATE VIEW page_titles AS SELECT id, title FROM pages;";
+    let to = "CREATE TABLE documents (id integer PRIMARY KEY NOT NULL, heading varchar(100) NOT NULL, body text);
+        CREATE VIEW page_titles AS SELECT id, heading FROM documents;";
+    let Some(mut done) =
+        trip(d, Trip { from, data: PAGES_ROWS, to, renames: &["pages=documents", "documents.title=heading"] })
+    else {
+        return;
+    };
+    done.assert_rows("SELECT heading FROM page_titles ORDER BY id", &["Home", "About"]);
+    done.assert_rows("SELECT coalesce(body, '-') FROM documents ORDER BY id", &["hello", "-"]);
+}
+
+fn referenced_key_changes_type(d: Dialect) {
+    let from = "CREATE TABLE parents (id integer PRIMARY KEY NOT NULL);
+        CREATE TABLE kids (id integer PRIMARY KEY NOT NULL, parent_id integer NOT NULL,
+            CONSTRAINT kids_parent_fk FOREIGN KEY (parent_id) REFERENCES parents(id));";
+    let to = from.replace("integer", "bigint");
+    let data = "INSERT INTO parents VALUES (1), (2); INSERT INTO kids VALUES (10, 1), (11, 2);";
+    let Some(mut done) = trip(d, Trip { from, data, to: &to, renames: &[] }) else { return };
+    done.assert_rows("SELECT id || ':' || parent_id FROM kids ORDER BY id", &["10:1", "11:2"]);
+    let orphan = match &mut done.conn {
+        Conn::Sqlite(c) => c.execute_batch("INSERT INTO kids VALUES (12, 99)").is_err(),
+        Conn::Postgres { client, .. } => client.batch_execute("INSERT INTO kids VALUES (12, 99)").is_err(),
+    };
+    assert!(orphan, "the foreign key still holds:\n{}", done.text);
+}
+
+fn autoincrement_counter_survives_a_rebuild(d: Dialect) {
+    let from = "CREATE TABLE events (id integer PRIMARY KEY AUTOINCREMENT NOT NULL, name text);";
+    let to = "CREATE TABLE events (id integer PRIMARY KEY AUTOINCREMENT NOT NULL, name text NOT NULL);";
+    let data = "INSERT INTO events (name) VALUES ('a'), ('b'), ('c'); DELETE FROM events WHERE name = 'c';";
+    let Some(mut done) = trip(d, Trip { from, data, to, renames: &[] }) else { return };
+    assert!(done.text.contains("__new_events"), "{}", done.text);
+    done.conn.exec("INSERT INTO events (name) VALUES ('d')");
+    done.assert_rows("SELECT id || ':' || name FROM events ORDER BY id", &["1:a", "2:b", "4:d"]);
 }

@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{mentions_any, order_renames, requalify, topological, Statement};
+use super::{literal, mentions_any, order_renames, requalify, topological, Statement};
 use crate::schema::diff::{self, Change, Safety};
 use crate::schema::model::*;
 
@@ -585,6 +585,16 @@ fn rebuild(old: &Table, new: &Table, losses: Option<&Vec<String>>) -> Vec<Statem
         .map(|c| quote(&c.name))
         .collect();
     let mut out = vec![Statement::new("PRAGMA foreign_keys=OFF;"), Statement::new(create_table_sql(new, &temp))];
+    // An AUTOINCREMENT counter carries over (rows deleted at the top keep their ids unused);
+    // the copy below only raises it.
+    let autoincrement = |t: &Table| t.columns.iter().any(|c| c.autoincrement);
+    if autoincrement(old) && autoincrement(new) {
+        out.push(Statement::new(format!(
+            "INSERT INTO sqlite_sequence(name, seq) SELECT {}, seq FROM sqlite_sequence WHERE name = {};",
+            literal(&temp),
+            literal(name)
+        )));
+    }
     if !kept.is_empty() {
         let cols = kept.join(", ");
         out.push(Statement::new(format!("INSERT INTO {}({cols}) SELECT {cols} FROM {};", quote(&temp), quote(name))));
