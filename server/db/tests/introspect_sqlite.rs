@@ -473,3 +473,25 @@ fn normalised_definitions_recreate_the_same_objects() {
         s.views.values().next().unwrap().definition
     );
 }
+
+/// `ALTER TABLE … RENAME` makes SQLite rewrite every reference in the stored text (checks,
+/// indexes, triggers, views) with double quotes: the result reads like the SQL written with
+/// the new names.
+#[test]
+fn renamed_tables_and_columns_read_like_the_schema_written_with_the_new_names() {
+    let renamed = schema_of(
+        "CREATE TABLE t (id integer PRIMARY KEY, a integer CHECK (a > 0));\
+         CREATE INDEX t_a ON t (a * 2) WHERE a > 1;\
+         CREATE VIEW v AS SELECT a FROM t;\
+         CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET a = a + 1 WHERE id = new.id; END;\
+         ALTER TABLE t RENAME COLUMN a TO b;\
+         ALTER TABLE t RENAME TO u;",
+    );
+    let direct = schema_of(
+        "CREATE TABLE u (id integer PRIMARY KEY, b integer CHECK (b > 0));\
+         CREATE INDEX t_a ON u (b * 2) WHERE b > 1;\
+         CREATE VIEW v AS SELECT b FROM u;\
+         CREATE TRIGGER tr AFTER INSERT ON u BEGIN UPDATE u SET b = b + 1 WHERE id = new.id; END;",
+    );
+    assert_eq!(renamed, direct);
+}
