@@ -10,7 +10,7 @@ use server::seed::SeedOptions;
 use crate::confirm::confirm;
 use crate::migrate::ms;
 use crate::project::Context;
-use crate::seed::{open_migrated, register_present_images, seed_and_report};
+use crate::seed::{open_migrated, present_images, seed_with_images_and_report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,9 +34,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         let order = server::seed::clear::clear(&mut conn)?;
         out!("cleared {} tables in {}: {}", order.len(), ms(started.elapsed()), order.join(", "));
     } else {
-        // Clearing and seeding share one transaction: a failure leaves the old data.
-        seed_and_report(&mut conn, &SeedOptions { seed: args.seed, force: true })?;
-        register_present_images(ctx, &mut conn);
+        // Clearing, seeding and registering the image files on disk share one transaction: a
+        // failure leaves the old data, and a reader sees the old data or the new, never a mix.
+        let images = present_images(ctx);
+        seed_with_images_and_report(&mut conn, &SeedOptions { seed: args.seed, force: true }, &images)?;
     }
     Ok(ExitCode::SUCCESS)
 }

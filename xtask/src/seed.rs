@@ -38,8 +38,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     }
     let options = SeedOptions { seed: args.seed, force: args.force };
     let mut conn = open_migrated(ctx, &url)?;
-    seed_and_report(&mut conn, &options)?;
-    register_present_images(ctx, &mut conn);
+    seed_with_images_and_report(&mut conn, &options, &present_images(ctx))?;
     if let Some(n) = args.scale {
         scale_up(&mut conn, n, args.seed)?;
     }
@@ -54,7 +53,9 @@ pub fn open_migrated(ctx: &Context, url: &DatabaseUrl) -> Result<Connection> {
     let pending = st.count("pending") + st.count("out of order");
     let problems = st.findings().iter().filter(|f| f.blocks_migrate(false)).count();
     if pending > 0 || problems > 0 {
-        bail!("{url} is not fully migrated ({pending} pending, {problems} problem(s)); run `cargo xtask migrate` first");
+        bail!(
+            "{url} is not fully migrated ({pending} pending, {problems} problem(s)); run `cargo xtask migrate` first"
+        );
     }
     drop(driver);
     Ok(connect(url)?)
@@ -62,8 +63,18 @@ pub fn open_migrated(ctx: &Context, url: &DatabaseUrl) -> Result<Connection> {
 
 /// Seeds and prints the summary (counts, ids, home page URL).
 pub fn seed_and_report(conn: &mut Connection, options: &SeedOptions) -> Result<()> {
+    seed_with_images_and_report(conn, options, &[])
+}
+
+/// Seeds with the image files on disk recorded in the same transaction (see [`present_images`])
+/// and prints the summary.
+pub fn seed_with_images_and_report(
+    conn: &mut Connection,
+    options: &SeedOptions,
+    images: &[server::seed::ImageFile],
+) -> Result<()> {
     let started = Instant::now();
-    match seed::seed(conn, options)? {
+    match seed::seed_with_images(conn, options, images)? {
         SeedOutcome::AlreadySeeded { teams } => {
             out!(
                 "already seeded ({teams} team(s)); nothing changed. Use `seed --force` or `reset-data` to start over."
@@ -81,30 +92,34 @@ pub fn seed_and_report(conn: &mut Connection, options: &SeedOptions) -> Result<(
             out!("  team id         {}", ids.team);
             out!("  site id         {}", ids.site);
             out!("  environment id  {}", ids.environment);
+            if !images.is_empty() {
+                out!("  images          {} file(s) in {} registered", images.len(), crate::seed_images::IMAGES_DIR);
+            }
             out!("  home page       http://localhost:4000/pages/home?locale=en");
         }
     }
     Ok(())
 }
 
-/// Image files already in uploads/images (from an earlier seed-images) keep their real metadata
-/// when the rows were just recreated. Only a warning when that fails: the rows stay placeholders
-/// and `cargo xtask seed-images` fixes them.
-pub fn register_present_images(ctx: &Context, conn: &mut Connection) {
+/// The manifest's image files already in uploads/images (from an earlier seed-images), read
+/// from disk: the seed records them as they are, in its own transaction, so the pages keep
+/// pointing at real files and the rows are a function of `--seed N` and the files. Only a
+/// warning when they cannot be read: the rows stay placeholders and `cargo xtask seed-images`
+/// fixes them.
+pub fn present_images(ctx: &Context) -> Vec<server::seed::ImageFile> {
     let dir = ctx.root.join(crate::seed_images::IMAGES_DIR);
     let has_files = std::fs::read_dir(&dir)
         .map(|entries| entries.flatten().any(|e| !e.file_name().to_string_lossy().starts_with('.')))
         .unwrap_or(false);
     if !has_files {
-        return;
+        return Vec::new();
     }
-    match crate::seed_images::register_present(ctx, conn, None) {
-        Ok(0) => {}
-        Ok(n) => out!("  images          {n} file(s) in {} registered", crate::seed_images::IMAGES_DIR),
-        Err(e) => eprintln!(
-            "warning: could not register the files in {}: {e:#}; run `cargo xtask seed-images`",
-            ctx.show(&dir)
-        ),
+    match crate::seed_images::present(ctx, None) {
+        Ok(rows) => rows.iter().map(|r| r.seed_file()).collect(),
+        Err(e) => {
+            eprintln!("warning: could not read the files in {}: {e:#}; run `cargo xtask seed-images`", ctx.show(&dir));
+            Vec::new()
+        }
     }
 }
 

@@ -34,6 +34,18 @@ impl Project {
         cmd
     }
 
+    fn images(&self) -> PathBuf {
+        self.dir.path().join("uploads/images")
+    }
+
+    /// Puts `photos` into uploads/images.
+    fn put_images(&self, photos: &[(&str, Vec<u8>)]) {
+        fs::create_dir_all(self.images()).unwrap();
+        for (file, bytes) in photos {
+            fs::write(self.images().join(file), bytes).unwrap();
+        }
+    }
+
     fn counts(&self) -> Vec<(String, i64)> {
         let conn = server::db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
         server::seed::counts(&mut Connection::Sqlite(conn)).unwrap()
@@ -91,6 +103,74 @@ fn same_seed_same_rows_different_seed_different_rows() {
         p.xtask(&["seed"]).assert().success();
     }
     assert_ne!(d.dump(), e.dump(), "without --seed, ids are fresh");
+}
+
+/// The demo's nine image files as real JPEGs (no placeholder marker), each its own picture; the
+/// same bytes on every call.
+fn demo_photos() -> Vec<(&'static str, Vec<u8>)> {
+    [
+        "hero-home.jpg",
+        "hero-about.jpg",
+        "gallery-1.jpg",
+        "gallery-2.jpg",
+        "gallery-3.jpg",
+        "gallery-4.jpg",
+        "post-1.jpg",
+        "post-2.jpg",
+        "post-3.jpg",
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, file)| {
+        let (w, h) = (48 + 8 * i as u16, 32);
+        let rgb: Vec<u8> = (0..u32::from(w) * u32::from(h) * 3).map(|k| (k as u8).wrapping_mul(i as u8 + 3)).collect();
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 80).encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb).unwrap();
+        (file, out)
+    })
+    .collect()
+}
+
+#[test]
+fn with_images_on_disk_the_same_seed_gives_the_same_rows_whatever_ran_before() {
+    let photos = demo_photos();
+    let projects: Vec<Project> = (0..4).map(|_| Project::new()).collect();
+    for p in &projects {
+        p.xtask(&["migrate", "-q"]).assert().success();
+        p.put_images(&photos);
+    }
+    let [a, b, c, d] = &projects[..] else { unreachable!() };
+    // c: seed-images registered the files before the seed (its own ids and times).
+    c.xtask(&["seed-images", "--offline"]).assert().success().stdout(predicate::str::contains("9 already present"));
+    for (p, n) in [(a, "7"), (b, "7"), (c, "7"), (d, "8")] {
+        p.xtask(&["seed", "--seed", n]).assert().success().stdout(predicate::str::contains("9 file(s)"));
+    }
+    let seeded = a.dump();
+    // The files are registered as they are on disk, not as placeholders.
+    let conn = rusqlite::Connection::open(a.db()).unwrap();
+    let (bytes, placeholders): (i64, i64) = conn
+        .query_row("SELECT sum(bytes), sum(is_placeholder) FROM images", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    drop(conn);
+    assert_eq!((bytes, placeholders), (photos.iter().map(|(_, b)| b.len() as i64).sum(), 0));
+    assert_eq!(b.dump(), seeded, "two folders with the same files, seeded with --seed 7");
+    assert_eq!(c.dump(), seeded, "seed-images before the seed changes nothing");
+    assert_ne!(d.dump(), seeded, "--seed 8 differs");
+    // reset-data and seed --force with --seed 7 give the same rows again, from any data.
+    d.xtask(&["reset-data", "--yes", "--seed", "7"]).assert().success().stdout(predicate::str::contains("9 file(s)"));
+    assert_eq!(d.dump(), seeded, "reset-data --seed 7");
+    b.xtask(&["reset-data", "--yes"]).assert().success();
+    assert_ne!(b.dump(), seeded, "without --seed the rows are fresh");
+    b.xtask(&["seed", "--force", "--yes", "--seed", "7"]).assert().success();
+    assert_eq!(b.dump(), seeded, "seed --force --seed 7");
+    // seed-images afterwards finds the rows as it would have written them.
+    c.xtask(&["seed-images", "--offline"]).assert().success();
+    let ids = |p: &Project| -> Vec<(String, String)> {
+        let conn = rusqlite::Connection::open(p.db()).unwrap();
+        let mut st = conn.prepare("SELECT file_name, id FROM images ORDER BY file_name").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(ids(c), ids(a));
 }
 
 #[test]

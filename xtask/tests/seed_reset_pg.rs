@@ -45,18 +45,65 @@ impl Project {
 
     /// Every application row as text, in a stable order: equal dumps mean identical data.
     fn dump(&self) -> String {
-        let mut client = self.db.client();
-        let mut tables: Vec<String> = self.counts().into_keys().collect();
-        tables.sort();
-        let mut out = String::new();
-        for table in tables {
-            let sql = format!("SELECT t::text FROM \"{table}\" t ORDER BY 1");
-            for row in client.query(&sql, &[]).unwrap() {
-                out.push_str(&format!("{table}: {}\n", row.get::<_, String>(0)));
-            }
-        }
-        out
+        dump(&mut self.db.client())
     }
+
+    /// Puts `photos` into uploads/images.
+    fn put_images(&self, photos: &[(&str, Vec<u8>)]) {
+        let dir = self.dir.path().join("uploads/images");
+        fs::create_dir_all(&dir).unwrap();
+        for (file, bytes) in photos {
+            fs::write(dir.join(file), bytes).unwrap();
+        }
+    }
+}
+
+/// Every application row as `client` sees it (inside its transaction, when one is open).
+fn dump(client: &mut impl postgres::GenericClient) -> String {
+    let tables: Vec<String> = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+              WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut out = String::new();
+    for table in tables {
+        let sql = format!("SELECT t::text FROM \"{table}\" t ORDER BY 1");
+        for row in client.query(&sql, &[]).unwrap() {
+            out.push_str(&format!("{table}: {}\n", row.get::<_, String>(0)));
+        }
+    }
+    out
+}
+
+/// The demo's nine image files as real JPEGs (no placeholder marker), each its own picture; the
+/// same bytes on every call.
+fn demo_photos() -> Vec<(&'static str, Vec<u8>)> {
+    [
+        "hero-home.jpg",
+        "hero-about.jpg",
+        "gallery-1.jpg",
+        "gallery-2.jpg",
+        "gallery-3.jpg",
+        "gallery-4.jpg",
+        "post-1.jpg",
+        "post-2.jpg",
+        "post-3.jpg",
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, file)| {
+        let (w, h) = (48 + 8 * i as u16, 32);
+        let rgb: Vec<u8> = (0..u32::from(w) * u32::from(h) * 3).map(|k| (k as u8).wrapping_mul(i as u8 + 3)).collect();
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 80).encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb).unwrap();
+        (file, out)
+    })
+    .collect()
 }
 
 #[test]
@@ -85,6 +132,152 @@ fn same_seed_same_rows_different_seed_different_rows() {
     }
     assert_eq!(a.dump(), b.dump());
     assert_ne!(a.dump(), c.dump());
+}
+
+#[test]
+fn with_images_on_disk_the_same_seed_gives_the_same_rows_whatever_ran_before() {
+    let photos = demo_photos();
+    let (Some(a), Some(b), Some(c)) = (Project::new(), Project::new(), Project::new()) else { return };
+    for p in [&a, &b, &c] {
+        p.xtask(&["migrate", "-q"]).assert().success();
+        p.put_images(&photos);
+    }
+    // b: seed-images registered the files before the seed (its own ids and times).
+    b.xtask(&["seed-images", "--offline"]).assert().success().stdout(predicate::str::contains("9 already present"));
+    for (p, n) in [(&a, "7"), (&b, "7"), (&c, "8")] {
+        p.xtask(&["seed", "--seed", n]).assert().success().stdout(predicate::str::contains("9 file(s)"));
+    }
+    let seeded = a.dump();
+    let (bytes, placeholders): (i64, i64) = {
+        let row =
+            a.db.client()
+                .query_one("SELECT sum(bytes)::bigint, count(*) FILTER (WHERE is_placeholder) FROM images", &[])
+                .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!((bytes, placeholders), (photos.iter().map(|(_, b)| b.len() as i64).sum(), 0));
+    assert_eq!(b.dump(), seeded, "seed-images before the seed changes nothing");
+    assert_ne!(c.dump(), seeded, "--seed 8 differs");
+    c.xtask(&["reset-data", "--yes", "--seed", "7"]).assert().success().stdout(predicate::str::contains("9 file(s)"));
+    assert_eq!(c.dump(), seeded, "reset-data --seed 7");
+    c.xtask(&["reset-data", "--yes"]).assert().success();
+    assert_ne!(c.dump(), seeded, "without --seed the rows are fresh");
+    c.xtask(&["seed", "--force", "--yes", "--seed", "7"]).assert().success();
+    assert_eq!(c.dump(), seeded, "seed --force --seed 7");
+}
+
+/// The reset as reset-data runs it, on an open transaction: the writer lock, clearing and the
+/// seed's rows.
+fn reset_uncommitted(tx: &mut postgres::Transaction<'_>, seed: u64) {
+    server::seed::clear::lock_postgres_writers(tx).unwrap();
+    server::seed::clear::clear_postgres(tx).unwrap_or_else(|e| panic!("the reset could not clear the data: {e}"));
+    server::seed::write::postgres(tx, &server::seed::demo_tables(Some(seed)).0).unwrap();
+}
+
+#[test]
+fn a_reset_takes_no_lock_that_blocks_readers_and_old_snapshots_keep_the_old_rows() {
+    let Some(p) = Project::new() else { return };
+    p.xtask(&["migrate", "-q"]).assert().success();
+    p.xtask(&["seed", "--seed", "1"]).assert().success();
+    p.xtask(&["seed", "--scale", "2", "--seed", "1"]).assert().success();
+    let old = p.dump();
+    // A request's snapshot, taken before the reset: it has read one table so far.
+    let mut reader = p.db.client();
+    reader.batch_execute("SET statement_timeout = '10s'").unwrap();
+    let mut request = reader
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .unwrap();
+    let teams: i64 = request.query_one("SELECT count(*) FROM teams", &[]).unwrap().get(0);
+    assert_eq!(teams, 1);
+
+    let mut writer = p.db.client();
+    // A reset that needs a lock the request holds would wait for it: fail instead of hanging.
+    writer.batch_execute("SET lock_timeout = '10s'").unwrap();
+    let mut tx = writer.transaction().unwrap();
+    reset_uncommitted(&mut tx, 2);
+    let modes: Vec<String> = tx
+        .query(
+            "SELECT DISTINCT l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+              WHERE l.pid = pg_backend_pid() AND c.relnamespace = 'public'::regnamespace ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for mode in &modes {
+        assert!(
+            ["AccessShareLock", "RowShareLock", "RowExclusiveLock"].contains(&mode.as_str()),
+            "the reset holds {mode} on an application table or index, which readers' ACCESS SHARE waits for: {modes:?}"
+        );
+    }
+    // The request reads every table while the reset is uncommitted (no wait: a lock wait would
+    // hit the statement timeout), and again after it commits: the old data, whole, both times.
+    assert_eq!(dump(&mut request), old);
+    tx.commit().unwrap();
+    assert_eq!(dump(&mut request), old, "a snapshot taken before the reset sees all of the old rows");
+    request.commit().unwrap();
+    let new = p.dump();
+    assert_ne!(new, old);
+    assert_eq!(p.counts()["sites"], 1);
+    p.xtask(&["reset-data", "--yes", "--seed", "2"]).assert().success();
+    assert_eq!(p.dump(), new, "the same rows as reset-data --seed 2");
+}
+
+#[test]
+fn two_resets_at_once_take_turns() {
+    let Some(p) = Project::new() else { return };
+    p.xtask(&["migrate", "-q"]).assert().success();
+    p.xtask(&["seed", "--seed", "1"]).assert().success();
+    let mut first_client = p.db.client();
+    let mut first = first_client.transaction().unwrap();
+    reset_uncommitted(&mut first, 2);
+    // A second reset meanwhile waits for the first, then clears what the first wrote.
+    let second = {
+        let root = p.dir.path().to_path_buf();
+        let url = p.db.url().to_string();
+        std::thread::spawn(move || {
+            Command::cargo_bin("xtask")
+                .unwrap()
+                .env("CMS_PROJECT_ROOT", root)
+                .env("CMS_IMAGES_OFFLINE", "1")
+                .env("DATABASE_URL", url)
+                .current_dir("/")
+                .args(["reset-data", "--yes", "--seed", "3"])
+                .output()
+                .unwrap()
+        })
+    };
+    // Commit only once the second reset is waiting for the writer lock.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut watcher = p.db.client();
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+                    AND (classid::bigint << 32 | objid::bigint) = $1",
+                &[&server::seed::clear::WRITER_LOCK_KEY],
+            )
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the second reset never waited for the first");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    first.commit().unwrap();
+    let out = second.join().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let counts = p.counts();
+    assert_eq!((counts["teams"], counts["sites"], counts["pages"]), (1, 1, 3), "{counts:?}");
+    let reference = Project::new().unwrap();
+    reference.xtask(&["migrate", "-q"]).assert().success();
+    reference.xtask(&["seed", "--seed", "3"]).assert().success();
+    assert_eq!(p.dump(), reference.dump(), "the second reset's rows, exactly");
 }
 
 #[test]

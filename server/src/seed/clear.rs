@@ -97,30 +97,101 @@ pub fn clear_sqlite(tx: &rusqlite::Connection) -> Result<Vec<String>, DbError> {
     Ok(order)
 }
 
-/// Empties every application table with one `TRUNCATE … CASCADE` inside the caller's
-/// transaction.
+/// (child, parent) table pairs of the foreign keys between `public` tables.
+fn postgres_edges(c: &mut impl ::postgres::GenericClient) -> Result<Vec<(String, String)>, DbError> {
+    Ok(c.query(
+        "SELECT child.relname::text, parent.relname::text
+           FROM pg_constraint k
+           JOIN pg_class child ON child.oid = k.conrelid
+           JOIN pg_class parent ON parent.oid = k.confrelid
+          WHERE k.contype = 'f'
+            AND child.relnamespace = 'public'::regnamespace AND parent.relnamespace = 'public'::regnamespace
+          ORDER BY 1, 2",
+        &[],
+    )
+    .map_err(|e| DbError::database("reading foreign keys", pg_message(&e)))?
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect())
+}
+
+/// Sequences owned by a column of `public` tables (serial and identity columns).
+fn postgres_owned_sequences(c: &mut impl ::postgres::GenericClient) -> Result<Vec<String>, DbError> {
+    Ok(c.query(
+        "SELECT s.oid::regclass::text
+           FROM pg_class s
+           JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid
+                           AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+           JOIN pg_class t ON t.oid = d.refobjid
+          WHERE s.relkind = 'S' AND t.relkind IN ('r', 'p') AND t.relnamespace = 'public'::regnamespace
+          ORDER BY 1",
+        &[],
+    )
+    .map_err(|e| DbError::database("listing sequences", pg_message(&e)))?
+    .iter()
+    .map(|r| r.get(0))
+    .collect())
+}
+
+/// Deletes every application row inside the caller's transaction, children before parents, and
+/// restarts the sequences of serial and identity columns. Returns the tables in that order.
+///
+/// `DELETE`, not `TRUNCATE`, because the server keeps reading meanwhile. `TRUNCATE` is not
+/// MVCC-safe: a request whose snapshot predates the commit but that reaches a table after it
+/// finds the table empty (a 404 "no site", a page without sections), and its ACCESS EXCLUSIVE
+/// locks, taken table by table in an order of their own, deadlock with requests that hold
+/// ACCESS SHARE on one table and wait for the next. `DELETE` takes ROW EXCLUSIVE, which no
+/// reader's ACCESS SHARE conflicts with, and the rows it removes stay visible to every snapshot
+/// taken before the commit: a request sees the whole old data or the whole new data. Restarting a
+/// sequence (transactional since PostgreSQL 10) locks only the sequence, which readers never
+/// touch. Nothing here takes a table lock stronger than ROW EXCLUSIVE.
 pub fn clear_postgres(tx: &mut ::postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
     let tables = postgres_tables(tx)?;
-    if tables.is_empty() {
-        return Ok(tables);
+    let order = delete_order(&tables, &postgres_edges(tx)?);
+    // Deferrable keys (sites.default_environment_id) are checked at commit, when the seed's
+    // rows are in; the others hold at every statement because children go first.
+    tx.batch_execute("SET CONSTRAINTS ALL DEFERRED")
+        .map_err(|e| DbError::database("deferring foreign keys", pg_message(&e)))?;
+    for t in &order {
+        tx.batch_execute(&format!("DELETE FROM public.\"{t}\""))
+            .map_err(|e| DbError::database(format!("clearing {t}"), pg_message(&e)))?;
     }
-    let list = tables.iter().map(|t| format!("public.\"{t}\"")).collect::<Vec<_>>().join(", ");
-    tx.batch_execute(&format!("TRUNCATE {list} RESTART IDENTITY CASCADE"))
-        .map_err(|e| DbError::database("truncating the application tables", pg_message(&e)))?;
-    Ok(tables)
+    for s in postgres_owned_sequences(tx)? {
+        tx.batch_execute(&format!("ALTER SEQUENCE {s} RESTART"))
+            .map_err(|e| DbError::database(format!("restarting the sequence {s}"), pg_message(&e)))?;
+    }
+    Ok(order)
+}
+
+/// The advisory-lock key that rewrites of the data (seed, `seed --force`, reset-data) take for
+/// their transaction ("cms_seed" in ASCII; `migrate` uses another).
+pub const WRITER_LOCK_KEY: i64 = 0x636d_735f_7365_6564;
+
+/// Waits for any other seed or reset to commit, then holds the writer lock until this
+/// transaction ends: two rewrites take turns, and the second one's statements (READ COMMITTED)
+/// see everything the first wrote. Readers never take this lock.
+pub fn lock_postgres_writers(tx: &mut ::postgres::Transaction<'_>) -> Result<(), DbError> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK_KEY])
+        .map_err(|e| DbError::database("waiting for another seed or reset to finish", pg_message(&e)))?;
+    Ok(())
 }
 
 /// Clears every application row in one transaction. Returns the tables in the order cleared.
 pub fn clear(conn: &mut Connection) -> Result<Vec<String>, DbError> {
     match conn {
         Connection::Sqlite(c) => {
-            let tx = c.transaction().map_err(|e| DbError::database("starting the transaction", e))?;
+            // IMMEDIATE: the write lock first, so a concurrent writer waits (busy timeout) instead
+            // of failing when it upgrades a read transaction.
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| DbError::database("starting the transaction", e))?;
             let order = clear_sqlite(&tx)?;
             tx.commit().map_err(|e| DbError::database("committing", e))?;
             Ok(order)
         }
         Connection::Postgres(c) => {
             let mut tx = c.transaction().map_err(|e| DbError::database("starting the transaction", pg_message(&e)))?;
+            lock_postgres_writers(&mut tx)?;
             let order = clear_postgres(&mut tx)?;
             tx.commit().map_err(|e| DbError::database("committing", pg_message(&e)))?;
             Ok(order)

@@ -26,6 +26,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
+use crate::seed::ids::image_id;
+
 /// A value of a column.
 #[derive(Clone, Debug, PartialEq)]
 pub enum V {
@@ -672,7 +674,8 @@ pub fn demo(new_id: &mut dyn FnMut() -> String, now_ms: i64) -> (Vec<Table>, Dem
     let mut images = Builder::new("images", IMAGES);
     let mut image_ids = HashMap::new();
     for &(file, alt, width, height) in IMAGE_FILES {
-        let image_id = new_id();
+        // A function of the file name alone, as seed-images registers it: see ids::image_id.
+        let image_id = image_id(file);
         images.push(vec![
             ("id", id(&image_id)),
             ("file_name", t(file)),
@@ -815,34 +818,49 @@ pub fn demo(new_id: &mut dyn FnMut() -> String, now_ms: i64) -> (Vec<Table>, Dem
     (tables, ids)
 }
 
-/// Makes the demo rows use the image rows already in the database (`existing`: file name → id),
-/// as `seed-images` leaves them when it runs before the seed: those images are not inserted again
-/// (their downloaded metadata stays) and every reference to the demo's id for the file (a post's
-/// `featured_image_id`, an `imageId` in section content) is rewritten to the existing id.
-pub fn reuse_images(tables: &mut [Table], existing: &HashMap<String, String>) {
+/// An image file found in `uploads/images`, with what was read from it: the seed records it
+/// as it is on disk instead of as the placeholder row the demo starts with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageFile {
+    pub file_name: String,
+    pub alt: String,
+    pub mime: String,
+    pub width: i64,
+    pub height: i64,
+    pub bytes: i64,
+    pub sha256: String,
+    pub is_placeholder: bool,
+}
+
+/// The images table of `tables` describing `files` (pure): a demo row for a file takes the
+/// file's alt text and metadata, and a file the demo does not know gets a row of its own. Ids
+/// stay [`image_id`] of the file name and times stay `now_ms`, so the rows are a function of
+/// the seed and of the files.
+pub fn with_image_files(tables: &mut [Table], files: &[ImageFile], now_ms: i64) {
     let Some(images) = tables.iter_mut().find(|t| t.name == "images") else { return };
-    let file_col = images.columns.iter().position(|c| *c == "file_name").expect("images.file_name");
-    let id_col = images.columns.iter().position(|c| *c == "id").expect("images.id");
-    let mut renamed: Vec<(String, String)> = Vec::new();
-    images.rows.retain(|row| match (&row[file_col], &row[id_col]) {
-        (V::Text(file), V::Text(id)) => match existing.get(file) {
-            Some(kept) => {
-                renamed.push((id.clone(), kept.clone()));
-                false
-            }
-            None => true,
-        },
-        _ => true,
-    });
-    for table in tables.iter_mut().filter(|t| t.name != "images") {
-        for value in table.rows.iter_mut().flatten() {
-            if let V::Text(text) = value {
-                for (old, new) in &renamed {
-                    if text.contains(old.as_str()) {
-                        *text = text.replace(old.as_str(), new);
-                    }
-                }
-            }
+    let column = |name: &str| images.columns.iter().position(|c| *c == name).expect("an images column");
+    let file_col = column("file_name");
+    for f in files {
+        let values = vec![
+            ("id", id(&image_id(&f.file_name))),
+            ("file_name", t(&f.file_name)),
+            ("url", V::Text(format!("/uploads/images/{}", f.file_name))),
+            ("alt", t(&f.alt)),
+            ("created_at", V::Int(now_ms)),
+            ("updated_at", V::Int(now_ms)),
+            ("mime", t(&f.mime)),
+            ("width", V::Int(f.width)),
+            ("height", V::Int(f.height)),
+            ("bytes", V::Int(f.bytes)),
+            ("sha256", t(&f.sha256)),
+            ("is_placeholder", V::Int(i64::from(f.is_placeholder))),
+        ];
+        let mut row = Builder::new(images.name, images.columns);
+        row.push(values);
+        let row = row.done().rows.pop().expect("one row");
+        match images.rows.iter_mut().find(|r| r[file_col] == V::Text(f.file_name.clone())) {
+            Some(existing) => *existing = row,
+            None => images.rows.push(row),
         }
     }
 }
@@ -1004,38 +1022,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reuse_images_points_references_at_existing_rows() {
-        let mut n = 0;
-        let (mut tables, _) = demo(
-            &mut || {
-                n += 1;
-                format!("00000000-0000-4000-8000-{n:012}")
-            },
-            1_700_000_000_000,
-        );
-        let (before, _) = demo(&mut || "unused".to_string(), 0);
-        let images = tables.iter().find(|t| t.name == "images").unwrap();
-        let demo_id = |file: &str| match &images.rows.iter().find(|r| r[1] == V::Text(file.into())).unwrap()[0] {
-            V::Text(id) => id.clone(),
-            _ => unreachable!(),
+    fn image_files_replace_the_placeholder_rows_and_add_the_others() {
+        let (mut tables, _) = demo(&mut || "x".to_string(), 1_700_000_000_000);
+        let before = tables.clone();
+        let file = |name: &str, placeholder: bool| ImageFile {
+            file_name: name.into(),
+            alt: format!("Alt of {name}"),
+            mime: "image/png".into(),
+            width: 96,
+            height: 64,
+            bytes: 1234,
+            sha256: "ab".repeat(32),
+            is_placeholder: placeholder,
         };
-        let (hero, post1) = (demo_id("hero-home.jpg"), demo_id("post-1.jpg"));
-        let existing: HashMap<String, String> = [("hero-home.jpg", "kept-hero"), ("post-1.jpg", "kept-post-1")]
-            .map(|(f, i)| (f.to_string(), i.to_string()))
-            .into();
-        reuse_images(&mut tables, &existing);
+        with_image_files(&mut tables, &[file("hero-home.jpg", false), file("extra.png", true)], 1_700_000_000_000);
         let images = tables.iter().find(|t| t.name == "images").unwrap();
-        assert_eq!(images.rows.len(), before.iter().find(|t| t.name == "images").unwrap().rows.len() - 2);
-        let all: String = tables.iter().flat_map(|t| t.rows.iter().flatten()).map(|v| format!("{v:?}")).collect();
-        assert!(!all.contains(&hero) && !all.contains(&post1), "old ids remain");
-        let contents = tables.iter().find(|t| t.name == "page_section_contents").unwrap();
-        assert!(contents
-            .rows
-            .iter()
-            .flatten()
-            .any(|v| matches!(v, V::Text(s) if s.contains("\"imageId\":\"kept-hero\""))));
-        let posts = tables.iter().find(|t| t.name == "posts").unwrap();
-        assert!(posts.rows.iter().flatten().any(|v| *v == V::Text("kept-post-1".into())));
+        assert_eq!(images.rows.len(), IMAGE_FILES.len() + 1);
+        let row = |f: &str| images.rows.iter().find(|r| r[1] == V::Text(f.into())).unwrap().clone();
+        let hero = row("hero-home.jpg");
+        assert_eq!(
+            hero,
+            vec![
+                V::Text(image_id("hero-home.jpg")),
+                V::Text("hero-home.jpg".into()),
+                V::Text("/uploads/images/hero-home.jpg".into()),
+                V::Text("Alt of hero-home.jpg".into()),
+                V::Int(1_700_000_000_000),
+                V::Int(1_700_000_000_000),
+                V::Text("image/png".into()),
+                V::Int(96),
+                V::Int(64),
+                V::Int(1234),
+                V::Text("ab".repeat(32)),
+                V::Int(0),
+            ]
+        );
+        assert_eq!(row("extra.png")[0], V::Text(image_id("extra.png")));
+        assert_eq!(row("extra.png")[11], V::Int(1));
+        let old = before.iter().find(|t| t.name == "images").unwrap();
+        assert_eq!(row("post-1.jpg"), *old.rows.iter().find(|r| r[1] == V::Text("post-1.jpg".into())).unwrap());
+        // Nothing else changes: references keep pointing at the same (file-derived) ids.
+        for (a, b) in tables.iter().zip(&before).filter(|(a, _)| a.name != "images") {
+            assert_eq!(a, b);
+        }
     }
 
     /// The columns of each table as the migrations define them (0000_initial … 0005_section_status_check,
@@ -1195,9 +1224,19 @@ mod tests {
             },
             NOW,
         );
-        let all_ids: Vec<&V> = tables.iter().filter(|t| t.columns[0] == "id").flat_map(|t| values(t, "id")).collect();
+        // Image ids are a function of the file name (as seed-images registers them); every
+        // other id comes from new_id.
+        let images = table(&tables, "images");
+        for r in &images.rows {
+            assert_eq!(get(images, r, "id"), &V::Text(image_id(text_of(images, r, "file_name"))));
+        }
+        let all_ids: Vec<&V> = tables
+            .iter()
+            .filter(|t| t.columns[0] == "id" && t.name != "images")
+            .flat_map(|t| values(t, "id"))
+            .collect();
         let unique: HashSet<_> = all_ids.iter().map(|v| format!("{v:?}")).collect();
-        assert_eq!(all_ids.len(), calls, "every id comes from new_id, and every call is used");
+        assert_eq!(all_ids.len(), calls, "every other id comes from new_id, and every call is used");
         assert_eq!(unique.len(), calls);
         assert_eq!(
             text_of(table(&tables, "pages"), row_where(table(&tables, "pages"), "slug", "home"), "id"),

@@ -1,5 +1,6 @@
 //! Ids for seeded rows: fresh random UUIDs, or with `--seed N` a sequence that is a function
-//! of N alone, so two databases seeded with the same N hold identical rows.
+//! of N alone, so two databases seeded with the same N hold identical rows. Image rows are the
+//! exception: their id is a function of the file name alone ([`image_id`]), whoever writes them.
 
 /// Where ids come from.
 pub enum IdSource {
@@ -58,6 +59,18 @@ impl IdSource {
     }
 }
 
+/// The id of the images row for `file_name` in `uploads/images`: a name-based UUID (version 8,
+/// from SHA-256 as RFC 9562 B.2 shows), the same for the seed (with or without `--seed N`),
+/// `seed --force`, `reset-data` and `seed-images`. The file name is the row's natural key (it is
+/// unique), so every writer agrees on the id whichever runs first, and a database seeded with
+/// `--seed N` holds the same image ids as any other seeded with N, with the same files on disk.
+pub fn image_id(file_name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update(b"cms images.file_name\0").chain_update(file_name.as_bytes()).finalize();
+    let bytes: [u8; 16] = digest[..16].try_into().expect("16 bytes");
+    uuid::Builder::from_custom_bytes(bytes).into_uuid().to_string()
+}
+
 /// The base time of seeded rows: with a seed, 2025-01-01T00:00:00Z plus N seconds (a function
 /// of N); without, now.
 pub fn base_time(seed: Option<u64>, now_ms: i64) -> i64 {
@@ -93,6 +106,21 @@ mod tests {
         assert_ne!(IdSource::Random.uuid(), IdSource::Random.uuid());
         assert_eq!(base_time(Some(1), 5), 1_735_689_601_000);
         assert_eq!(base_time(None, 5), 5);
+    }
+
+    /// `image_id("hero-home.jpg")`, computed independently (Python's hashlib and uuid).
+    const PINNED_HERO_ID: &str = "b0472ec3-c2b7-80a9-904e-b5bfd88b6d47";
+
+    #[test]
+    fn image_ids_are_a_function_of_the_file_name() {
+        let a = image_id("hero-home.jpg");
+        assert_eq!(a, image_id("hero-home.jpg"));
+        assert_ne!(a, image_id("hero-about.jpg"));
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version_num(), 8);
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        // Pinned: a changed derivation would re-key every image row already registered.
+        assert_eq!(a, PINNED_HERO_ID);
     }
 
     #[test]

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use server::db::connection::Connection;
 
 use crate::project::Context;
 use fetch::{Event, FetchConfig};
@@ -220,10 +219,10 @@ pub fn fetch_and_register(ctx: &Context, options: &Options) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Records in the images table every manifest image already present and valid in
-/// `uploads/images` (placeholders as placeholders), with no network: for reset-data and seed,
-/// which recreate the rows while the files stay. Returns the number of rows written.
-pub fn register_present(ctx: &Context, conn: &mut Connection, manifest: Option<&Path>) -> Result<usize> {
+/// Every manifest image already present and valid in `uploads/images` (placeholders as
+/// placeholders), read from disk with no network and no database: what seed, `seed --force` and
+/// reset-data record in the same transaction as the rows they recreate.
+pub fn present(ctx: &Context, manifest: Option<&Path>) -> Result<Vec<ImageRow>> {
     let specs = load_manifest(ctx, manifest.unwrap_or(Path::new(DEFAULT_MANIFEST)))?;
     let dir = ctx.root.join(IMAGES_DIR);
     let mut rows = Vec::new();
@@ -236,8 +235,7 @@ pub fn register_present(ctx: &Context, conn: &mut Connection, manifest: Option<&
             OnDisk::Valid(info) | OnDisk::Mismatch(info) => rows.push(row(spec, info, false)),
         }
     }
-    register::upsert(conn, &rows, server::seed::now_ms())?;
-    Ok(rows.len())
+    Ok(rows)
 }
 
 fn row(spec: &ImageSpec, info: ImageInfo, is_placeholder: bool) -> ImageRow {
@@ -463,6 +461,7 @@ impl Reporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use server::db::connection::Connection;
     use server::db::migrator::{self, MigrateOptions};
     use server::db::DatabaseUrl;
 
@@ -523,6 +522,13 @@ licence = "CC0"
         )
         .unwrap();
         server::db::connection::connect(&url).unwrap()
+    }
+
+    /// Records every manifest image present in uploads/images, as seed-images does for them.
+    fn register_present(ctx: &Context, conn: &mut Connection, manifest: Option<&Path>) -> Result<usize> {
+        let rows = present(ctx, manifest)?;
+        register::upsert(conn, &rows, server::seed::now_ms())?;
+        Ok(rows.len())
     }
 
     #[test]

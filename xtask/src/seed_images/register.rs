@@ -1,6 +1,8 @@
 //! Recording images in the images table: one upsert by file name per image, all in one
 //! transaction. An existing row keeps its id and created_at (so sections and posts that point at
-//! it stay linked); a new row gets a fresh UUID.
+//! it stay linked); a new row gets the id the seed gives the same file
+//! ([`server::seed::ids::image_id`], a function of the file name), so the two agree whichever
+//! runs first.
 
 use anyhow::{Context as _, Result};
 use server::db::connection::Connection;
@@ -20,6 +22,25 @@ impl ImageRow {
     /// The path the server serves the file at (the seed writes the same).
     pub fn url(&self) -> String {
         format!("/uploads/images/{}", self.file_name)
+    }
+
+    /// The row's id: the seed's for the same file name.
+    pub fn id(&self) -> String {
+        server::seed::ids::image_id(&self.file_name)
+    }
+
+    /// The file as the seed records it in its own transaction.
+    pub fn seed_file(&self) -> server::seed::ImageFile {
+        server::seed::ImageFile {
+            file_name: self.file_name.clone(),
+            alt: self.alt.clone(),
+            mime: self.info.mime.to_string(),
+            width: i64::from(self.info.width),
+            height: i64::from(self.info.height),
+            bytes: self.info.bytes as i64,
+            sha256: self.info.sha256.clone(),
+            is_placeholder: self.is_placeholder,
+        }
     }
 }
 
@@ -46,7 +67,7 @@ pub fn upsert(conn: &mut Connection, rows: &[ImageRow], now_ms: i64) -> Result<(
                 let mut st = tx.prepare(SQLITE_UPSERT).context("preparing the images upsert")?;
                 for r in rows {
                     st.execute(rusqlite::params![
-                        uuid::Uuid::new_v4().to_string(),
+                        r.id(),
                         r.file_name,
                         r.url(),
                         r.alt,
@@ -71,7 +92,7 @@ pub fn upsert(conn: &mut Connection, rows: &[ImageRow], now_ms: i64) -> Result<(
                 tx.execute(
                     &st,
                     &[
-                        &uuid::Uuid::new_v4().to_string(),
+                        &r.id(),
                         &r.file_name,
                         &r.url(),
                         &r.alt,

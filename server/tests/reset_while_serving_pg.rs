@@ -1,0 +1,309 @@
+//! Serving on PostgreSQL while `cargo xtask reset-data` and `cargo xtask seed --force` rewrite
+//! every row: the real server binary on 127.0.0.1, several threads requesting pages, posts and
+//! the JSON API, and the real xtask binary resetting the data again and again. Every answer must
+//! be the whole site (the old one or the new one): never a 404 "no site", a missing section or
+//! navigation, or a 500 such as "deadlock detected".
+//!
+//! The xtask binary is the one `cargo test --workspace` builds next to the server binary; with
+//! `cargo test -p server`, run `cargo build -p xtask` first.
+
+use std::io::Read as _;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use reqwest::StatusCode;
+use server::db::DatabaseUrl;
+use server::web::pool::{Db, Query};
+use test_support::pg::TestDb;
+
+/// Requests answered while no reset runs or across one: at least this many in all…
+const MIN_REQUESTS: usize = 6_000;
+/// …and at least this many that started and ended while one and the same reset was running.
+const MIN_OVERLAPPING: usize = 1_500;
+const MIN_RESETS: u64 = 8;
+const MAX_RESETS: u64 = 400;
+const READERS: usize = 4;
+
+/// The xtask binary `cargo test --workspace` built next to the server binary.
+fn xtask_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_server")).with_file_name("xtask");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p xtask` (or `cargo test --workspace`, which builds it) first",
+        path.display()
+    );
+    path
+}
+
+/// A project root (the repository's migrations, offline images) pointed at one test database.
+struct Project {
+    dir: tempfile::TempDir,
+    db: TestDb,
+}
+
+impl Project {
+    fn new() -> Option<Project> {
+        let db = test_support::pg::database()?;
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        std::os::unix::fs::symlink(repo.join("migrations"), dir.path().join("migrations")).unwrap();
+        Some(Project { dir, db })
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("CMS_PROJECT_ROOT", self.dir.path())
+            .env("CMS_IMAGES_OFFLINE", "1")
+            .env("DATABASE_URL", self.db.url())
+            .current_dir("/")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `cargo xtask ARGS`: what went wrong when it fails.
+    fn try_xtask(&self, args: &[&str]) -> Result<Output, String> {
+        let out = self.command(&xtask_binary()).args(args).output().unwrap();
+        if out.status.success() {
+            return Ok(out);
+        }
+        Err(format!(
+            "xtask {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+
+    /// Runs `cargo xtask ARGS`, which must succeed.
+    fn xtask(&self, args: &[&str]) -> Output {
+        self.try_xtask(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// The server binary; killed on drop.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn serve(p: &Project) -> (Serving, u16) {
+    let port = free_port();
+    let mut cmd = p.command(Path::new(env!("CARGO_BIN_EXE_server")));
+    cmd.env("PORT", port.to_string()).args(["--pool-size", "8"]).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = Serving(cmd.spawn().unwrap());
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            let mut err = String::new();
+            child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            panic!("the server exited with {status}: {err}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Its log is not read from here on: drain it so the server never blocks on a full pipe.
+    let mut log = child.0.stderr.take().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    (child, port)
+}
+
+/// What a whole answer for `path` holds; `None` when it is whole, else what is wrong.
+fn incomplete(path: &str, status: StatusCode, body: &str) -> Option<String> {
+    if status != StatusCode::OK {
+        return Some(format!("HTTP {status}"));
+    }
+    let (needles, sections): (&[&str], Option<usize>) = match path {
+        "/pages/home" => (
+            &[
+                "<title>Build pages from sections · Local Site</title>",
+                "<a href=\"/pages/about\">About</a>",
+                "<a href=\"/pages/contact\">Contact</a>",
+                "<h1>Build pages from sections</h1>",
+                "<img src=\"/uploads/images/hero-home.jpg\" alt=\"A laptop on a desk showing the page editor\" width=\"1600\" height=\"900\"",
+                "<h3>Reusable sections</h3>",
+                "<cite>Alex Example</cite>",
+                "<h2>Ready to try it?</h2>",
+                "</html>",
+            ],
+            Some(4),
+        ),
+        "/pages/about" => (
+            &[
+                "<h1>About us</h1>",
+                "<img src=\"/uploads/images/hero-about.jpg\"",
+                "<img src=\"/uploads/images/gallery-4.jpg\"",
+                "<figcaption>Release day</figcaption>",
+                "</html>",
+            ],
+            Some(3),
+        ),
+        "/posts" => (
+            &[
+                "<h1>Blog</h1>",
+                "<a href=\"/posts/working-with-sections\">Working with sections</a>",
+                "<img src=\"/uploads/images/post-2.jpg\"",
+                "<a href=\"/posts/welcome\">Welcome to the demo site</a>",
+                "</html>",
+            ],
+            None,
+        ),
+        "/api/pages/home" => {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+                return Some("not JSON".into());
+            };
+            let sections = v["sections"].as_array().map_or(0, Vec::len);
+            let hero = v["sections"][0]["content"]["image"]["imageId"].as_str().unwrap_or_default();
+            let url = &v["images"][hero]["url"];
+            return (sections != 4 || url != "/uploads/images/hero-home.jpg")
+                .then(|| format!("{sections} sections, hero image {url}"));
+        }
+        other => panic!("no expectations for {other}"),
+    };
+    if let Some(missing) = needles.iter().find(|n| !body.contains(**n)) {
+        return Some(format!("`{missing}` missing"));
+    }
+    match sections {
+        Some(n) if body.matches("<section ").count() != n => {
+            Some(format!("{} sections instead of {n}", body.matches("<section ").count()))
+        }
+        _ => None,
+    }
+}
+
+const PATHS: [&str; 4] = ["/pages/home", "/api/pages/home", "/pages/about", "/posts"];
+
+#[test]
+fn every_request_sees_the_whole_old_or_new_site_while_the_data_is_reset() {
+    let Some(p) = Project::new() else { return };
+    p.xtask(&["migrate", "-q"]);
+    p.xtask(&["seed", "--seed", "1"]);
+    // Image files on disk (offline placeholders): every reset registers them again.
+    p.xtask(&["seed-images", "--offline"]);
+    let (_server, port) = serve(&p);
+
+    // 0 while no reset runs, else the number of the reset in progress.
+    let resetting = Arc::new(AtomicU64::new(0));
+    let (requests, overlapping) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..READERS)
+        .map(|i| {
+            let (resetting, requests, overlapping, failures, done) =
+                (resetting.clone(), requests.clone(), overlapping.clone(), failures.clone(), done.clone());
+            std::thread::spawn(move || {
+                let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+                let mut n = i;
+                while !done.load(SeqCst) {
+                    let path = PATHS[n % PATHS.len()];
+                    n += 1;
+                    let before = resetting.load(SeqCst);
+                    let answer = client
+                        .get(format!("http://127.0.0.1:{port}{path}"))
+                        .send()
+                        .and_then(|r| Ok((r.status(), r.text()?)));
+                    if before != 0 && resetting.load(SeqCst) == before {
+                        overlapping.fetch_add(1, SeqCst);
+                    }
+                    requests.fetch_add(1, SeqCst);
+                    let problem = match &answer {
+                        Ok((status, body)) => incomplete(path, *status, body).map(|p| {
+                            let excerpt: String = body.chars().take(300).collect();
+                            format!("{path}: {p} (during reset {before}): {excerpt}")
+                        }),
+                        Err(e) => Some(format!("{path}: {e}")),
+                    };
+                    if let Some(problem) = problem {
+                        failures.lock().unwrap().push(problem);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Both ways of starting over, each with and without --seed, until enough requests have run
+    // inside a reset (and at least MIN_RESETS times).
+    let mut n = 0;
+    while n < MIN_RESETS
+        || ((requests.load(SeqCst) < MIN_REQUESTS || overlapping.load(SeqCst) < MIN_OVERLAPPING) && n < MAX_RESETS)
+    {
+        let seed = (n % 5).to_string();
+        let args: Vec<&str> = match n % 4 {
+            0 => vec!["reset-data", "--yes", "--seed", &seed],
+            1 => vec!["seed", "--force", "--yes", "--seed", &seed],
+            2 => vec!["reset-data", "--yes"],
+            _ => vec!["seed", "--force", "--yes"],
+        };
+        resetting.store(n + 1, SeqCst);
+        // A reset that fails (a deadlock with a reader, say) is a failure too; go on.
+        let result = p.try_xtask(&args);
+        resetting.store(0, SeqCst);
+        if let Err(e) = result {
+            failures.lock().unwrap().push(format!("reset {}: {e}", n + 1));
+        }
+        n += 1;
+    }
+    done.store(true, SeqCst);
+    for r in readers {
+        r.join().unwrap();
+    }
+    let (requests, overlapping) = (requests.load(SeqCst), overlapping.load(SeqCst));
+    let failures = failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failures in {requests} requests during {n} resets (every answer must be the whole site, \
+         every reset must succeed); the first ones:\n{}",
+        failures.len(),
+        failures.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
+    );
+    assert!(
+        requests >= MIN_REQUESTS && overlapping >= MIN_OVERLAPPING,
+        "only {overlapping} of {requests} requests ran entirely during one of {n} resets \
+         (want {MIN_OVERLAPPING} of {MIN_REQUESTS})"
+    );
+    eprintln!("{requests} requests, {overlapping} of them entirely inside one of {n} resets");
+}
+
+#[test]
+fn each_request_reads_one_repeatable_read_read_only_snapshot() {
+    let Some(p) = Project::new() else { return };
+    let url = DatabaseUrl::parse(p.db.url()).unwrap();
+    let db = Db::open(&url, 1).unwrap();
+    let mut conn = db.get().unwrap();
+    let settings = conn
+        .snapshot(|c| {
+            c.rows("SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')", &[])
+        })
+        .unwrap();
+    assert_eq!(settings[0][0].text(), Some("repeatable read"));
+    assert_eq!(settings[0][1].text(), Some("on"));
+    // One snapshot: a row committed by another session after the first read is not seen.
+    let mut other = p.db.client();
+    other.batch_execute("CREATE TABLE t (x int)").unwrap();
+    let (first, second) = conn
+        .snapshot(|c| {
+            let first = c.rows("SELECT count(*) FROM t", &[])?;
+            other.batch_execute("INSERT INTO t VALUES (1)").unwrap();
+            let second = c.rows("SELECT count(*) FROM t", &[])?;
+            Ok((first[0][0].int(), second[0][0].int()))
+        })
+        .unwrap();
+    assert_eq!((first, second), (Some(0), Some(0)));
+    // Writes are refused inside it, and the connection is usable afterwards.
+    let err = conn.snapshot(|c| c.rows("INSERT INTO t VALUES (2) RETURNING x", &[])).unwrap_err().to_string();
+    assert!(err.contains("read-only"), "{err}");
+    let after = conn.snapshot(|c| c.rows("SELECT count(*) FROM t", &[])).unwrap();
+    assert_eq!(after[0][0].int(), Some(1));
+}
