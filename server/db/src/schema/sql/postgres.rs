@@ -686,8 +686,36 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
         });
     }
 
-    // 5. Enums recreated: a new type, the columns converted, the old type dropped, the new
-    //    one renamed.
+    // 5. Enums recreated: columns leaving the enum change type first (their values need not
+    //    be in the new type); then a new type, the columns that keep the enum converted, the
+    //    old type dropped, the new one renamed.
+    let is_enum =
+        |t: &str| f.enums.keys().chain(to.enums.keys()).any(|e| enum_column_suffix(t, e).is_some_and(|s| s.is_empty()));
+    let column_alters = |table: &QualifiedName, column: &String, list: &[&ColumnChange]| {
+        let (Some(old), Some(new)) =
+            (f.tables.get(table).and_then(|t| t.column(column)), to.tables.get(table).and_then(|t| t.column(column)))
+        else {
+            return Vec::new();
+        };
+        let via_text = is_enum(&old.data_type) || is_enum(&new.data_type);
+        alter_column(table, old, new, list, via_text)
+    };
+    let leaving: BTreeSet<(QualifiedName, String)> = enum_cols
+        .iter()
+        .filter(|(table, e, c, _)| {
+            to.tables
+                .get(table)
+                .and_then(|t| t.column(&c.name))
+                .is_some_and(|n| enum_column_suffix(&n.data_type, e).is_none())
+        })
+        .map(|(table, _, c, _)| (table.clone(), c.name.clone()))
+        .collect();
+    enum_cols.retain(|(table, _, c, _)| !leaving.contains(&(table.clone(), c.name.clone())));
+    for key in &leaving {
+        if let Some(list) = alters.get(key) {
+            out.extend(column_alters(&key.0, &key.1, list));
+        }
+    }
     for (e, values) in &recreated_enums {
         let temp = QualifiedName::new(e.schema.clone(), format!("{}__new", e.name));
         out.push(Statement::new(format!(
@@ -728,12 +756,9 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
         }
     }
     for ((table, column), list) in &alters {
-        let (Some(old), Some(new)) =
-            (f.tables.get(table).and_then(|t| t.column(column)), to.tables.get(table).and_then(|t| t.column(column)))
-        else {
-            continue;
-        };
-        out.extend(alter_column(table, old, new, list));
+        if !leaving.contains(&(table.clone(), column.clone())) {
+            out.extend(column_alters(table, column, list));
+        }
     }
     for c in changes {
         if let Change::AddColumn { table, column } = c {
@@ -870,7 +895,14 @@ fn drop_constraint(table: &QualifiedName, name: &Option<String>) -> Statement {
 }
 
 /// `ALTER TABLE … ALTER COLUMN …` for one column's changes, in an order PostgreSQL accepts.
-fn alter_column(table: &QualifiedName, old: &Column, new: &Column, changes: &[&ColumnChange]) -> Vec<Statement> {
+/// `via_text`: the old or the new type is an enum, which casts only from and to `text`.
+fn alter_column(
+    table: &QualifiedName,
+    old: &Column,
+    new: &Column,
+    changes: &[&ColumnChange],
+    via_text: bool,
+) -> Vec<Statement> {
     let col = quote(&new.name);
     let mut out = Vec::new();
     let has = |pred: &dyn Fn(&ColumnChange) -> bool| changes.iter().any(|c| pred(c));
@@ -909,7 +941,10 @@ fn alter_column(table: &QualifiedName, old: &Column, new: &Column, changes: &[&C
         if serial_base(&old.data_type) != new_base || old.collation != new.collation {
             out.push(alter(
                 table,
-                format!("ALTER COLUMN {col} SET DATA TYPE {new_base}{coll} USING {col}::{new_base}"),
+                format!(
+                    "ALTER COLUMN {col} SET DATA TYPE {new_base}{coll} USING {col}{}::{new_base}",
+                    if via_text { "::text" } else { "" }
+                ),
             ));
         }
         if is_serial(&new.data_type) {
