@@ -1,3 +1,3 @@
-pub mod db;
-pub mod seed;
+//! The CMS web app (axum) on top of `cms-db`, which holds everything that talks to a database.
+
 pub mod web;

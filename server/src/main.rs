@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use server::db::config::{database_url, project_root};
+use cms_db::config::{database_url, project_root};
 use server::web::app::{self, AppState};
 use server::web::pool::Db;
 use server::web::startup;

@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cms_db::connection::connect;
+use cms_db::migrate::migrator::{self, MigrateOptions};
+use cms_db::seed::{seed, SeedOptions};
+use cms_db::{DatabaseUrl, MigrationSet};
 use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
 use serde_json::Value;
-use server::db::connection::connect;
-use server::db::migrator::{self, MigrateOptions};
-use server::db::{DatabaseUrl, MigrationSet};
-use server::seed::{seed, SeedOptions};
 use server::web::app::{self, AppState, Running};
 use server::web::pool::Db;
 
@@ -34,7 +34,7 @@ fn repo() -> PathBuf {
 
 fn migrate_and_seed(url: &DatabaseUrl) {
     let set = MigrationSet::load(&repo().join(url.dialect().default_folder())).unwrap();
-    let mut driver = server::db::driver(url, false).unwrap();
+    let mut driver = cms_db::driver(url, false).unwrap();
     migrator::migrate(driver.as_mut(), &set, &MigrateOptions::default(), &mut |_| {}).unwrap();
     let mut conn = connect(url).unwrap();
     seed(&mut conn, &SeedOptions { seed: Some(1), ..Default::default() }).unwrap();
@@ -70,7 +70,7 @@ impl Site {
     }
 
     fn sql(&self, sql: &str) {
-        let conn = server::db::sqlite::open(&self.db()).unwrap();
+        let conn = cms_db::sqlite::open(&self.db()).unwrap();
         conn.execute_batch(sql).unwrap();
     }
 
@@ -498,7 +498,7 @@ fn a_database_without_a_site_says_how_to_seed() {
     let dir = tempfile::tempdir().unwrap();
     let url = DatabaseUrl::Sqlite { path: dir.path().join("empty.db") };
     let set = MigrationSet::load(&repo().join("migrations/sqlite")).unwrap();
-    let mut driver = server::db::driver(&url, false).unwrap();
+    let mut driver = cms_db::driver(&url, false).unwrap();
     migrator::migrate(driver.as_mut(), &set, &MigrateOptions::default(), &mut |_| {}).unwrap();
     let server = start(url, dir.path().join("uploads"));
     let page = html(client().get(server.url("/pages/home")).send().unwrap(), StatusCode::NOT_FOUND);

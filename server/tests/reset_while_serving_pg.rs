@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cms_db::DatabaseUrl;
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
-use server::db::DatabaseUrl;
 use server::web::pool::{Db, Query};
 use test_support::pg::TestDb;
 

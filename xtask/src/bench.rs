@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use server::db::migrator::{self, MigrateOptions};
-use server::db::plan::Status;
-use server::db::{DatabaseUrl, MigrationSet};
+use cms_db::migrate::migrator::{self, MigrateOptions};
+use cms_db::migrate::plan::Status;
+use cms_db::{DatabaseUrl, MigrationSet};
 use sha2::Digest as _;
 
 use crate::migrate::ms;
@@ -27,10 +27,10 @@ pub struct Args {
 enum What {
     /// Apply N generated migrations to a fresh SQLite database, then time `status`
     Migrate {
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
         count: usize,
         /// How many times to time `status`
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000))]
         status_runs: usize,
     },
     /// `check` over folders of growing size (entries applied, pending and without a file):
@@ -42,13 +42,13 @@ enum What {
     },
     /// Fetch N images from a local server with added latency, in parallel and one by one
     SeedImages {
-        #[arg(long, default_value_t = 24)]
+        #[arg(long, default_value_t = 24, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
         count: usize,
         /// Latency the server adds to every request
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=60_000))]
         latency_ms: u64,
         /// The parallel run's concurrency
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
         concurrency: usize,
     },
     /// Back up and restore a large SQLite database plus uploads; compare with tar czf and a plain copy
@@ -94,7 +94,7 @@ fn bench_migrate(count: usize, status_runs: usize) -> Result<ExitCode> {
 
     let started = Instant::now();
     let set = MigrationSet::load(&folder)?;
-    let mut driver = server::db::driver(&url, false)?;
+    let mut driver = cms_db::driver(&url, false)?;
     let applied = migrator::migrate(driver.as_mut(), &set, &MigrateOptions::default(), &mut |_| {})?;
     let migrate_time = started.elapsed();
     anyhow::ensure!(applied.len() == count, "applied {} of {count}", applied.len());
@@ -104,7 +104,7 @@ fn bench_migrate(count: usize, status_runs: usize) -> Result<ExitCode> {
     for _ in 0..status_runs {
         let t = Instant::now();
         let set = MigrationSet::load(&folder)?;
-        let mut driver = server::db::driver(&url, true)?;
+        let mut driver = cms_db::driver(&url, true)?;
         let st: Status = migrator::status(driver.as_mut(), &set)?;
         anyhow::ensure!(st.count("applied") == count, "status saw {} applied", st.count("applied"));
         times.push(t.elapsed());
@@ -168,7 +168,7 @@ fn bench_check(largest: usize) -> Result<ExitCode> {
         let started = Instant::now();
         let set = MigrationSet::load(&folder)?;
         let loaded = started.elapsed();
-        let mut driver = server::db::driver(&url, true)?;
+        let mut driver = cms_db::driver(&url, true)?;
         let st: Status = migrator::status(driver.as_mut(), &set)?;
         let findings = st.findings();
         let total = started.elapsed();

@@ -3,7 +3,9 @@
 //! (`sqlite3 db ".backup x"` then `tar czf`; restore `tar xzf`) and against the physical limit
 //! (a raw snapshot plus a plain copy of the uploads; for restore both the plain copy, which
 //! leaves everything in the page cache like `tar xzf`, and the durable copy, which fsyncs every
-//! file like our restore does). The data set is built once and reused.
+//! file like our restore does). The data set is built once and reused. It also measures how
+//! fast a writer commits to the database while our backup runs (and alone), a figure that
+//! belongs here rather than in a timed test.
 
 use std::fs;
 use std::io::Write as _;
@@ -19,10 +21,10 @@ use crate::project::Context;
 #[derive(clap::Args)]
 pub struct Args {
     /// Size of the SQLite database
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     db_mib: u64,
     /// Size of the incompressible JPEG-like uploads
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(0..=65_536))]
     uploads_mib: u64,
     /// Where the data set is kept between runs (default target/bench-backup)
     #[arg(long, value_name = "DIR")]
@@ -81,6 +83,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     anyhow::ensure!(fs::metadata(&restored)?.len() > 0, "the restore produced no database");
     fs::remove_dir_all(&target)?;
     let _ = fs::remove_dir_all(&ours_dir);
+
+    // A writer committing one row per transaction, alone and while our backup runs.
+    let writer_root = work.join("writer");
+    fs::create_dir_all(writer_root.join("data"))?;
+    link_migrations(ctx, &writer_root)?;
+    fs::copy(&db, writer_root.join("data/sqlite.db"))?;
+    let alone = writer_rate(&writer_root.join("data/sqlite.db"), || {
+        std::thread::sleep(Duration::from_secs(2));
+        Ok(())
+    })?;
+    let during =
+        writer_rate(&writer_root.join("data/sqlite.db"), || xtask(&writer_root, &["backup", "--quiet"]).map(|_| ()))?;
+    fs::remove_dir_all(&writer_root)?;
 
     // The recipe: sqlite3 .backup, then tar czf; restore with tar xzf.
     let recipe = work.join("recipe");
@@ -193,8 +208,58 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         ratio(ours_restore, limit_restore),
         ratio(ours_restore, limit_durable)
     );
+    out!(
+        "writer: {:.0} commits/s during our backup ({} commits in {}), {:.0} commits/s alone (goal >= 500/s during the backup)",
+        during.per_second(),
+        during.commits,
+        secs(during.elapsed),
+        alone.per_second()
+    );
     let _ = fs::remove_dir_all(&work);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Commits made by a writer while something ran.
+struct WriterRate {
+    commits: u64,
+    elapsed: Duration,
+}
+
+impl WriterRate {
+    fn per_second(&self) -> f64 {
+        self.commits as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Runs a writer (one 100-byte row per transaction, as the CMS's own small writes) on `db`
+/// while `during` runs; the commits it made meanwhile.
+fn writer_rate(db: &Path, during: impl FnOnce() -> Result<()>) -> Result<WriterRate> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let conn = cms_db::sqlite::open(db)?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS bench_writes (n INTEGER PRIMARY KEY, payload TEXT NOT NULL)")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (stop, committed) = (Arc::clone(&stop), Arc::clone(&committed));
+        std::thread::spawn(move || -> Result<()> {
+            let payload = "x".repeat(100);
+            while !stop.load(Ordering::Relaxed) {
+                conn.execute("INSERT INTO bench_writes (payload) VALUES (?1)", [&payload])?;
+                committed.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(())
+        })
+    };
+    let before = committed.load(Ordering::SeqCst);
+    let t = Instant::now();
+    let ran = during();
+    let elapsed = t.elapsed();
+    let after = committed.load(Ordering::SeqCst);
+    stop.store(true, Ordering::Relaxed);
+    writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    ran?;
+    Ok(WriterRate { commits: after - before, elapsed })
 }
 
 /// Flushes what earlier steps left dirty, so the next timed step pays only for its own writes.

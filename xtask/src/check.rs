@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use server::db::plan::EntryState;
+use cms_db::migrate::plan::EntryState;
 
 use crate::project::Context;
 use crate::status;

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use server::db::connection::Connection;
+use cms_db::connection::Connection;
 
 /// `path` with `suffix` appended to its file name: `data/sqlite.db` + `-wal`.
 pub fn suffixed(path: &Path, suffix: &str) -> PathBuf {

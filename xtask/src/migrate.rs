@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use server::db::journal::printable;
-use server::db::migrator::{self, MigrateOptions};
-use server::db::statements::RunMode;
+use cms_db::migrate::journal::printable;
+use cms_db::migrate::migrator::{self, MigrateOptions};
+use cms_db::migrate::statements::RunMode;
 
 use crate::project::Context;
 
@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long)]
     allow_out_of_order: bool,
     /// Seconds to wait for another migrate on the same database to finish
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     lock_timeout: u64,
     /// Print only errors
     #[arg(long, short)]
@@ -48,7 +48,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     }
 
     if args.dry_run {
-        let mut driver = server::db::driver(&url, true)?;
+        let mut driver = cms_db::driver(&url, true)?;
         let pending = migrator::pending(driver.as_mut(), &set, args.allow_out_of_order)?;
         if pending.is_empty() {
             out!("nothing to migrate: every migration is applied");
@@ -67,8 +67,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let started = Instant::now();
     // Plan read-only first: a folder that disagrees with the database is refused before
     // anything is created or changed. `migrate` plans again under the lock.
-    migrator::pending(server::db::driver(&url, true)?.as_mut(), &set, args.allow_out_of_order)?;
-    let mut driver = server::db::driver(&url, false)?;
+    migrator::pending(cms_db::driver(&url, true)?.as_mut(), &set, args.allow_out_of_order)?;
+    let mut driver = cms_db::driver(&url, false)?;
     let options = MigrateOptions {
         allow_out_of_order: args.allow_out_of_order,
         lock_timeout: Duration::from_secs(args.lock_timeout),

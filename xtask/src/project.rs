@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use server::db::config::{database_url, project_root, RootSource, Source};
-use server::db::{DatabaseUrl, MigrationSet};
+use cms_db::config::{database_url, project_root, RootSource, Source};
+use cms_db::{DatabaseUrl, MigrationSet};
 
 pub struct Context {
     /// Every path resolves against it; found at run time (see `project_root`).

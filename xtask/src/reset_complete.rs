@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use server::db::connection::{connect, Connection};
-use server::db::migrator::{self, MigrateOptions};
-use server::db::DatabaseUrl;
-use server::seed::SeedOptions;
+use cms_db::connection::{connect, Connection};
+use cms_db::migrate::migrator::{self, MigrateOptions};
+use cms_db::seed::SeedOptions;
+use cms_db::DatabaseUrl;
 
 use crate::backup;
 use crate::confirm::confirm;
@@ -57,7 +57,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let (url, source) = ctx.database_url()?;
     let started = Instant::now();
     if let DatabaseUrl::Postgres { url: raw } = &url {
-        if !args.allow_remote && !server::db::postgres::is_local(raw)? {
+        if !args.allow_remote && !cms_db::postgres::is_local(raw)? {
             bail!("{url} is not on this machine; reset-complete drops every table there. Pass --allow-remote if that is really what you want");
         }
     }
@@ -124,7 +124,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     })?;
     step("migrate", || {
         let set = ctx.migrations(None, &url)?;
-        let mut driver = server::db::driver(&url, false)?;
+        let mut driver = cms_db::driver(&url, false)?;
         let applied = migrator::migrate(
             driver.as_mut(),
             &set,
@@ -165,13 +165,13 @@ fn is_empty_dir(p: &Path) -> bool {
 }
 
 fn sqlite_has_data(path: &Path) -> Result<bool> {
-    let Some(conn) = server::db::sqlite::open_read_only(path)? else { return Ok(false) };
+    let Some(conn) = cms_db::sqlite::open_read_only(path)? else { return Ok(false) };
     let mut conn = Connection::Sqlite(conn);
-    Ok(server::seed::counts(&mut conn)?.iter().any(|(_, n)| *n > 0))
+    Ok(cms_db::seed::counts(&mut conn)?.iter().any(|(_, n)| *n > 0))
 }
 
 fn postgres_has_data(conn: &mut Connection) -> Result<bool> {
-    Ok(server::seed::counts(conn)?.iter().any(|(_, n)| *n > 0))
+    Ok(cms_db::seed::counts(conn)?.iter().any(|(_, n)| *n > 0))
 }
 
 /// A backup archive labelled `pre-reset` (the backup command's own: consistent snapshot or

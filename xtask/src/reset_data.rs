@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
-use server::seed::SeedOptions;
+use cms_db::seed::SeedOptions;
 
 use crate::confirm::confirm;
 use crate::migrate::ms;
@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let mut conn = open_migrated(ctx, &url)?;
     let started = Instant::now();
     if args.no_seed {
-        let order = server::seed::clear::clear(&mut conn)?;
+        let order = cms_db::seed::clear::clear(&mut conn)?;
         out!("cleared {} tables in {}: {}", order.len(), ms(started.elapsed()), order.join(", "));
     } else {
         // Clearing, seeding and registering the image files on disk share one transaction: a

@@ -8,17 +8,18 @@ mod intent;
 
 use std::fs::{self, File};
 use std::io::IsTerminal;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use server::db::connection::Connection;
-use server::db::DatabaseUrl;
+use cms_db::connection::Connection;
+use cms_db::DatabaseUrl;
 
+use crate::backup::leftovers::{self, RestoreTemps};
 use crate::backup::manifest::{MemberKind, POSTGRES_MEMBER, SQLITE_MEMBER};
-use crate::backup::{self, archive, child, lock, snapshot, CreateOptions};
+use crate::backup::{self, archive, child, lock, pause, snapshot, CreateOptions};
 use crate::confirm::confirm;
 use crate::files::{open_by_others, postgres_sessions, remove_file_if_present, suffixed};
 use crate::project::Context;
@@ -37,8 +38,8 @@ pub struct Args {
     /// Restore a backup made by a newer schema than this code knows
     #[arg(long)]
     force: bool,
-    /// Wait up to SECS for a running backup to finish instead of exiting with code 3
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    /// Wait up to SECS (at most a day) for a running backup to finish instead of exiting with code 3
+    #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=backup::MAX_WAIT_SECS))]
     wait: u64,
 }
 
@@ -81,6 +82,74 @@ pub fn recover_interrupted(ctx: &Context, wait: Duration) -> Result<()> {
     intent::recover(ctx, wait)
 }
 
+/// For `backup` and `backup prune`, which hold the lock of the backups folder `dir` (unless
+/// `dry_run`): removes the temps of killed runs (see [`leftovers`]) in `dir`, in the project's
+/// backups/, next to the SQLite database and in the temp folder, and says in one line how much
+/// was freed (unless `quiet`); with `dry_run` only says what it would remove. Restore's temps
+/// are included only when no restore runs (its lock is free) and none was left interrupted.
+pub fn clean_leftovers(ctx: &Context, dir: &Path, quiet: bool, dry_run: bool) -> Result<()> {
+    let (restore, _guard) =
+        if dry_run { (intent::restore_temps_peek(&ctx.root), None) } else { intent::restore_temps_locked(&ctx.root)? };
+    sweep(ctx, dir, !dry_run, restore, quiet, dry_run)
+}
+
+/// For `backup list`: says which temps of killed runs the next backup, restore or prune
+/// removes, and whether an interrupted restore waits to be finished or undone. Takes no lock.
+pub fn report_leftovers(ctx: &Context, dir: &Path) -> Result<()> {
+    let record = intent::record_path(&ctx.root);
+    if record.exists() {
+        out!(
+            "an interrupted restore's record is in {}: the next backup, prune, restore or reset-complete finishes or undoes that restore",
+            ctx.show(&record)
+        );
+    }
+    let found = leftovers::find(&leftover_scope(ctx, dir, false, intent::restore_temps_peek(&ctx.root)));
+    if !found.is_empty() {
+        let bytes = found.iter().map(|l| l.bytes).sum();
+        out!(
+            "found {}, {}; the next backup, restore or prune removes them:",
+            leftovers::summary(&found),
+            indicatif::HumanBytes(bytes)
+        );
+        for l in &found {
+            out!("  {}  {}", ctx.show(&l.path), indicatif::HumanBytes(l.bytes));
+        }
+    }
+    Ok(())
+}
+
+fn leftover_scope(ctx: &Context, dir: &Path, dir_locked: bool, restore: RestoreTemps) -> leftovers::Scope {
+    let database = ctx.database_url().ok().and_then(|(url, _)| url.sqlite_path().map(Path::to_path_buf));
+    leftovers::Scope {
+        root: ctx.root.clone(),
+        backup_dirs: vec![(dir.to_path_buf(), dir_locked)],
+        restore_home: ctx.root.join("backups"),
+        database,
+        restore,
+        temp_dir: Some(std::env::temp_dir()),
+    }
+}
+
+/// Finds and (unless `dry_run`) removes leftovers; one line about them unless `quiet`.
+fn sweep(ctx: &Context, dir: &Path, dir_locked: bool, restore: RestoreTemps, quiet: bool, dry_run: bool) -> Result<()> {
+    let found = leftovers::find(&leftover_scope(ctx, dir, dir_locked, restore));
+    if found.is_empty() {
+        return Ok(());
+    }
+    if dry_run {
+        let bytes = found.iter().map(|l| l.bytes).sum();
+        if !quiet {
+            out!("would remove {}, {} (dry run)", leftovers::summary(&found), indicatif::HumanBytes(bytes));
+        }
+        return Ok(());
+    }
+    let (removed, freed) = leftovers::remove(found);
+    if !quiet && !removed.is_empty() {
+        out!("removed {}: freed {}", leftovers::summary(&removed), indicatif::HumanBytes(freed));
+    }
+    Ok(())
+}
+
 fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
     let started = Instant::now();
     let (url, _) = ctx.database_url()?;
@@ -92,18 +161,28 @@ fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
     // One restore at a time; one that was interrupted is finished or undone first.
     let guard = intent::Guard::acquire(&ctx.root, Duration::from_secs(args.wait))?;
     intent::recover_locked(ctx, &guard, Duration::from_secs(args.wait))?;
-    if let Some(db) = url.sqlite_path() {
-        refuse_if_open(db)?;
+    // Whoever uses the database now would lose their writes: refused before anything is
+    // staged or backed up.
+    match &url {
+        DatabaseUrl::Sqlite { .. } => {
+            if let Some(db) = url.sqlite_path() {
+                refuse_if_open(db)?;
+            }
+        }
+        DatabaseUrl::Postgres { url: raw } => refuse_if_pg_in_use(raw)?,
     }
     backup::prepare_dir(&dir)?;
     let _lock = lock::acquire(&dir, Duration::from_secs(args.wait))?;
+    sweep(ctx, &dir, true, intent::restore_temps_held(&ctx.root, &guard), false, false)?;
     out!("restore {} into {url}", ctx.show(&path));
 
-    // 1. Verify while extracting to temp paths on the target filesystems.
+    // 1. Verify while extracting to temp paths on the target filesystems. The staging folder's
+    //    name carries our pid, so a killed restore's is found and removed (see leftovers).
+    let aside = intent::aside_dir(&ctx.root)?;
     let staging = tempfile::Builder::new()
-        .prefix(".restore-")
-        .tempdir_in(&ctx.root)
-        .with_context(|| format!("creating a staging folder in {}", ctx.root.display()))?;
+        .prefix(&format!("{}{}-", leftovers::STAGING_PREFIX, std::process::id()))
+        .tempdir_in(&aside)
+        .with_context(|| format!("creating a staging folder in {}", aside.display()))?;
     let staged_uploads = staging.path().join("uploads");
     let mut temps = backup::TempPaths::new();
     let staged_db = match &url {
@@ -191,6 +270,7 @@ fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
         backup::human(manifest.total_size()),
         t.elapsed().as_secs_f64()
     );
+    pause::pause_point("restore:verified");
 
     // 2. The schema the backup was made with against the migrations this code knows.
     let set = ctx.migrations(None, &url)?;
@@ -225,9 +305,9 @@ fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
         out!("  safety backup {}", ctx.show(&made.path));
         safety_backup = Some(made.path);
     } else if fs::read_dir(ctx.root.join("uploads")).is_ok_and(|mut d| d.next().is_some()) {
-        let aside = ctx.root.join(format!("uploads.pre-restore-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
-        out!("  no database to back up; the current uploads/ will be kept as {}", ctx.show(&aside));
-        keep_old_uploads = Some(aside);
+        let kept = aside.join(format!("uploads.pre-restore-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
+        out!("  no database to back up; the current uploads/ will be kept as {}", ctx.show(&kept));
+        keep_old_uploads = Some(kept);
     }
 
     // 4. Swap, under an intent record written before the first change to live data.
@@ -300,6 +380,7 @@ fn swap(ctx: &Context, url: &DatabaseUrl, record: &mut intent::Intent) -> Result
             refuse_if_open(&database)?;
             record.step(root, |s| s.database_started = true)?;
             let parent = database.parent().unwrap_or(Path::new("."));
+            keep_mode(&database, &staged)?;
             if database.exists() {
                 keep_old_database(&database, &old)?;
                 for suffix in ["-wal", "-shm"] {
@@ -338,6 +419,36 @@ fn swap(ctx: &Context, url: &DatabaseUrl, record: &mut intent::Intent) -> Result
     fs::rename(&record.staged_uploads, &record.uploads).context("moving the restored uploads/ into place")?;
     backup::sync_dir(root)?;
     record.step(root, |s| s.uploads_swapped = true)?;
+    Ok(())
+}
+
+/// Gives the restored database `staged` the mode (and, where we may, the owner) of the file it
+/// replaces, so the server that could open the old one opens it too; a database that replaces
+/// nothing is private (0600), like the archive it came from.
+fn keep_mode(database: &Path, staged: &Path) -> Result<()> {
+    let old = match fs::metadata(database) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading the mode of {}", database.display())),
+    };
+    let mode = old.as_ref().map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    fs::set_permissions(staged, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("giving {} the mode {mode:04o}", staged.display()))?;
+    if let Some(old) = old {
+        let new = fs::metadata(staged)?;
+        if (new.uid(), new.gid()) != (old.uid(), old.gid()) {
+            if let Err(e) = std::os::unix::fs::chown(staged, Some(old.uid()), Some(old.gid())) {
+                eprintln!(
+                    "warning: the restored {} belongs to uid {} gid {}, the replaced one to uid {} gid {} ({e}); fix it with chown if the server runs as that user",
+                    database.display(),
+                    new.uid(),
+                    new.gid(),
+                    old.uid(),
+                    old.gid()
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -415,11 +526,11 @@ fn refuse_if_open(db: &Path) -> Result<()> {
 }
 
 fn refuse_if_pg_in_use(url: &str) -> Result<()> {
-    let mut conn = Connection::Postgres(server::db::postgres::connect(url)?);
+    let mut conn = Connection::Postgres(cms_db::postgres::connect(url)?);
     let who = postgres_sessions(&mut conn)?;
     if !who.is_empty() {
         bail!(
-            "the database is in use by {} other session(s) ({}); stop them first; nothing was changed",
+            "the database is in use by {} other session(s) ({}): restoring would replace it under them. Stop them (the CMS server, psql, other tools) and run the restore again; nothing was changed",
             who.len(),
             who.join(", ")
         );
@@ -431,7 +542,7 @@ fn refuse_if_pg_in_use(url: &str) -> Result<()> {
 /// dies with us (see [`child`]): killed, it commits nothing.
 fn pg_restore(url: &str, dump: &Path) -> Result<()> {
     snapshot::check_pg_versions("pg_restore", url)?;
-    let (dbname, password) = server::db::url::split_password(url);
+    let (dbname, password) = cms_db::url::split_password(url);
     let args = [
         "--single-transaction".to_string(),
         "--exit-on-error".to_string(),

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use server::db::connection::{connect, Connection};
-use server::db::migrator;
-use server::db::DatabaseUrl;
-use server::seed::scale::{self, Anchors, ROWS_PER_SITE};
-use server::seed::{self, ids::IdSource, SeedOptions, SeedOutcome};
+use cms_db::connection::{connect, Connection};
+use cms_db::migrate::migrator;
+use cms_db::seed::scale::{self, Anchors, ROWS_PER_SITE};
+use cms_db::seed::{self, ids::IdSource, SeedOptions, SeedOutcome};
+use cms_db::DatabaseUrl;
 
 use crate::confirm::confirm;
 use crate::migrate::ms;
@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long)]
     force: bool,
     /// Also generate N more sites (each with environments, pages, sections, contents, posts)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     scale: Option<usize>,
     /// Confirm destructive actions without asking
     #[arg(long, short)]
@@ -48,7 +48,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
 /// A connection to a database whose migrations are all applied; otherwise a clear error.
 pub fn open_migrated(ctx: &Context, url: &DatabaseUrl) -> Result<Connection> {
     let set = ctx.migrations(None, url)?;
-    let mut driver = server::db::driver(url, true)?;
+    let mut driver = cms_db::driver(url, true)?;
     let st = migrator::status(driver.as_mut(), &set)?;
     let pending = st.count("pending") + st.count("out of order");
     let problems = st.findings().iter().filter(|f| f.blocks_migrate(false)).count();
@@ -71,7 +71,7 @@ pub fn seed_and_report(conn: &mut Connection, options: &SeedOptions) -> Result<(
 pub fn seed_with_images_and_report(
     conn: &mut Connection,
     options: &SeedOptions,
-    images: &[server::seed::ImageFile],
+    images: &[cms_db::seed::ImageFile],
 ) -> Result<()> {
     let started = Instant::now();
     match seed::seed_with_images(conn, options, images)? {
@@ -106,7 +106,7 @@ pub fn seed_with_images_and_report(
 /// pointing at real files and the rows are a function of `--seed N` and the files. Only a
 /// warning when they cannot be read: the rows stay placeholders and `cargo xtask seed-images`
 /// fixes them.
-pub fn present_images(ctx: &Context) -> Vec<server::seed::ImageFile> {
+pub fn present_images(ctx: &Context) -> Vec<cms_db::seed::ImageFile> {
     let dir = ctx.root.join(crate::seed_images::IMAGES_DIR);
     let has_files = std::fs::read_dir(&dir)
         .map(|entries| entries.flatten().any(|e| !e.file_name().to_string_lossy().starts_with('.')))
@@ -134,7 +134,7 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
         None => IdSource::Random.next_u64(),
     };
     let mut ids = IdSource::new(Some(start));
-    let now = server::seed::ids::base_time(seed, server::seed::now_ms());
+    let now = cms_db::seed::ids::base_time(seed, cms_db::seed::now_ms());
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new((sites * ROWS_PER_SITE) as u64);
         bar.set_style(
@@ -154,7 +154,7 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
     // Written batches go back to it to be freed: the allocator's arena is that thread's, and the
     // writer spends its time in SQLite instead (measured on 1M rows: 287k -> 313-331k rows/s).
     let (tx_batches, batches) = std::sync::mpsc::sync_channel(2);
-    let (tx_spent, spent) = std::sync::mpsc::channel::<Vec<server::seed::Table>>();
+    let (tx_spent, spent) = std::sync::mpsc::channel::<Vec<cms_db::seed::Table>>();
     std::thread::scope(|scope| -> Result<()> {
         // Owned here, so an error below drops them: the generator's next send fails and ends it,
         // and its last wait for spent batches ends.
@@ -176,7 +176,7 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
             Connection::Sqlite(c) => {
                 let tx = c.transaction()?;
                 for (tables, n) in batches.iter() {
-                    server::seed::write::sqlite(&tx, &tables)?;
+                    cms_db::seed::write::sqlite(&tx, &tables)?;
                     bar.inc((n * ROWS_PER_SITE) as u64);
                     let _ = tx_spent.send(tables);
                 }
@@ -184,13 +184,13 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
             }
             Connection::Postgres(c) => {
                 let mut tx = c.transaction()?;
-                let keys = server::seed::write::postgres_drop_foreign_keys(&mut tx, scale::TABLES)?;
+                let keys = cms_db::seed::write::postgres_drop_foreign_keys(&mut tx, scale::TABLES)?;
                 for (tables, n) in batches.iter() {
-                    server::seed::write::postgres(&mut tx, &tables)?;
+                    cms_db::seed::write::postgres(&mut tx, &tables)?;
                     bar.inc((n * ROWS_PER_SITE) as u64);
                     let _ = tx_spent.send(tables);
                 }
-                server::seed::write::postgres_add_foreign_keys(&mut tx, &keys)?;
+                cms_db::seed::write::postgres_add_foreign_keys(&mut tx, &keys)?;
                 tx.commit()?;
             }
         }

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use server::db::journal::printable;
-use server::db::migrator;
-use server::db::plan::{EntryState, Status};
-use server::db::{DatabaseUrl, MigrationSet};
+use cms_db::migrate::journal::printable;
+use cms_db::migrate::migrator;
+use cms_db::migrate::plan::{EntryState, Status};
+use cms_db::{DatabaseUrl, MigrationSet};
 
 use crate::project::{utc, Context};
 
@@ -25,7 +25,7 @@ pub struct Args {
 pub fn read(ctx: &Context, migrations: Option<&std::path::Path>) -> Result<(DatabaseUrl, MigrationSet, Status)> {
     let (url, _) = ctx.database_url()?;
     let set = ctx.migrations(migrations, &url)?;
-    let mut driver = server::db::driver(&url, true)?;
+    let mut driver = cms_db::driver(&url, true)?;
     let status = migrator::status(driver.as_mut(), &set)?;
     Ok((url, set, status))
 }

@@ -12,8 +12,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use cms_db::connection::Connection;
 use predicates::prelude::*;
-use server::db::connection::Connection;
+
+/// How long any awaited condition may take before the test fails.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Polls `ready` until it holds; fails the test after `DEADLINE`. Tests wait for conditions,
+/// never for a fixed time.
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !ready() {
+        assert!(Instant::now() < deadline, "gave up after {DEADLINE:?} waiting until {what}");
+        // The pause between two checks of the condition, not a wait for it.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 struct Project {
     dir: tempfile::TempDir,
@@ -57,8 +71,52 @@ impl Project {
 
     fn xtask(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("xtask").unwrap();
-        cmd.env("CMS_PROJECT_ROOT", self.root()).env_remove("DATABASE_URL").current_dir("/").args(args);
+        cmd.env("CMS_PROJECT_ROOT", self.root())
+            .env_remove("DATABASE_URL")
+            .env_remove("CMS_TEST_PAUSE_AT")
+            .current_dir("/")
+            .args(args);
         cmd
+    }
+
+    /// Starts `xtask args` so that it pauses at `point` (the binary's test hook: it writes its
+    /// pid to `CMS_TEST_PAUSE_FILE` and waits until that file is deleted); returns once it is
+    /// paused there.
+    fn paused(&self, args: &[&str], point: &str) -> Paused {
+        let marker = self.root().join(format!("paused-{}-{}", point.replace(':', "-"), fastrand::u32(..)));
+        let child = StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"))
+            .env("CMS_PROJECT_ROOT", self.root())
+            .env_remove("DATABASE_URL")
+            .env("CMS_TEST_PAUSE_AT", point)
+            .env("CMS_TEST_PAUSE_FILE", &marker)
+            .current_dir("/")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut paused = Paused { child: Some(child), marker };
+        wait_until(&format!("xtask {args:?} pauses at {point}"), || {
+            if let Some(status) = paused.child().try_wait().unwrap() {
+                panic!("xtask {args:?} ended ({status}) before reaching {point}");
+            }
+            paused.marker.exists()
+        });
+        paused
+    }
+
+    /// Names in backups/ (or `dir`) that look like temp files (`.….tmp-PID-…`).
+    fn temps_in(&self, dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.') && n.contains(".tmp-"))
+            .collect();
+        v.sort();
+        v
     }
 
     /// Our archives, oldest first.
@@ -71,9 +129,9 @@ impl Project {
     }
 
     fn dump(&self) -> String {
-        let conn = server::db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
+        let conn = cms_db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
         let mut c = Connection::Sqlite(conn);
-        let counts = server::seed::counts(&mut c).unwrap();
+        let counts = cms_db::seed::counts(&mut c).unwrap();
         let Connection::Sqlite(conn) = c else { unreachable!() };
         let mut out = String::new();
         for (table, _) in counts {
@@ -111,6 +169,58 @@ impl Project {
         }
         v
     }
+}
+
+/// A paused xtask; killed on drop if the test ends early.
+struct Paused {
+    child: Option<std::process::Child>,
+    marker: PathBuf,
+}
+
+impl Paused {
+    fn child(&mut self) -> &mut std::process::Child {
+        self.child.as_mut().expect("the paused process")
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the paused process").id()
+    }
+
+    /// `kill -9`, and the exit reaped.
+    fn kill9(mut self) {
+        self.child().kill().unwrap();
+        let status = self.child().wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{status}");
+    }
+
+    /// Lets it go on past the pause point and waits for it to succeed; its stdout.
+    fn resume_and_finish(mut self) -> String {
+        fs::remove_file(&self.marker).unwrap();
+        let out = self.child.take().expect("the paused process").wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{}: {stdout}{}", out.status, String::from_utf8_lossy(&out.stderr));
+        stdout
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Every file under `root` with its size and modification time.
+fn snapshot_of_files(root: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
+    let mut files = Vec::new();
+    files_with_sizes(root, &mut files);
+    files.into_iter().map(|(p, n)| (p.clone(), (n, fs::metadata(&p).unwrap().modified().unwrap()))).collect()
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
 fn is_archive(p: &Path) -> bool {
@@ -201,20 +311,23 @@ fn gzip_archives_restore_too() {
     p.xtask(&["restore", archive.file_name().unwrap().to_str().unwrap(), "--yes"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("will be kept as uploads.pre-restore-"));
+        .stdout(predicate::str::contains("will be kept as backups/uploads.pre-restore-"));
     assert_eq!(p.dump(), rows);
     assert_eq!(p.uploads(), uploads);
-    let aside = fs::read_dir(p.root())
+    // Kept in backups/ (which git ignores), not in the project root.
+    let aside = fs::read_dir(p.backups())
         .unwrap()
         .flatten()
         .find(|e| e.file_name().to_string_lossy().starts_with("uploads.pre-restore-"));
     assert!(aside.unwrap().path().join("images/hero-home.jpg").is_file());
+    // A database that replaces nothing is private.
+    assert_eq!(mode(&p.db()), 0o600);
 }
 
 #[test]
 fn a_backup_during_continuous_writes_restores_a_committed_prefix() {
     let p = Project::seeded();
-    let conn = server::db::sqlite::open(&p.db()).unwrap();
+    let conn = cms_db::sqlite::open(&p.db()).unwrap();
     conn.execute_batch("CREATE TABLE writes (n INTEGER PRIMARY KEY, payload TEXT NOT NULL)").unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let committed = Arc::new(AtomicU64::new(0));
@@ -230,18 +343,15 @@ fn a_backup_during_continuous_writes_restores_a_committed_prefix() {
             }
         })
     };
-    while committed.load(Ordering::SeqCst) < 500 {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("the writer has committed 500 rows", || committed.load(Ordering::SeqCst) >= 500);
     let before = committed.load(Ordering::SeqCst);
-    let t = Instant::now();
     p.xtask(&["backup", "--quiet"]).assert().success();
-    let elapsed = t.elapsed().max(Duration::from_millis(1));
     let after = committed.load(Ordering::SeqCst);
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
-    let rate = (after - before) as f64 / elapsed.as_secs_f64();
-    assert!(rate >= 500.0, "the writer must commit at least 500 tx/s during the backup; it did {rate:.0}");
+    // The backup does not stop the writer (how fast it writes meanwhile is a figure of
+    // `cargo xtask bench backup`, not a test).
+    assert!(after > before, "the writer kept committing while the backup ran ({before} -> {after})");
 
     p.xtask(&["restore", "latest", "--yes"]).assert().success();
     assert_eq!(integrity(&p.db()), "ok");
@@ -370,12 +480,27 @@ fn overlapping_runs_exit_3_or_wait() {
     let t = Instant::now();
     p.xtask(&["backup", "--wait", "1"]).assert().code(3).stderr(predicate::str::contains("after waiting"));
     assert!(t.elapsed() >= Duration::from_secs(1));
-    let release = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(500));
-        drop(lock);
+    // A run that waits gets the lock once it is released.
+    let waiting = StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"))
+        .env("CMS_PROJECT_ROOT", p.root())
+        .env_remove("DATABASE_URL")
+        .args(["backup", "--wait", "30", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock_path = fs::canonicalize(p.backups().join(".backup.lock")).unwrap();
+    let fds = PathBuf::from(format!("/proc/{}/fd", waiting.id()));
+    wait_until("the second run has the lock file open (it is waiting for the lock)", || {
+        fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l == lock_path))
     });
-    p.xtask(&["backup", "--wait", "30", "--quiet"]).assert().success();
-    release.join().unwrap();
+    drop(lock);
+    let out = waiting.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(p.archives().len(), 1);
 }
 
@@ -579,18 +704,14 @@ fn restore_refuses_while_the_database_is_open_elsewhere() {
         .spawn()
         .expect("the sqlite3 CLI (apt-get install sqlite3)");
     writeln!(holder.stdin.as_mut().unwrap(), "SELECT count(*) FROM teams;").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
     let pid = holder.id().to_string();
-    loop {
+    let mut last = String::new();
+    wait_until("restore notices sqlite3 holding the database", || {
         let out = p.xtask(&["restore", "latest", "--yes"]).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() && err.contains(&pid) {
-            assert!(err.contains("in use by another process") && err.contains("nothing was changed"), "{err}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "restore did not notice sqlite3 holding the database: {err}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        !out.status.success() && last.contains(&pid)
+    });
+    assert!(last.contains("in use by another process") && last.contains("nothing was changed"), "{last}");
     drop(holder.stdin.take());
     holder.wait().unwrap();
     p.xtask(&["restore", "latest", "--yes"]).assert().success();
@@ -847,4 +968,148 @@ fn an_oversized_long_name_record_is_refused_before_it_is_read() {
     }
     assert_eq!(p.dump(), rows);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn temps_of_killed_backups_are_listed_then_removed_by_the_next_backup_and_live_ones_stay() {
+    let p = Project::seeded();
+    // A backup killed while it writes its archive: its snapshot and its archive temp stay.
+    let killed = p.paused(&["backup"], "backup:writing-archive");
+    let pid = killed.pid();
+    killed.kill9();
+    let temps = p.temps_in(&p.backups());
+    assert_eq!(temps.len(), 2, "{temps:?}");
+    assert!(temps.iter().any(|n| n.starts_with(&format!(".snapshot.db.tmp-{pid}-"))), "{temps:?}");
+    assert!(temps.iter().any(|n| n.contains(&format!(".tar.zst.tmp-{pid}-"))), "{temps:?}");
+    let bytes: u64 = temps.iter().map(|n| fs::metadata(p.backups().join(n)).unwrap().len()).sum();
+    assert!(bytes >= fs::metadata(p.db()).unwrap().len() / 2, "the snapshot is about the database's size");
+    let human = indicatif::HumanBytes(bytes).to_string();
+
+    // `backup list` says so, and what will remove them.
+    p.xtask(&["backup", "list"]).assert().success().stdout(
+        predicate::str::contains(format!("found 2 leftover temp file(s) of killed runs (pid {pid}), {human}"))
+            .and(predicate::str::contains("the next backup, restore or prune removes them"))
+            .and(predicate::str::contains(format!("backups/.snapshot.db.tmp-{pid}-"))),
+    );
+    // The next backup removes them and says how much it freed, in one line.
+    p.xtask(&["backup"]).assert().success().stdout(predicate::str::contains(format!(
+        "removed 2 leftover temp file(s) of killed runs (pid {pid}): freed {human}\n"
+    )));
+    assert!(p.temps_in(&p.backups()).is_empty(), "{:?}", p.temps_in(&p.backups()));
+    assert_eq!(p.archives().len(), 1);
+    p.xtask(&["backup", "list"]).assert().success().stdout(predicate::str::contains("leftover").not());
+
+    // A live backup's temps are never touched: a killed backup's in another folder go, the
+    // paused one's stay, and it then finishes.
+    let other = p.root().join("other-backups");
+    let killed = p.paused(&["backup", "--dir", "other-backups"], "backup:writing-archive");
+    let dead = killed.pid();
+    killed.kill9();
+    assert_eq!(p.temps_in(&other).len(), 2);
+    let live = p.paused(&["backup"], "backup:after-snapshot");
+    let live_temps = p.temps_in(&p.backups());
+    assert!(
+        live_temps.len() == 1 && live_temps[0].starts_with(&format!(".snapshot.db.tmp-{}-", live.pid())),
+        "{live_temps:?}"
+    );
+    let out = p.xtask(&["backup", "--dir", "other-backups"]).assert().success().get_output().stdout.clone();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains(&format!("removed 2 leftover temp file(s) of killed runs (pid {dead}): freed ")), "{out}");
+    assert!(!out.contains(&live.pid().to_string()), "{out}");
+    assert!(p.temps_in(&other).is_empty());
+    assert_eq!(p.temps_in(&p.backups()), live_temps, "the live backup's snapshot is untouched");
+    live.resume_and_finish();
+    assert!(p.temps_in(&p.backups()).is_empty());
+    assert_eq!(p.archives().len(), 2);
+    p.xtask(&["backup", "verify", "latest"]).assert().success();
+}
+
+#[test]
+fn absurd_numbers_are_usage_errors_that_name_the_flag_and_its_range_and_write_nothing() {
+    let p = Project::seeded();
+    p.xtask(&["backup", "--quiet"]).assert().success();
+    let before = snapshot_of_files(p.root());
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["backup", "--threads", "100000"], "--threads", "1..=256"),
+        (&["backup", "--threads", "0"], "--threads", "1..=256"),
+        (&["backup", "--level", "99"], "--level", "1..=19"),
+        (&["backup", "--compression", "gzip", "--level", "12"], "--level", "1..=9"),
+        (&["backup", "--wait", "99999999"], "--wait", "0..=86400"),
+        (&["backup", "prune", "--keep-last", "1000000000"], "--keep-last", "0..=100000"),
+        (&["restore", "latest", "--yes", "--wait", "99999999"], "--wait", "0..=86400"),
+        (&["migrate", "--lock-timeout", "99999999"], "--lock-timeout", "0..=86400"),
+        (&["seed", "--scale", "0"], "--scale", "1..="),
+        (&["seed", "--scale", "100000000000"], "--scale", "1..="),
+        (&["seed-images", "--concurrency", "1000"], "--concurrency", "1..=64"),
+        (&["seed-images", "--max-bytes", "0"], "--max-bytes", "1.."),
+        (&["seed-images", "--backoff-ms", "99999999"], "--backoff-ms", "0..="),
+        (&["bench", "migrate", "--count", "0"], "--count", "1..="),
+        (&["bench", "seed-images", "--concurrency", "1000"], "--concurrency", "1..=64"),
+        (&["bench", "backup", "--db-mib", "0"], "--db-mib", "1..="),
+        (&["bench", "backup", "--uploads-mib", "99999999999"], "--uploads-mib", "0..="),
+    ];
+    for (args, flag, range) in cases {
+        let out = p.xtask(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(flag) && err.contains(range), "{args:?} must name {flag} and {range}: {err}");
+        assert_eq!(snapshot_of_files(p.root()), before, "{args:?} wrote something");
+    }
+}
+
+#[test]
+fn a_truncated_large_archive_is_named_with_its_cause_and_what_to_do() {
+    let p = Project::seeded();
+    // A database of many compressed frames, so the cut falls inside it.
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    conn.execute("CREATE TABLE blobs (b BLOB)", []).unwrap();
+    for _ in 0..24 {
+        conn.execute("INSERT INTO blobs VALUES (randomblob(1048576))", []).unwrap();
+    }
+    drop(conn);
+    p.xtask(&["backup", "--quiet"]).assert().success();
+    p.xtask(&["backup", "--quiet", "--compression", "gzip"]).assert().success();
+    let rows = p.dump();
+    let uploads = p.uploads();
+    for good in p.archives() {
+        let ext = if good.to_string_lossy().ends_with(".gz") { "tar.gz" } else { "tar.zst" };
+        let bytes = fs::read(&good).unwrap();
+        let name = format!("20200101T000000Z-cut.{ext}");
+        fs::write(p.backups().join(&name), &bytes[..bytes.len() / 2]).unwrap();
+        for args in [vec!["restore", name.as_str(), "--yes"], vec!["backup", "verify", name.as_str()]] {
+            let out = p.xtask(&args).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            for fact in [
+                format!("backups/{name} is damaged: it is truncated or corrupt"),
+                "reading member `database/sqlite.db`".to_string(),
+                "Use another backup (`cargo xtask backup list`".to_string(),
+                "`cargo xtask backup verify FILE`".to_string(),
+                "make a new one with `cargo xtask backup`".to_string(),
+            ] {
+                assert!(err.contains(&fact), "{args:?} must say {fact:?}: {err}");
+            }
+            if args[0] == "restore" {
+                assert!(err.contains("nothing was changed"), "{err}");
+            }
+            assert_eq!(p.dump(), rows);
+            assert_eq!(p.uploads(), uploads);
+            assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+        }
+        fs::remove_file(p.backups().join(&name)).unwrap();
+    }
+}
+
+#[test]
+fn a_restored_database_keeps_the_mode_of_the_file_it_replaces() {
+    let p = Project::seeded();
+    p.xtask(&["backup", "--quiet"]).assert().success();
+    let archive = p.archives().pop().unwrap();
+    let archive = archive.file_name().unwrap().to_str().unwrap().to_string();
+    for kept in [0o644, 0o640, 0o600, 0o664] {
+        fs::set_permissions(p.db(), fs::Permissions::from_mode(kept)).unwrap();
+        p.xtask(&["restore", &archive, "--yes"]).assert().success();
+        assert_eq!(mode(&p.db()), kept, "restored over a {kept:o} file");
+        assert_eq!(integrity(&p.db()), "ok");
+    }
 }

@@ -197,7 +197,7 @@ fn invalid_sql_in_the_middle_names_file_statement_and_message() {
 /// The names in sqlite_master, read without changing the file.
 fn table_names(db: &Path) -> String {
     let mut names = String::new();
-    let conn = server::db::sqlite::open_read_only(db).unwrap().unwrap();
+    let conn = cms_db::sqlite::open_read_only(db).unwrap().unwrap();
     let mut st = conn.prepare("SELECT name FROM sqlite_master").unwrap();
     for n in st.query_map([], |r| r.get::<_, String>(0)).unwrap() {
         names.push_str(&n.unwrap());

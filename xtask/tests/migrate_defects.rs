@@ -80,10 +80,10 @@ fn every_connection_refuses_double_quoted_strings() {
     // naming a column that does not exist must fail, not read a string.
     let root = project(&[("0000_rooms", 1, USER_ROOMS)]);
     xtask_in(root.path()).arg("migrate").assert().success();
-    let conn = server::db::sqlite::open(&root.path().join("data/sqlite.db")).unwrap();
+    let conn = cms_db::sqlite::open(&root.path().join("data/sqlite.db")).unwrap();
     let err = conn.query_row("SELECT \"no_such\" FROM user_rooms", [], |r| r.get::<_, String>(0)).unwrap_err();
     assert!(err.to_string().contains("no such column") && err.to_string().contains("no_such"), "{err}");
-    let mem = server::db::sqlite::open_in_memory().unwrap();
+    let mem = cms_db::sqlite::open_in_memory().unwrap();
     let err = mem.execute_batch("CREATE TABLE t (x); CREATE INDEX i ON t (\"nope\");").unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }
@@ -220,14 +220,14 @@ fn the_lock_file_belongs_to_the_database_file_not_the_path() {
     let link = dir.path().join("current.db");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let dotted = dir.path().join("db/../db/cms.db");
-    let expected = server::db::sqlite::lock_file_path(&real);
-    assert_eq!(server::db::sqlite::lock_file_path(&link), expected);
-    assert_eq!(server::db::sqlite::lock_file_path(&dotted), expected);
+    let expected = cms_db::sqlite::lock_file_path(&real);
+    assert_eq!(cms_db::sqlite::lock_file_path(&link), expected);
+    assert_eq!(cms_db::sqlite::lock_file_path(&dotted), expected);
     // Before the database exists: a dangling link still leads to the same lock.
     let later = dir.path().join("db/later.db");
     let later_link = dir.path().join("later-link.db");
     std::os::unix::fs::symlink(&later, &later_link).unwrap();
-    assert_eq!(server::db::sqlite::lock_file_path(&later_link), server::db::sqlite::lock_file_path(&later));
+    assert_eq!(cms_db::sqlite::lock_file_path(&later_link), cms_db::sqlite::lock_file_path(&later));
 }
 
 const NUL_FILE: &[u8] = b"CREATE TABLE a (x integer);\n--> statement-breakpoint\nCREATE TABLE b (y integer);\0CREATE TABLE c (z integer);\n";
@@ -368,48 +368,47 @@ fn rustix_is_root() -> bool {
 /// A driver whose lock and first reading of the bookkeeping table are those of a run that
 /// started before another run applied everything: the lock did not keep them apart.
 struct PastTheLock {
-    inner: Box<dyn server::db::migrator::Driver>,
+    inner: Box<dyn cms_db::migrate::migrator::Driver>,
     stale_reads: usize,
 }
 
-impl server::db::migrator::Driver for PastTheLock {
-    fn dialect(&self) -> server::db::journal::Dialect {
+impl cms_db::migrate::migrator::Driver for PastTheLock {
+    fn dialect(&self) -> cms_db::migrate::journal::Dialect {
         self.inner.dialect()
     }
-    fn applied(&mut self) -> Result<Vec<server::db::plan::AppliedRow>, server::db::DbError> {
+    fn applied(&mut self) -> Result<Vec<cms_db::migrate::plan::AppliedRow>, cms_db::DbError> {
         if self.stale_reads > 0 {
             self.stale_reads -= 1;
             return Ok(Vec::new());
         }
         self.inner.applied()
     }
-    fn prepare_bookkeeping(&mut self) -> Result<(), server::db::DbError> {
+    fn prepare_bookkeeping(&mut self) -> Result<(), cms_db::DbError> {
         self.inner.prepare_bookkeeping()
     }
     fn apply(
         &mut self,
-        m: &server::db::migrator::Prepared<'_>,
-        record: &server::db::migrator::Record<'_>,
-    ) -> Result<(), server::db::DbError> {
+        m: &cms_db::migrate::migrator::Prepared<'_>,
+        record: &cms_db::migrate::migrator::Record<'_>,
+    ) -> Result<(), cms_db::DbError> {
         self.inner.apply(m, record)
     }
-    fn lock(&mut self, _: std::time::Duration) -> Result<server::db::migrator::MigrationLock, server::db::DbError> {
-        Ok(server::db::migrator::MigrationLock::new(()))
+    fn lock(&mut self, _: std::time::Duration) -> Result<cms_db::migrate::migrator::MigrationLock, cms_db::DbError> {
+        Ok(cms_db::migrate::migrator::MigrationLock::new(()))
     }
 }
 
 #[test]
 fn a_run_that_lost_the_race_blames_the_other_run_not_the_file() {
-    use server::db::migrator::{migrate, MigrateOptions};
+    use cms_db::migrate::migrator::{migrate, MigrateOptions};
     let root = project(&[("0000_first", 1, "CREATE TABLE first (x integer);")]);
-    let set = server::db::MigrationSet::load(&root.path().join("migrations/sqlite")).unwrap();
-    let url =
-        server::db::DatabaseUrl::parse(&format!("file:{}", root.path().join("data/sqlite.db").display())).unwrap();
-    migrate(server::db::driver(&url, false).unwrap().as_mut(), &set, &MigrateOptions::default(), &mut |_| {}).unwrap();
-    let mut late = PastTheLock { inner: server::db::driver(&url, false).unwrap(), stale_reads: 1 };
+    let set = cms_db::MigrationSet::load(&root.path().join("migrations/sqlite")).unwrap();
+    let url = cms_db::DatabaseUrl::parse(&format!("file:{}", root.path().join("data/sqlite.db").display())).unwrap();
+    migrate(cms_db::driver(&url, false).unwrap().as_mut(), &set, &MigrateOptions::default(), &mut |_| {}).unwrap();
+    let mut late = PastTheLock { inner: cms_db::driver(&url, false).unwrap(), stale_reads: 1 };
     let err = migrate(&mut late, &set, &MigrateOptions::default(), &mut |_| {}).unwrap_err();
     let text = format!("{err}");
-    assert!(matches!(err, server::db::DbError::ConcurrentMigrate { .. }), "{text}");
+    assert!(matches!(err, cms_db::DbError::ConcurrentMigrate { .. }), "{text}");
     assert!(text.contains("another migrate applied 0000_first") && text.contains("not from the file"), "{text}");
     let cause = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
     assert!(cause.contains("already exists"), "{cause}");

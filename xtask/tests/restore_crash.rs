@@ -17,6 +17,17 @@ use assert_cmd::Command;
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
+/// Polls `ready` until it holds; fails the test after `within`. Tests wait for conditions,
+/// never for a fixed time.
+fn wait_until(what: &str, within: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !ready() {
+        assert!(Instant::now() < deadline, "gave up after {within:?} waiting until {what}");
+        // The pause between two checks of the condition, not a wait for it.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 struct Project {
     dir: tempfile::TempDir,
     /// PostgreSQL: the database URL; SQLite (data/sqlite.db) otherwise.
@@ -48,6 +59,11 @@ impl Project {
 
     fn root(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A path relative to the project root.
+    fn show(&self, p: &Path) -> String {
+        p.strip_prefix(self.root()).unwrap().to_string_lossy().into_owned()
     }
 
     fn db(&self) -> PathBuf {
@@ -84,15 +100,13 @@ impl Project {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = Paused { child: cmd.spawn().unwrap(), marker };
-        let deadline = Instant::now() + DEADLINE;
-        while !child.marker.exists() {
+        wait_until(&format!("xtask {args:?} reaches {point}"), DEADLINE, || {
             if let Some(status) = child.child.try_wait().unwrap() {
                 let out = child.child.wait_with_output_now();
                 panic!("xtask {args:?} ended ({status}) before reaching {point}:\n{out}");
             }
-            assert!(Instant::now() < deadline, "xtask {args:?} did not reach {point}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+            child.marker.exists()
+        });
         child
     }
 
@@ -224,13 +238,59 @@ impl Project {
         v
     }
 
-    /// The staging folder of a restore that was killed.
+    /// Temp files of killed runs wherever a backup or restore puts them (backups/, the project
+    /// root, data/), each with the bytes under it.
+    fn temps(&self) -> Vec<(PathBuf, u64)> {
+        fn bytes(p: &Path) -> u64 {
+            let meta = fs::symlink_metadata(p).unwrap();
+            if meta.is_dir() {
+                fs::read_dir(p).unwrap().flatten().map(|e| bytes(&e.path())).sum()
+            } else {
+                meta.len()
+            }
+        }
+        let mut v = Vec::new();
+        for dir in [self.root().join("backups"), self.root().to_path_buf(), self.root().join("data")] {
+            for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let temp = name.starts_with('.') && name.contains(".tmp-")
+                    || (name.starts_with(".restore-") && name != ".restore-in-progress.json")
+                    || name.contains(".restore-")
+                    || name.contains(".replaced-");
+                if temp {
+                    v.push((e.path(), bytes(&e.path())));
+                }
+            }
+        }
+        v.sort();
+        v
+    }
+
+    /// Makes the project a git repository with this repository's .gitignore.
+    fn git_init(&self) {
+        fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.gitignore"), self.root().join(".gitignore")).unwrap();
+        let ok = StdCommand::new("git").args(["init", "-q"]).current_dir(self.root()).status().unwrap();
+        assert!(ok.success());
+    }
+
+    /// What `git status` shows as untracked (every file), but the test's own pause markers.
+    fn git_untracked(&self) -> Vec<String> {
+        let out = StdCommand::new("git")
+            .args(["status", "--porcelain", "--untracked-files=all"])
+            .current_dir(self.root())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.contains("paused-")).map(String::from).collect()
+    }
+
+    /// The staging folder of a restore that was killed (in backups/, which git ignores).
     fn staging(&self) -> PathBuf {
-        fs::read_dir(self.root())
+        fs::read_dir(self.root().join("backups"))
             .unwrap()
             .flatten()
             .map(|e| e.path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(".restore-"))
+            .find(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with(".restore-"))
             .expect("the killed restore's staging folder")
     }
 }
@@ -273,6 +333,14 @@ impl Paused {
     /// Lets it go on past the pause point.
     fn resume(&self) {
         fs::remove_file(&self.marker).unwrap();
+    }
+
+    /// `kill -9`, the exit reaped; what it had printed.
+    fn kill9_output(mut self) -> String {
+        self.child.kill().unwrap();
+        let status = self.child.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{status}");
+        self.child.wait_with_output_now()
     }
 
     /// `kill -9`, and the exit reaped.
@@ -464,19 +532,16 @@ fn postgres_killed_during_pg_restore(db: &test_support::pg::TestDb) -> (Project,
     let mut blocker = db.client();
     blocker.batch_execute("BEGIN; LOCK TABLE posts IN ACCESS SHARE MODE").unwrap();
     paused.resume();
-    let deadline = Instant::now() + DEADLINE;
-    let pg_restore = loop {
+    let mut pg_restore = None;
+    wait_until("a pg_restore --single-transaction is started", DEADLINE, || {
         let found = children_named(paused.pid(), "pg_restore");
-        if let Some((pid, cmdline)) = found.into_iter().find(|(_, c)| c.contains("--single-transaction")) {
-            break (pid, cmdline);
-        }
-        assert!(Instant::now() < deadline, "no pg_restore --single-transaction was started");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+        pg_restore = found.into_iter().find(|(_, c)| c.contains("--single-transaction"));
+        pg_restore.is_some()
+    });
+    let pg_restore = pg_restore.unwrap();
     // It is waiting for our lock.
     let mut watcher = db.client();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    wait_until("pg_restore waits for the lock", DEADLINE, || {
         let waiting: i64 = watcher
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_restore' AND wait_event_type = 'Lock'",
@@ -484,25 +549,20 @@ fn postgres_killed_during_pg_restore(db: &test_support::pg::TestDb) -> (Project,
             )
             .unwrap()
             .get(0);
-        if waiting > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "pg_restore never waited for the lock");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        waiting > 0
+    });
     paused.kill9();
 
     // The orphan dies with its parent instead of committing once the lock is free.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while alive(pg_restore.0, "pg_restore") {
-        assert!(Instant::now() < deadline, "pg_restore {} outlived the killed restore: {}", pg_restore.0, pg_restore.1);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(
+        &format!("pg_restore {} dies with the killed restore ({})", pg_restore.0, pg_restore.1),
+        Duration::from_secs(20),
+        || !alive(pg_restore.0, "pg_restore"),
+    );
     blocker.batch_execute("ROLLBACK").unwrap();
     drop(blocker);
     // Its server session ends too, with nothing committed.
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    wait_until("the killed pg_restore's session ends", DEADLINE, || {
         let left: i64 = watcher
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_restore'",
@@ -510,12 +570,8 @@ fn postgres_killed_during_pg_restore(db: &test_support::pg::TestDb) -> (Project,
             )
             .unwrap()
             .get(0);
-        if left == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the killed pg_restore's session never ended");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        left == 0
+    });
     drop(watcher);
     assert_eq!(p.state(), b, "the database is entirely the old one, and so is uploads/");
     (p, a, b)
@@ -548,4 +604,66 @@ fn postgres_killed_with_a_damaged_staging_folder_is_undone_from_the_safety_backu
     assert!(out.contains("undone:"), "{out}");
     assert_eq!(p.state(), b, "database and uploads/ both as before the restore");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+/// "removed N leftover temp file(s) of killed runs (pid P): freed X" for these temps.
+fn removed_line(pid: u32, temps: &[(PathBuf, u64)]) -> String {
+    let bytes: u64 = temps.iter().map(|(_, n)| n).sum();
+    format!(
+        "removed {} leftover temp file(s) of killed runs (pid {pid}): freed {}\n",
+        temps.len(),
+        indicatif::HumanBytes(bytes)
+    )
+}
+
+#[test]
+fn temps_of_killed_restores_are_ignored_by_git_and_removed_by_the_next_restore_or_prune() {
+    let (p, archive, a, b) = sqlite_a_and_b();
+    p.git_init();
+    let untracked = p.git_untracked();
+    assert!(untracked.iter().all(|l| !l.contains("backups/") && !l.contains("data/")), "{untracked:?}");
+
+    // 1. Killed once everything is verified, before the safety backup: the staging folder
+    //    (backups/.restore-PID-…/) and the staged database (data/.sqlite.db.restore-PID) stay.
+    let killed = p.paused(&["restore", &archive, "--yes"], "restore:verified");
+    let first = killed.pid();
+    killed.kill9();
+    let temps = p.temps();
+    let names: Vec<String> = temps.iter().map(|(t, _)| p.show(t)).collect();
+    assert!(names.iter().any(|n| n.starts_with(&format!("backups/.restore-{first}-"))), "{names:?}");
+    assert!(names.contains(&format!("data/.sqlite.db.restore-{first}")), "{names:?}");
+    assert_eq!(p.git_untracked(), untracked, "git ignores every temp");
+    assert_eq!(p.state(), b, "nothing live was changed");
+    let list = stdout_of(&mut p.xtask(&["backup", "list"]));
+    assert!(
+        list.contains(&format!("found {} leftover temp file(s) of killed runs (pid {first})", temps.len())),
+        "{list}"
+    );
+
+    // 2. The next restore removes them, says how much it freed, and is itself killed while it
+    //    takes its safety backup: its own staging, staged database and snapshot stay.
+    let killed = p.paused(&["restore", &archive, "--yes"], "backup:after-snapshot");
+    let second = killed.pid();
+    let out = killed.kill9_output();
+    assert!(out.contains(&removed_line(first, &temps)), "{out}");
+    let temps = p.temps();
+    let names: Vec<String> = temps.iter().map(|(t, _)| p.show(t)).collect();
+    assert!(names.iter().all(|n| n.contains(&second.to_string())), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with(&format!("backups/.snapshot.db.tmp-{second}-"))), "{names:?}");
+    assert_eq!(p.git_untracked(), untracked, "git ignores every temp");
+
+    // 3. So does prune; then a restore goes through, leaving nothing.
+    let out = stdout_of(&mut p.xtask(&["backup", "prune", "--keep-last", "5"]));
+    assert!(out.contains(&removed_line(second, &temps)), "{out}");
+    assert!(p.temps().is_empty(), "{:?}", p.temps());
+    let out = stdout_of(&mut p.xtask(&["restore", &archive, "--yes"]));
+    assert!(!out.contains("leftover"), "{out}");
+    assert_eq!(p.state(), a);
+    assert!(p.temps().is_empty() && p.leftovers().is_empty(), "{:?}", p.temps());
+
+    // 4. Without a database to back up, the old uploads/ is kept in backups/, ignored too.
+    fs::remove_file(p.db()).unwrap();
+    let out = stdout_of(&mut p.xtask(&["restore", &archive, "--yes"]));
+    assert!(out.contains("the current uploads/ will be kept as backups/uploads.pre-restore-"), "{out}");
+    assert_eq!(p.git_untracked(), untracked, "git ignores the kept uploads/");
 }

@@ -62,6 +62,8 @@ struct Script {
     routes: HashMap<String, Vec<Reply>>,
     /// Per path: when each request arrived.
     hits: HashMap<String, Vec<Instant>>,
+    /// Per path: how many stalled replies have sent their part of the body.
+    stalled: HashMap<String, usize>,
 }
 
 struct Server {
@@ -95,6 +97,10 @@ impl Server {
 
     fn hits(&self, path: &str) -> Vec<Instant> {
         self.script.lock().unwrap().hits.get(path).cloned().unwrap_or_default()
+    }
+
+    fn stalled(&self, path: &str) -> usize {
+        self.script.lock().unwrap().stalled.get(path).copied().unwrap_or(0)
     }
 
     fn total_hits(&self) -> usize {
@@ -134,7 +140,11 @@ fn serve(mut stream: TcpStream, script: &Mutex<Script>) {
         Some(n) => {
             let _ = stream.write_all(&reply.body[..n.min(reply.body.len())]);
             let _ = stream.flush();
-            std::thread::sleep(Duration::from_secs(20));
+            *script.lock().unwrap().stalled.entry(path).or_default() += 1;
+            // The stall under test: the connection stays open with nothing more sent until the
+            // client gives up and closes it (read returns), at most a minute.
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+            let _ = stream.read(&mut [0u8; 1]);
         }
         None => {
             let _ = stream.write_all(&reply.body);
@@ -468,11 +478,14 @@ fn a_run_killed_mid_download_leaves_no_file_under_the_final_name() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while server.hits("/a.jpg").is_empty() && started.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(20));
+    // Killed once the server has sent half the body and stalls: mid-download.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.stalled("/a.jpg") == 0 {
+        assert!(Instant::now() < deadline, "the download never started");
+        assert!(child.try_wait().unwrap().is_none(), "seed-images ended before the download stalled");
+        // The pause between two checks of the condition, not a wait for it.
+        std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(Duration::from_millis(200));
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(server.hits("/a.jpg").len(), 1);

@@ -4,8 +4,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use cms_db::connection::Connection;
 use predicates::prelude::*;
-use server::db::connection::Connection;
 
 /// A temporary project root that uses the repository's migrations.
 struct Project {
@@ -47,13 +47,13 @@ impl Project {
     }
 
     fn counts(&self) -> Vec<(String, i64)> {
-        let conn = server::db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
-        server::seed::counts(&mut Connection::Sqlite(conn)).unwrap()
+        let conn = cms_db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
+        cms_db::seed::counts(&mut Connection::Sqlite(conn)).unwrap()
     }
 
     /// Every application row, in a stable order: equal dumps mean identical data.
     fn dump(&self) -> String {
-        let conn = server::db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
+        let conn = cms_db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
         let mut out = String::new();
         for (table, _) in self.counts() {
             let mut st = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1")).unwrap();
@@ -177,13 +177,13 @@ fn with_images_on_disk_the_same_seed_gives_the_same_rows_whatever_ran_before() {
 fn a_failure_part_way_through_seeding_leaves_nothing() {
     let p = Project::new();
     p.xtask(&["migrate", "-q"]).assert().success();
-    let (mut tables, _) = server::seed::demo_tables(Some(1));
+    let (mut tables, _) = cms_db::seed::demo_tables(Some(1));
     // Break a late table: a post whose environment does not exist.
     let posts = tables.iter_mut().find(|t| t.name == "posts").unwrap();
     let env = posts.columns.iter().position(|c| *c == "environment_id").unwrap();
-    posts.rows[1][env] = server::seed::V::Text("no-such-environment".into());
-    let mut conn = server::db::connection::connect(&server::db::DatabaseUrl::Sqlite { path: p.db() }).unwrap();
-    assert!(server::seed::seed_tables(&mut conn, &tables, false).is_err());
+    posts.rows[1][env] = cms_db::seed::V::Text("no-such-environment".into());
+    let mut conn = cms_db::connection::connect(&cms_db::DatabaseUrl::Sqlite { path: p.db() }).unwrap();
+    assert!(cms_db::seed::seed_tables(&mut conn, &tables, false).is_err());
     drop(conn);
     assert!(p.counts().iter().all(|(_, n)| *n == 0), "{:?}", p.counts());
 }

@@ -6,8 +6,8 @@ use std::fs;
 use std::path::Path;
 
 use assert_cmd::Command;
+use cms_db::connection::Connection;
 use predicates::prelude::*;
-use server::db::connection::Connection;
 use test_support::pg::TestDb;
 
 /// A temporary project root using the repository's migrations, pointed at one test database.
@@ -40,7 +40,7 @@ impl Project {
     }
 
     fn counts(&self) -> HashMap<String, i64> {
-        server::seed::counts(&mut self.connection()).unwrap().into_iter().collect()
+        cms_db::seed::counts(&mut self.connection()).unwrap().into_iter().collect()
     }
 
     /// Every application row as text, in a stable order: equal dumps mean identical data.
@@ -169,9 +169,9 @@ fn with_images_on_disk_the_same_seed_gives_the_same_rows_whatever_ran_before() {
 /// The reset as reset-data runs it, on an open transaction: the writer lock, clearing and the
 /// seed's rows.
 fn reset_uncommitted(tx: &mut postgres::Transaction<'_>, seed: u64) {
-    server::seed::clear::lock_postgres_writers(tx).unwrap();
-    server::seed::clear::clear_postgres(tx).unwrap_or_else(|e| panic!("the reset could not clear the data: {e}"));
-    server::seed::write::postgres(tx, &server::seed::demo_tables(Some(seed)).0).unwrap();
+    cms_db::seed::clear::lock_postgres_writers(tx).unwrap();
+    cms_db::seed::clear::clear_postgres(tx).unwrap_or_else(|e| panic!("the reset could not clear the data: {e}"));
+    cms_db::seed::write::postgres(tx, &cms_db::seed::demo_tables(Some(seed)).0).unwrap();
 }
 
 #[test]
@@ -259,7 +259,7 @@ fn two_resets_at_once_take_turns() {
             .query_one(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
                     AND (classid::bigint << 32 | objid::bigint) = $1",
-                &[&server::seed::clear::WRITER_LOCK_KEY],
+                &[&cms_db::seed::clear::WRITER_LOCK_KEY],
             )
             .unwrap()
             .get(0);
@@ -284,11 +284,11 @@ fn two_resets_at_once_take_turns() {
 fn a_failure_part_way_through_seeding_leaves_nothing() {
     let Some(p) = Project::new() else { return };
     p.xtask(&["migrate", "-q"]).assert().success();
-    let (mut tables, _) = server::seed::demo_tables(Some(1));
+    let (mut tables, _) = cms_db::seed::demo_tables(Some(1));
     let posts = tables.iter_mut().find(|t| t.name == "posts").unwrap();
     let env = posts.columns.iter().position(|c| *c == "environment_id").unwrap();
-    posts.rows[2][env] = server::seed::V::Text("no-such-environment".into());
-    let err = server::seed::seed_tables(&mut p.connection(), &tables, false).unwrap_err();
+    posts.rows[2][env] = cms_db::seed::V::Text("no-such-environment".into());
+    let err = cms_db::seed::seed_tables(&mut p.connection(), &tables, false).unwrap_err();
     assert!(err.to_string().contains("posts"), "{err}");
     assert!(p.counts().values().all(|n| *n == 0), "{:?}", p.counts());
 }
@@ -424,16 +424,16 @@ fn scale_on_postgres_puts_back_every_foreign_key_and_a_violation_undoes_everythi
     // transaction leaves neither rows nor a missing constraint behind.
     let mut client = p.db.client();
     let mut tx = client.transaction().unwrap();
-    let keys = server::seed::write::postgres_drop_foreign_keys(&mut tx, server::seed::scale::TABLES).unwrap();
-    let anchors = server::seed::scale::Anchors {
+    let keys = cms_db::seed::write::postgres_drop_foreign_keys(&mut tx, cms_db::seed::scale::TABLES).unwrap();
+    let anchors = cms_db::seed::scale::Anchors {
         team_id: "no-such-team".into(),
         text_section_id: "no-such-definition".into(),
         locales: vec!["en".into()],
     };
     let tables =
-        server::seed::scale::sites(&mut server::seed::ids::IdSource::new(Some(9)), &anchors, 100, 1, 1_700_000_000_000);
-    server::seed::write::postgres(&mut tx, &tables).unwrap();
-    let err = server::seed::write::postgres_add_foreign_keys(&mut tx, &keys).unwrap_err();
+        cms_db::seed::scale::sites(&mut cms_db::seed::ids::IdSource::new(Some(9)), &anchors, 100, 1, 1_700_000_000_000);
+    cms_db::seed::write::postgres(&mut tx, &tables).unwrap();
+    let err = cms_db::seed::write::postgres_add_foreign_keys(&mut tx, &keys).unwrap_err();
     assert!(err.to_string().contains("foreign key"), "{err}");
     drop(tx);
     drop(client);

@@ -5,14 +5,14 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use cms_db::url::redact;
+use cms_db::DatabaseUrl;
 use proptest::prelude::*;
-use server::db::url::redact;
-use server::db::DatabaseUrl;
 
 /// The first piece of `password` (4 consecutive characters, as written or percent-decoded:
 /// the password itself, or any longer piece, contains one) that `text` shows.
 fn leaked_piece(text: &str, password: &str) -> Option<String> {
-    let decoded = String::from_utf8_lossy(&server::db::url::percent_decode(password.as_bytes())).into_owned();
+    let decoded = String::from_utf8_lossy(&cms_db::url::percent_decode(password.as_bytes())).into_owned();
     for form in [password.to_string(), decoded] {
         let chars: Vec<char> = form.chars().collect();
         for w in chars.windows(4) {
@@ -170,14 +170,14 @@ proptest! {
     fn connect_errors_hide_any_password(pw in password(), placement in 0usize..7, user in "[a-z]{1,6}") {
         let url = place(placement, &user, &pw);
         let started = Instant::now();
-        let err = match server::db::postgres::connect(&url) {
+        let err = match cms_db::postgres::connect(&url) {
             Ok(_) => panic!("connected to a closed port with {url}"),
             Err(e) => e.to_string(),
         };
         // connect gives up after its connect timeout (10 s unless the URL says otherwise).
         prop_assert!(started.elapsed() < Duration::from_secs(15), "{url} took {:?}", started.elapsed());
         assert_hidden(&err, &pw, &format!("the connect error of {url}"));
-        let other = [server::db::postgres::is_local(&url).err(), server::db::postgres::pool_parts(&url, "t").err()];
+        let other = [cms_db::postgres::is_local(&url).err(), cms_db::postgres::pool_parts(&url, "t").err()];
         for e in other.into_iter().flatten() {
             assert_hidden(&e.to_string(), &pw, &format!("the URL error of {url}"));
         }

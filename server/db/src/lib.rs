@@ -1,5 +1,24 @@
-//! `cms-db`: everything that talks to a database, no web code. The schema engine lives in
-//! [`schema`]: every schema is introspected from a real database into a plain [`schema::Schema`]
-//! value, compared by pure functions and rendered as each dialect's DDL.
+//! `cms-db`: everything that talks to a database, and no web code. The CMS server, the xtask
+//! and the studio share it:
+//!
+//! - [`url`], [`config`]: `DATABASE_URL`, where it comes from, the project root;
+//! - [`connection`], [`sqlite`], [`postgres`]: opening connections (both dialects);
+//! - [`migrate`]: the Drizzle-compatible migrator (journal, pure plan, statements, drivers);
+//! - [`schema`]: the schema engine (introspection into a plain model, diff, DDL, verify);
+//! - [`seed`]: the demo content, `--scale`, clearing in foreign-key order.
 
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod migrate;
+pub mod postgres;
+pub mod regular_file;
 pub mod schema;
+pub mod seed;
+pub mod sqlite;
+pub mod url;
+
+pub use error::DbError;
+pub use migrate::driver;
+pub use migrate::journal::{Dialect, MigrationSet};
+pub use url::DatabaseUrl;

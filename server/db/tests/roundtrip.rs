@@ -238,7 +238,7 @@ macro_rules! only {
 }
 
 only!(Sqlite, sqlite_only: autoincrement_counter_survives_a_rebuild, fts5_left_alone, fts5_content_table_rebuilt, drop_column_that_an_index_uses);
-only!(Postgres, postgres_only: column_into_and_out_of_an_enum, verify_says_when_it_cannot_copy_the_starting_schema, enum_value_added, enum_value_removed, enum_value_renamed, enum_reordered_with_default,
+only!(Postgres, postgres_only: enum_value_added_and_used_at_once, column_into_and_out_of_an_enum, verify_says_when_it_cannot_copy_the_starting_schema, enum_value_added, enum_value_removed, enum_value_renamed, enum_reordered_with_default,
     schemas_and_sequences, identity_columns, serial_column, foreign_key_cycle);
 
 const PAGES: &str = "CREATE TABLE pages (id integer PRIMARY KEY NOT NULL, title text NOT NULL, body text);";
@@ -984,4 +984,15 @@ fn column_into_and_out_of_an_enum(d: Dialect) {
     done.assert_rows("SELECT id || ':' || b || ':' || c FROM t", &["1:v0:v1"]);
     done.conn.exec("INSERT INTO t (id, a, c) VALUES (2, 'v2', 'v2')");
     done.assert_rows("SELECT b FROM t WHERE id = 2", &["none"]);
+}
+
+fn enum_value_added_and_used_at_once(d: Dialect) {
+    // A value added by ALTER TYPE cannot be used in the transaction that added it: the
+    // statement runs on its own, before the column that uses it as a default.
+    let to = MOOD
+        .replace("('sad', 'ok', 'happy')", "('sad', 'ok', 'happy', 'great')")
+        .replace("moods mood[]);", "moods mood[], best mood DEFAULT 'great' NOT NULL);");
+    let Some(mut done) = trip(d, Trip { from: MOOD, data: MOOD_ROWS, to: &to, renames: &[] }) else { return };
+    assert!(done.text.starts_with("COMMIT;--> statement-breakpoint\nALTER TYPE"), "{}", done.text);
+    done.assert_rows("SELECT best::text FROM people ORDER BY id", &["great", "great"]);
 }

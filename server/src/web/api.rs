@@ -4,9 +4,9 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::db::error::DbError;
 use crate::web::content;
 use crate::web::pool::Query;
+use cms_db::error::DbError;
 
 /// Status, JSON body and (on success) the served locale.
 pub fn page(

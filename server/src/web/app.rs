@@ -14,14 +14,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::db::error::DbError;
-use crate::db::url::DatabaseUrl;
 use crate::web::content::{self, Site};
 use crate::web::error::WebError;
 use crate::web::locale::LocaleChoice;
 use crate::web::pool::{Conn, Db};
 use crate::web::render::{self, Chrome};
 use crate::web::{api, health, uploads};
+use cms_db::error::DbError;
+use cms_db::url::DatabaseUrl;
 
 /// What every handler shares.
 #[derive(Clone)]

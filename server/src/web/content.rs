@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::db::error::DbError;
 use crate::web::locale::{self, Locale, LocaleChoice, LocaleError};
 use crate::web::pool::{Cell, Query, Row};
+use cms_db::error::DbError;
 
 /// The site a request is for.
 #[derive(Clone, Debug)]

@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use crate::db::error::DbError;
+use cms_db::error::DbError;
 
 #[derive(Debug, Error)]
 pub enum WebError {

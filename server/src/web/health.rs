@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::db::error::DbError;
-use crate::db::journal::Dialect;
-use crate::db::migrator::{MIGRATIONS_SCHEMA, MIGRATIONS_TABLE};
-use crate::db::plan::{AppliedRow, Status};
-use crate::db::url::DatabaseUrl;
-use crate::db::MigrationSet;
 use crate::web::pool::{Cell, Db, Query};
 use crate::web::startup::MigrationState;
+use cms_db::error::DbError;
+use cms_db::migrate::journal::Dialect;
+use cms_db::migrate::migrator::{MIGRATIONS_SCHEMA, MIGRATIONS_TABLE};
+use cms_db::migrate::plan::{AppliedRow, Status};
+use cms_db::url::DatabaseUrl;
+use cms_db::MigrationSet;
 
 /// How long a migration state is reused before the folder and the database are read again.
 pub const MIGRATIONS_TTL: Duration = Duration::from_secs(5);

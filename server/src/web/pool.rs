@@ -1,6 +1,6 @@
 //! Connection pools: r2d2_sqlite (WAL, foreign keys, busy timeout: the settings of
-//! [`crate::db::sqlite::open`], but never creating a file) and r2d2_postgres (the `sslmode`,
-//! `sslrootcert` and connect-timeout handling of [`crate::db::postgres::connect`]).
+//! [`cms_db::sqlite::open`], but never creating a file) and r2d2_postgres (the `sslmode`,
+//! `sslrootcert` and connect-timeout handling of [`cms_db::postgres::connect`]).
 //!
 //! Queries go through [`Query`]: SQL written once with `$1`-style placeholders (translated for
 //! SQLite), rows read as plain [`Cell`]s, so both dialects share one code path.
@@ -13,10 +13,10 @@ use r2d2_postgres::PostgresConnectionManager;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::OpenFlags;
 
-use crate::db::error::DbError;
-use crate::db::journal::Dialect;
-use crate::db::postgres::pg_message;
-use crate::db::url::DatabaseUrl;
+use cms_db::error::DbError;
+use cms_db::migrate::journal::Dialect;
+use cms_db::postgres::pg_message;
+use cms_db::url::DatabaseUrl;
 
 /// How long a request waits for a free connection before it fails with 503.
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,7 +62,7 @@ impl Db {
                 let manager = SqliteConnectionManager::file(path)
                     .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                     .with_init(|c| {
-                        crate::db::sqlite::configure(c)?;
+                        cms_db::sqlite::configure(c)?;
                         c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                         Ok(())
                     });
@@ -73,7 +73,7 @@ impl Db {
                 Db::Sqlite(pool)
             }
             DatabaseUrl::Postgres { url: raw } => {
-                let (config, tls) = crate::db::postgres::pool_parts(raw, "cms-server")?;
+                let (config, tls) = cms_db::postgres::pool_parts(raw, "cms-server")?;
                 let pool =
                     build(PostgresConnectionManager::new(config, tls), size).map_err(|e| DbError::PostgresConnect {
                         url: url.redacted(),

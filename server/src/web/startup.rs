@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::db::error::DbError;
-use crate::db::plan::{EntryState, Status};
-use crate::db::url::DatabaseUrl;
-use crate::db::{migrator, MigrationSet};
+use cms_db::error::DbError;
+use cms_db::migrate::migrator;
+use cms_db::migrate::plan::{EntryState, Status};
+use cms_db::url::DatabaseUrl;
+use cms_db::MigrationSet;
 
 /// The migrations folder of `url`'s dialect under `root` (`migrations/sqlite`, …).
 pub fn migrations_dir(root: &Path, url: &DatabaseUrl) -> PathBuf {
@@ -93,7 +94,7 @@ impl std::error::Error for StartupError {}
 pub fn migration_state(url: &DatabaseUrl, dir: &Path) -> Result<MigrationState, DbError> {
     let set = MigrationSet::load(dir)?;
     set.expect_dialect(url.dialect())?;
-    let mut driver = crate::db::driver(url, true)?;
+    let mut driver = cms_db::driver(url, true)?;
     let status = migrator::status(driver.as_mut(), &set)?;
     Ok(MigrationState::from_status(&status))
 }
@@ -111,7 +112,7 @@ pub fn check(url: &DatabaseUrl, dir: &Path) -> Result<MigrationState, StartupErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::plan::EntryStatus;
+    use cms_db::migrate::plan::EntryStatus;
 
     fn status(states: Vec<EntryState>) -> Status {
         let entries = states

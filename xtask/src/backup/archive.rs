@@ -24,6 +24,37 @@ pub mod decode;
 
 const CHUNK: usize = 1 << 20;
 
+/// An archive that cannot be read to its end: cut short (a copy that did not finish, a disk
+/// that filled up while it was written) or damaged. Says which file, what failed and what to do.
+#[derive(Debug)]
+pub struct Unreadable {
+    pub archive: String,
+    /// The member being read when it failed.
+    pub member: Option<String>,
+    pub cause: String,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is damaged: it is truncated or corrupt (", self.archive)?;
+        if let Some(m) = &self.member {
+            write!(f, "reading member `{m}`: ")?;
+        }
+        write!(
+            f,
+            "{}), so it cannot be restored. Use another backup (`cargo xtask backup list`; `cargo xtask backup verify FILE` checks one without changing anything) or make a new one with `cargo xtask backup`",
+            self.cause
+        )
+    }
+}
+
+impl std::error::Error for Unreadable {}
+
+/// An [`Unreadable`] error for `archive` (a display name).
+pub fn unreadable(archive: &str, member: Option<&str>, cause: impl std::fmt::Display) -> anyhow::Error {
+    Unreadable { archive: archive.to_string(), member: member.map(String::from), cause: cause.to_string() }.into()
+}
+
 /// Compression settings of the writer.
 #[derive(Clone, Copy, Debug)]
 pub struct Codec {
@@ -360,8 +391,8 @@ pub fn read_header(path: &Path) -> Result<Option<Manifest>> {
         return Ok(None);
     }
     let mut bytes = Vec::new();
-    first.entry.read_to_end(&mut bytes)?;
-    Ok(Some(Manifest::parse(&bytes)?))
+    first.entry.read_to_end(&mut bytes).map_err(|e| unreadable(&name, Some(HEADER_PATH), e))?;
+    Ok(Some(Manifest::parse(&bytes).with_context(|| format!("{name}: {HEADER_PATH} cannot be read"))?))
 }
 
 /// The longest path a GNU long-name record may give (PATH_MAX).
@@ -389,18 +420,18 @@ struct Members<'a, R: Read> {
 
 impl<'a, R: Read> Members<'a, R> {
     fn new(archive: &'a mut tar::Archive<R>, name: &'a str) -> Result<Members<'a, R>> {
-        let entries = archive.entries().map_err(|e| anyhow::anyhow!("{name} is damaged: {e}"))?.raw(true);
+        let entries = archive.entries().map_err(|e| unreadable(name, None, e))?.raw(true);
         Ok(Members { entries, name })
     }
 
     fn next(&mut self) -> Result<Option<RawMember<'a, R>>> {
         let name = self.name;
-        let damaged = |e: io::Error| anyhow::anyhow!("{name} is damaged: {e}");
+        let damaged = |e: io::Error| unreadable(name, None, e);
         let mut long_name: Option<Vec<u8>> = None;
         loop {
             let Some(entry) = self.entries.next() else {
                 if long_name.is_some() {
-                    bail!("{name} is damaged: it ends with a long-name record that names no member");
+                    return Err(unreadable(name, None, "it ends with a long-name record that names no member"));
                 }
                 return Ok(None);
             };
@@ -500,7 +531,11 @@ fn scan_for_manifest(path: &Path, name: &str) -> Result<Manifest> {
         }
         seen.push(m.path);
     }
-    bail!("{name} has no manifest.json: it is truncated or not one of our backups")
+    Err(unreadable(
+        name,
+        None,
+        "the stream ends before manifest.json, its last member; or it is not one of our backups",
+    ))
 }
 
 /// manifest.json, read into memory once its declared size is within `limit`.
@@ -512,7 +547,7 @@ fn read_manifest(name: &str, m: &mut RawMember<'_, impl Read>, limit: u64) -> Re
         );
     }
     let mut bytes = Vec::with_capacity(m.size as usize);
-    m.entry.read_to_end(&mut bytes).map_err(|e| anyhow::anyhow!("{name} is damaged: {e}"))?;
+    m.entry.read_to_end(&mut bytes).map_err(|e| unreadable(name, Some(MANIFEST_PATH), e))?;
     Manifest::parse(&bytes)
 }
 
@@ -630,6 +665,9 @@ pub struct MemberReader<'a> {
     member: &'a str,
     /// The most bytes the member may have; one more is an error, and is never handed on.
     limit: u64,
+    /// Why reading the archive failed (a truncated or corrupt stream), when it did: whatever
+    /// the consumer makes of the error, the archive is what is wrong.
+    failed: Option<String>,
 }
 
 impl<'a> MemberReader<'a> {
@@ -657,7 +695,10 @@ impl<'a> MemberReader<'a> {
                 }
                 Ok(k) => n += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.failed = Some(e.to_string());
+                    return Err(e);
+                }
             }
         }
         b.truncate(n);
@@ -725,7 +766,6 @@ pub fn read(path: &Path, mut on_file: impl FnMut(&Entry<'_>, &mut MemberReader<'
     let pool = HashPool::new(threads / 2);
     let mut seen: HashMap<String, Member> = HashMap::new();
     let mut manifest: Option<Manifest> = None;
-    let damaged = |e: io::Error| anyhow::anyhow!("{name} is damaged: {e}");
     let mut files = 0usize;
     let mut members = Members::new(&mut archive, &name)?;
     while let Some(mut m) = members.next()? {
@@ -754,27 +794,38 @@ pub fn read(path: &Path, mut on_file: impl FnMut(&Entry<'_>, &mut MemberReader<'
                 eof: false,
                 member: &member,
                 limit: size.min(limit),
+                failed: None,
             };
             files += 1;
-            on_file(&Entry { path: &member, mode: m.mode }, &mut reader)?;
-            reader.finish().map_err(damaged)?
+            if let Err(e) = on_file(&Entry { path: &member, mode: m.mode }, &mut reader) {
+                return Err(match reader.failed.take() {
+                    Some(cause) => unreadable(&name, Some(&member), cause),
+                    None => e,
+                });
+            }
+            reader.finish().map_err(|e| unreadable(&name, Some(&member), e))?
         } else {
-            io::copy(&mut m.entry, &mut io::sink()).map_err(damaged)?
+            io::copy(&mut m.entry, &mut io::sink()).map_err(|e| unreadable(&name, Some(&member), e))?
         };
         if count != size {
-            bail!("{name} is damaged: member `{member}` is cut short");
+            return Err(unreadable(&name, Some(&member), "the member is cut short"));
         }
         seen.insert(member.clone(), Member { path: member, kind, size, sha256: None });
     }
     // The rest of the stream too: a damaged tail must not pass.
     let mut stream = archive.into_inner();
-    io::copy(&mut stream, &mut io::sink()).map_err(damaged)?;
+    io::copy(&mut stream, &mut io::sink()).map_err(|e| unreadable(&name, None, e))?;
     let mut hashes = pool.finish()?;
     for m in seen.values_mut().filter(|m| m.kind == MemberKind::File) {
         m.sha256 = Some(hashes.remove(&m.path).with_context(|| format!("`{}` was not hashed", m.path))?);
     }
-    let manifest =
-        manifest.with_context(|| format!("{name} has no manifest.json: it is truncated or not one of our backups"))?;
+    let Some(manifest) = manifest else {
+        return Err(unreadable(
+            &name,
+            None,
+            "the stream ends before manifest.json, its last member; or it is not one of our backups",
+        ));
+    };
     let mut problems = Vec::new();
     for m in &manifest.members {
         match seen.remove(&m.path) {

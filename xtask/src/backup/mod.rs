@@ -3,9 +3,11 @@
 
 pub mod archive;
 pub mod child;
+pub mod leftovers;
 pub mod lock;
 pub mod manifest;
 pub mod names;
+pub mod pause;
 pub mod retention;
 pub mod snapshot;
 
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use chrono::{DateTime, SubsecRound, Utc};
-use server::db::DatabaseUrl;
+use cms_db::DatabaseUrl;
 
 use crate::project::Context;
 use archive::{ArchiveWriter, Codec};
@@ -27,6 +29,15 @@ use names::{ArchiveName, Compression};
 use retention::Policy;
 
 pub use lock::LOCK_HELD_EXIT;
+
+/// The most compression threads `--threads` takes.
+pub const MAX_THREADS: u16 = 256;
+/// The longest `--wait` (backup, prune, restore): a day.
+pub const MAX_WAIT_SECS: u64 = 86_400;
+/// The most buckets a `--keep-*` rule takes.
+pub const MAX_KEEP: i64 = 100_000;
+/// A usage error's exit code (as clap's).
+const USAGE_EXIT: u8 = 2;
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -71,39 +82,39 @@ struct CreateArgs {
     prune: bool,
     #[command(flatten)]
     keep: KeepArgs,
-    /// Wait up to SECS for another backup/restore to finish instead of exiting with code 3
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    /// Wait up to SECS (at most a day) for another backup/restore to finish instead of exiting with code 3
+    #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_SECS))]
     wait: u64,
     /// Archive compression: zstd (.tar.zst, the default: fastest in `bench backup`) or gzip (.tar.gz)
     #[arg(long, value_enum, default_value_t = Compression::Zstd)]
     compression: Compression,
-    /// Compression level (default: zstd 3, gzip 1)
-    #[arg(long, value_name = "N")]
+    /// Compression level: zstd 1 to 19 (default 3), gzip 1 to 9 (default 1)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=19))]
     level: Option<u32>,
-    /// Compression threads (default: the number of cores)
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    /// Compression threads, 1 to 256 (default: the number of cores)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS as i64))]
+    threads: Option<u16>,
 }
 
 #[derive(clap::Args, Clone, Default)]
 struct KeepArgs {
     /// Keep the N newest backups
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=MAX_KEEP))]
     keep_last: Option<u32>,
     /// Keep the newest backup of each of the last N hours (UTC) [default policy: 24]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=MAX_KEEP))]
     keep_hourly: Option<u32>,
     /// Keep the newest backup of each of the last N days (UTC) [default policy: 7]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=MAX_KEEP))]
     keep_daily: Option<u32>,
     /// Keep the newest backup of each of the last N ISO weeks [default policy: 4]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=MAX_KEEP))]
     keep_weekly: Option<u32>,
     /// Keep the newest backup of each of the last N months [default policy: 12]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=MAX_KEEP))]
     keep_monthly: Option<u32>,
     /// Keep the newest backup of each of the last N years
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=MAX_KEEP))]
     keep_yearly: Option<u32>,
 }
 
@@ -153,8 +164,8 @@ struct PruneArgs {
     /// Print nothing on success
     #[arg(long, short)]
     quiet: bool,
-    /// Wait up to SECS for another backup/restore to finish instead of exiting with code 3
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    /// Wait up to SECS (at most a day) for another backup/restore to finish instead of exiting with code 3
+    #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_SECS))]
     wait: u64,
 }
 
@@ -191,7 +202,7 @@ pub struct Created {
 }
 
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    std::thread::available_parallelism().map_or(2, |n| n.get()).min(usize::from(MAX_THREADS))
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
@@ -201,6 +212,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
                 Some(Sub::Create(a)) => a,
                 _ => args.create,
             };
+            // Checked before anything is written, like clap's own range checks.
+            if let (Compression::Gzip, Some(level @ 10..)) = (a.compression, a.level) {
+                eprintln!("error: invalid value '{level}' for '--level <N>': gzip levels are 1..=9 (zstd: 1..=19)");
+                return Ok(ExitCode::from(USAGE_EXIT));
+            }
             // A restore interrupted half-way is finished or undone first: never a backup of a
             // database from one side and uploads/ from the other.
             crate::restore::recover_interrupted(ctx, Duration::from_secs(a.wait)).and_then(|()| run_create(ctx, a))
@@ -243,13 +259,14 @@ fn run_create(ctx: &Context, a: CreateArgs) -> Result<ExitCode> {
         codec: Codec {
             compression: a.compression,
             level: a.level.unwrap_or_else(|| Codec::default_level(a.compression)),
-            threads: a.threads.unwrap_or_else(default_threads).max(1),
+            threads: a.threads.map_or_else(default_threads, usize::from).max(1),
         },
         wait: Duration::from_secs(a.wait),
     };
     let dir = ctx.root.join(&options.dir);
     prepare_dir(&dir)?;
     let _lock = lock::acquire(&dir, options.wait)?;
+    crate::restore::clean_leftovers(ctx, &dir, a.quiet, false)?;
     let made = create_locked(ctx, &options)?;
     if !a.quiet {
         report_created(ctx, &made);
@@ -339,6 +356,8 @@ pub fn create_locked(ctx: &Context, options: &CreateOptions) -> Result<Created> 
             };
             let _ = path;
             let snap = temps.add(temp_name(&dir, "snapshot.db"));
+            // SQLite may leave a journal next to the snapshot it writes.
+            temps.add(crate::files::suffixed(&snap, "-journal"));
             snapshot::sqlite(db, &snap)?;
             let migrations = migrations_of(&DatabaseUrl::Sqlite { path: snap.clone() }, set.as_ref())?;
             (snap, SQLITE_MEMBER, migrations)
@@ -350,6 +369,7 @@ pub fn create_locked(ctx: &Context, options: &CreateOptions) -> Result<Created> 
             (snap, POSTGRES_MEMBER, migrations)
         }
     };
+    pause::pause_point("backup:after-snapshot");
 
     // 2. The archive, into a temp file.
     let name = ArchiveName {
@@ -383,6 +403,7 @@ pub fn create_locked(ctx: &Context, options: &CreateOptions) -> Result<Created> 
             .mode(0o600)
             .open(&tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
+        pause::pause_point("backup:writing-archive");
         let mut w = ArchiveWriter::new(BufWriter::with_capacity(1 << 20, file), options.codec);
         w.add_bytes(HEADER_PATH, &serde_json::to_vec_pretty(&header)?)?;
         w.add_file(member, &snapshot_path, 0o600, snapshot_size)?;
@@ -407,8 +428,8 @@ pub fn create_locked(ctx: &Context, options: &CreateOptions) -> Result<Created> 
     Ok(Created { path, manifest: header, archive_bytes, elapsed: started.elapsed() })
 }
 
-fn migrations_of(url: &DatabaseUrl, set: Option<&server::db::MigrationSet>) -> Result<Migrations> {
-    let mut driver = server::db::driver(url, true)?;
+fn migrations_of(url: &DatabaseUrl, set: Option<&cms_db::MigrationSet>) -> Result<Migrations> {
+    let mut driver = cms_db::driver(url, true)?;
     let rows = driver.applied()?;
     Ok(match set {
         Some(set) => snapshot::name_rows(&rows, set),
@@ -577,6 +598,7 @@ fn list(ctx: &Context, dir: &Path) -> Result<ExitCode> {
     let all = archives(dir)?;
     if all.is_empty() {
         out!("no backups in {}", ctx.show(dir));
+        crate::restore::report_leftovers(ctx, dir)?;
         return Ok(ExitCode::SUCCESS);
     }
     let now = Utc::now();
@@ -605,6 +627,7 @@ fn list(ctx: &Context, dir: &Path) -> Result<ExitCode> {
         );
     }
     out!("{} backup(s) in {}", all.len(), ctx.show(dir));
+    crate::restore::report_leftovers(ctx, dir)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -628,12 +651,16 @@ fn run_verify(ctx: &Context, dir: &Path, target: &str) -> Result<ExitCode> {
 /// Every checksum, the header, then `PRAGMA integrity_check` on an SQLite snapshot or a full
 /// read of a pg dump (extracted to a temp folder that is removed afterwards).
 pub fn verify(path: &Path) -> Result<Manifest> {
-    let tmp = tempfile::Builder::new().prefix("cms-verify-").tempdir().context("creating a temp folder")?;
+    // Named with our pid, so that a killed verify's folder is found and removed (see leftovers).
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("{}{}-", leftovers::VERIFY_PREFIX, std::process::id()))
+        .tempdir()
+        .context("creating a temp folder")?;
     let db = tmp.path().join("database");
     let manifest = archive::read(path, |entry, r| {
         if entry.path == SQLITE_MEMBER || entry.path == POSTGRES_MEMBER {
             let mut f = File::create(&db)?;
-            std::io::copy(r, &mut f).with_context(|| format!("{} is damaged", path.display()))?;
+            std::io::copy(r, &mut f).with_context(|| format!("extracting the database to {}", db.display()))?;
         }
         Ok(())
     })?;
@@ -673,6 +700,7 @@ fn run_prune(ctx: &Context, a: PruneArgs) -> Result<ExitCode> {
         bail!("{} does not exist; there is nothing to prune", dir.display());
     }
     let _lock = if a.dry_run { None } else { Some(lock::acquire(&dir, Duration::from_secs(a.wait))?) };
+    crate::restore::clean_leftovers(ctx, &dir, a.quiet, a.dry_run)?;
     prune_locked(ctx, &dir, &policy, a.dry_run, a.quiet)?;
     Ok(ExitCode::SUCCESS)
 }

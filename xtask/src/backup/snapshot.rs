@@ -6,15 +6,15 @@
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
-use server::db::plan::AppliedRow;
-use server::db::MigrationSet;
+use cms_db::migrate::plan::AppliedRow;
+use cms_db::MigrationSet;
 
 use super::child;
 use super::manifest::Migrations;
 
 /// `VACUUM INTO dest` from a read-only connection: a consistent, compact copy.
 pub fn sqlite(db: &Path, dest: &Path) -> Result<()> {
-    let conn = server::db::sqlite::open_read_only(db)?
+    let conn = cms_db::sqlite::open_read_only(db)?
         .with_context(|| format!("{} does not exist; nothing to back up (check DATABASE_URL)", db.display()))?;
     // The snapshot is a temp file, read once into the archive, which is fsynced itself: VACUUM
     // INTO need not fsync it (its output follows this connection's synchronous setting). Reading
@@ -29,7 +29,7 @@ pub fn sqlite(db: &Path, dest: &Path) -> Result<()> {
 
 /// `PRAGMA integrity_check` on a snapshot.
 pub fn sqlite_integrity(path: &Path) -> Result<()> {
-    let conn = server::db::sqlite::open_read_only(path)?.context("the snapshot is missing")?;
+    let conn = cms_db::sqlite::open_read_only(path)?.context("the snapshot is missing")?;
     // Memory-mapped reads: the check visits every page, several times; through read()
     // system calls it is ~8x slower (measured on 1 GiB: 4.5 s against 0.6 s).
     let _: i64 = conn.query_row("PRAGMA mmap_size = 2147418112", [], |r| r.get(0))?;
@@ -111,7 +111,7 @@ pub fn check_pg_versions(tool: &str, url: &str) -> Result<()> {
     let text = String::from_utf8_lossy(&out.stdout);
     let client =
         parse_client_version(&text).with_context(|| format!("cannot read {tool}'s version from `{}`", text.trim()))?;
-    let mut conn = server::db::postgres::connect(url)?;
+    let mut conn = cms_db::postgres::connect(url)?;
     let num: String = conn.query_one("SHOW server_version_num", &[])?.get(0);
     let server = parse_server_version_num(num.trim().parse().context("server_version_num")?);
     if let Some(msg) = version_mismatch(tool, client, server) {
@@ -125,7 +125,7 @@ pub fn postgres(url: &str, dest: &Path) -> Result<()> {
     check_pg_versions("pg_dump", url)?;
     // The URL without its password goes on the command line; the password, decoded as our own
     // connection decodes it, in the child's environment only.
-    let (dbname, password) = server::db::url::split_password(url);
+    let (dbname, password) = cms_db::url::split_password(url);
     let args = [
         "--format=custom".to_string(),
         "--no-owner".to_string(),
@@ -137,7 +137,7 @@ pub fn postgres(url: &str, dest: &Path) -> Result<()> {
         cmd = cmd.env("PGPASSWORD", pw);
     }
     let out = cmd.run().context("cannot run pg_dump; install the PostgreSQL client")?;
-    let stderr = server::db::url::scrub(String::from_utf8_lossy(&out.stderr).trim(), url);
+    let stderr = cms_db::url::scrub(String::from_utf8_lossy(&out.stderr).trim(), url);
     if !out.status.success() {
         bail!("pg_dump failed ({}): {stderr}", out.status);
     }

@@ -28,6 +28,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::backup::leftovers::RestoreTemps;
 use crate::backup::lock::{self, LockHeld};
 use crate::backup::manifest::{Manifest, MemberKind, POSTGRES_MEMBER, SQLITE_MEMBER};
 use crate::backup::{self, archive};
@@ -47,6 +48,56 @@ fn home(root: &Path) -> PathBuf {
 
 pub fn record_path(root: &Path) -> PathBuf {
     home(root).join(RECORD_FILE)
+}
+
+/// Where restore stages the archive's uploads/ (and a PostgreSQL dump), and where it keeps the
+/// replaced uploads/ when there is no database to back up: the project's `backups/` (git
+/// ignores it, and the staging folder's name carries our pid, see
+/// [`crate::backup::leftovers`]), unless it is on another filesystem than uploads/ (a rename
+/// cannot cross filesystems): then the project root, where .gitignore covers them too.
+pub fn aside_dir(root: &Path) -> Result<PathBuf> {
+    let dir = home(root);
+    backup::prepare_dir(&dir)?;
+    let uploads = root.join("uploads");
+    let live = if uploads.exists() { uploads } else { root.to_path_buf() };
+    use std::os::unix::fs::MetadataExt as _;
+    Ok(match (fs::metadata(&dir), fs::metadata(&live)) {
+        (Ok(a), Ok(b)) if a.dev() == b.dev() => dir,
+        _ => root.to_path_buf(),
+    })
+}
+
+/// How `backup list` (no lock) may judge restore's temps: not while an interrupted restore's
+/// record names them.
+pub fn restore_temps_peek(root: &Path) -> RestoreTemps {
+    if record_path(root).exists() {
+        RestoreTemps::Skip
+    } else {
+        RestoreTemps::Peek
+    }
+}
+
+/// For backup and prune: the restore lock when no restore holds it (kept while the temps are
+/// removed), and how restore's temps may be judged.
+pub fn restore_temps_locked(root: &Path) -> Result<(RestoreTemps, Option<Guard>)> {
+    if !home(root).is_dir() {
+        // No restore of ours ever ran here (it keeps its lock in backups/): only temps whose
+        // pid is gone, without creating the folder.
+        return Ok((restore_temps_peek(root), None));
+    }
+    match Guard::try_acquire(root)? {
+        Some(guard) if !record_path(root).exists() => Ok((RestoreTemps::Locked, Some(guard))),
+        _ => Ok((RestoreTemps::Skip, None)),
+    }
+}
+
+/// For restore, which holds the restore lock.
+pub fn restore_temps_held(root: &Path, _guard: &Guard) -> RestoreTemps {
+    if record_path(root).exists() {
+        RestoreTemps::Skip
+    } else {
+        RestoreTemps::Locked
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -116,8 +167,9 @@ impl Intent {
     pub fn save(&self, root: &Path) -> Result<()> {
         let dir = home(root);
         backup::prepare_dir(&dir)?;
+        // Named with our pid, like every temp (see crate::backup::leftovers).
         let mut tmp = tempfile::Builder::new()
-            .prefix(".restore-in-progress.tmp-")
+            .prefix(&format!("{RECORD_FILE}.tmp-{}-", std::process::id()))
             .tempfile_in(&dir)
             .with_context(|| format!("writing the restore record in {}", dir.display()))?;
         tmp.write_all(&serde_json::to_vec_pretty(self)?)?;
@@ -255,21 +307,7 @@ impl Guard {
     }
 }
 
-/// Test hook: with `CMS_TEST_PAUSE_AT=<point>` and `CMS_TEST_PAUSE_FILE=<file>` in the
-/// environment, the process writes its pid to the file at that point and waits until the
-/// file is deleted, so a test can act (or `kill -9` it) at exactly that point.
-pub fn pause_point(point: &str) {
-    if std::env::var("CMS_TEST_PAUSE_AT").ok().as_deref() != Some(point) {
-        return;
-    }
-    let Some(marker) = std::env::var_os("CMS_TEST_PAUSE_FILE").map(PathBuf::from) else { return };
-    if fs::write(&marker, std::process::id().to_string()).is_err() {
-        return;
-    }
-    while marker.exists() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+pub use crate::backup::pause::pause_point;
 
 /// For `backup` and `reset-complete`: finishes or undoes an interrupted restore, if there is
 /// one. A restore that is running now is left alone.
@@ -326,7 +364,7 @@ fn pg_url_for(ctx: &Context, record: &Intent) -> Result<Option<String>> {
     let Target::Postgresql { .. } = record.target else { return Ok(None) };
     let (url, _) = ctx.database_url()?;
     match url {
-        server::db::DatabaseUrl::Postgres { url: raw } if url.redacted() == record.database => Ok(Some(raw)),
+        cms_db::DatabaseUrl::Postgres { url: raw } if url.redacted() == record.database => Ok(Some(raw)),
         other => bail!(
             "the interrupted restore was into {}, but DATABASE_URL is now {other}: point DATABASE_URL at {} and run this again to finish or undo it",
             record.database,

@@ -67,7 +67,7 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=20))]
     retries: u32,
     /// The first retry's delay in milliseconds; it doubles each time (with jitter, up to 10 s)
-    #[arg(long, value_name = "MS", default_value_t = 500)]
+    #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     backoff_ms: u64,
 }
 
@@ -211,7 +211,7 @@ pub fn fetch_and_register(ctx: &Context, options: &Options) -> Result<Summary> {
             Err(e) => failures.push(format!("{}: {e:#}", spec.file)),
         }
     }
-    register::upsert(&mut conn, &rows, server::seed::now_ms())?;
+    register::upsert(&mut conn, &rows, cms_db::seed::now_ms())?;
     if !failures.is_empty() {
         bail!("could not write {} image(s) into {IMAGES_DIR}:\n  {}", failures.len(), failures.join("\n  "));
     }
@@ -461,9 +461,9 @@ impl Reporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use server::db::connection::Connection;
-    use server::db::migrator::{self, MigrateOptions};
-    use server::db::DatabaseUrl;
+    use cms_db::connection::Connection;
+    use cms_db::migrate::migrator::{self, MigrateOptions};
+    use cms_db::DatabaseUrl;
 
     const MANIFEST: &str = r#"
 [[image]]
@@ -513,21 +513,16 @@ licence = "CC0"
     /// A migrated SQLite database in `root`.
     fn migrated_sqlite(root: &Path) -> Connection {
         let url = DatabaseUrl::Sqlite { path: root.join("db.sqlite") };
-        let set = server::db::MigrationSet::load(&test_support::project_root().join("migrations/sqlite")).unwrap();
-        migrator::migrate(
-            server::db::driver(&url, false).unwrap().as_mut(),
-            &set,
-            &MigrateOptions::default(),
-            &mut |_| {},
-        )
-        .unwrap();
-        server::db::connection::connect(&url).unwrap()
+        let set = cms_db::MigrationSet::load(&test_support::project_root().join("migrations/sqlite")).unwrap();
+        migrator::migrate(cms_db::driver(&url, false).unwrap().as_mut(), &set, &MigrateOptions::default(), &mut |_| {})
+            .unwrap();
+        cms_db::connection::connect(&url).unwrap()
     }
 
     /// Records every manifest image present in uploads/images, as seed-images does for them.
     fn register_present(ctx: &Context, conn: &mut Connection, manifest: Option<&Path>) -> Result<usize> {
         let rows = present(ctx, manifest)?;
-        register::upsert(conn, &rows, server::seed::now_ms())?;
+        register::upsert(conn, &rows, cms_db::seed::now_ms())?;
         Ok(rows.len())
     }
 

@@ -1,11 +1,11 @@
 //! Recording images in the images table: one upsert by file name per image, all in one
 //! transaction. An existing row keeps its id and created_at (so sections and posts that point at
 //! it stay linked); a new row gets the id the seed gives the same file
-//! ([`server::seed::ids::image_id`], a function of the file name), so the two agree whichever
+//! ([`cms_db::seed::ids::image_id`], a function of the file name), so the two agree whichever
 //! runs first.
 
 use anyhow::{Context as _, Result};
-use server::db::connection::Connection;
+use cms_db::connection::Connection;
 
 use super::verify::ImageInfo;
 
@@ -26,12 +26,12 @@ impl ImageRow {
 
     /// The row's id: the seed's for the same file name.
     pub fn id(&self) -> String {
-        server::seed::ids::image_id(&self.file_name)
+        cms_db::seed::ids::image_id(&self.file_name)
     }
 
     /// The file as the seed records it in its own transaction.
-    pub fn seed_file(&self) -> server::seed::ImageFile {
-        server::seed::ImageFile {
+    pub fn seed_file(&self) -> cms_db::seed::ImageFile {
+        cms_db::seed::ImageFile {
             file_name: self.file_name.clone(),
             alt: self.alt.clone(),
             mime: self.info.mime.to_string(),

@@ -71,9 +71,28 @@ pub fn create(schema: &Schema) -> Vec<Statement> {
 
 /// A migration file's text: the statements separated by `--> statement-breakpoint`, each
 /// destructive one preceded by its `-- warning:` line.
+///
+/// Statements that must run outside a transaction are put between `COMMIT;` and `BEGIN;`:
+/// drizzle-orm runs a file inside its own transaction and the project's migrator runs such a
+/// file as one that manages its transactions itself, so they run on their own and the rest
+/// stays transactional.
 pub fn to_migration_text(statements: &[Statement]) -> String {
+    let mut wrapped: Vec<Statement> = Vec::with_capacity(statements.len());
+    let mut outside = false;
+    for st in statements {
+        if st.outside_transaction && !outside {
+            wrapped.push(Statement::new("COMMIT;"));
+        } else if !st.outside_transaction && outside {
+            wrapped.push(Statement::new("BEGIN;"));
+        }
+        outside = st.outside_transaction;
+        wrapped.push(st.clone());
+    }
+    if outside {
+        wrapped.push(Statement::new("BEGIN;"));
+    }
     let mut out = String::new();
-    for (i, st) in statements.iter().enumerate() {
+    for (i, st) in wrapped.iter().enumerate() {
         if let Some(w) = &st.warning {
             for line in w.lines() {
                 out.push_str("-- warning: ");
@@ -82,7 +101,7 @@ pub fn to_migration_text(statements: &[Statement]) -> String {
             }
         }
         out.push_str(st.sql.trim_end());
-        if i + 1 < statements.len() {
+        if i + 1 < wrapped.len() {
             if st.sql.contains('\n') {
                 out.push('\n');
             }
@@ -336,6 +355,23 @@ mod tests {
         assert_eq!(
             order_renames(&[p("a", "b"), p("b", "a")]),
             vec![p("a", "__rename_a"), p("b", "a"), p("__rename_a", "b")]
+        );
+    }
+
+    #[test]
+    fn statements_outside_the_transaction_are_put_between_commit_and_begin() {
+        let text = to_migration_text(&[
+            Statement::new("ALTER TYPE \"e\" ADD VALUE 'x';").outside_transaction(),
+            Statement::new("ALTER TYPE \"e\" ADD VALUE 'y';").outside_transaction(),
+            Statement::new("ALTER TABLE \"t\" ADD COLUMN \"c\" e DEFAULT 'x';"),
+        ]);
+        assert_eq!(
+            text,
+            "COMMIT;--> statement-breakpoint\n\
+             ALTER TYPE \"e\" ADD VALUE 'x';--> statement-breakpoint\n\
+             ALTER TYPE \"e\" ADD VALUE 'y';--> statement-breakpoint\n\
+             BEGIN;--> statement-breakpoint\n\
+             ALTER TABLE \"t\" ADD COLUMN \"c\" e DEFAULT 'x';\n"
         );
     }
 

@@ -1,8 +1,8 @@
 //! One connection to the application database, whichever the dialect.
 
-use crate::db::error::DbError;
-use crate::db::url::DatabaseUrl;
-use crate::db::{postgres, sqlite};
+use crate::error::DbError;
+use crate::url::DatabaseUrl;
+use crate::{postgres, sqlite};
 
 pub enum Connection {
     Sqlite(rusqlite::Connection),

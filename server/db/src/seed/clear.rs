@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::db::connection::Connection;
-use crate::db::error::DbError;
-use crate::db::migrator::MIGRATIONS_TABLE;
-use crate::db::postgres::pg_message;
+use crate::connection::Connection;
+use crate::error::DbError;
+use crate::migrate::migrator::MIGRATIONS_TABLE;
+use crate::postgres::pg_message;
 
 /// Tables in delete order: every child before its parents. Cycles (sites ↔ environments) are
 /// broken deterministically; the caller defers foreign-key checks to commit for them.

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rusqlite::config::DbConfig;
 use rusqlite::{params, types::Value, Connection, OpenFlags};
 
-use crate::db::error::DbError;
-use crate::db::journal::Dialect;
-use crate::db::migrator::{
+use crate::error::DbError;
+use crate::migrate::journal::Dialect;
+use crate::migrate::migrator::{
     aftermath, applied_once_index_sql, applied_twice, Driver, MigrationLock, Prepared, Record, MIGRATIONS_TABLE,
 };
-use crate::db::plan::AppliedRow;
-use crate::db::statements::{is_foreign_keys_pragma, RunMode};
+use crate::migrate::plan::AppliedRow;
+use crate::migrate::statements::{is_foreign_keys_pragma, RunMode};
 
 /// How long a connection waits for another writer before failing with SQLITE_BUSY.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

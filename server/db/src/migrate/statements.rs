@@ -10,7 +10,7 @@
 use std::ffi::CString;
 use std::ops::Range;
 
-use crate::db::journal::Dialect;
+use crate::migrate::journal::Dialect;
 
 /// The separator Drizzle Kit writes between statements.
 pub const BREAKPOINT: &str = "--> statement-breakpoint";

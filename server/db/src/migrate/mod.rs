@@ -1,23 +1,13 @@
-//! The database layer shared by the server and the xtask: configuration, connections and the
-//! Drizzle-compatible migrator.
+//! The Drizzle-compatible migrator: the journal and its files, the pure plan, statement
+//! splitting, and the runner that applies a plan through a narrow driver per database.
 
-pub mod config;
-pub mod connection;
-pub mod error;
 pub mod journal;
 pub mod migrator;
 pub mod plan;
-pub mod postgres;
-pub mod regular_file;
-pub mod sqlite;
 pub mod statements;
-pub mod url;
 
-pub use error::DbError;
-pub use journal::{Dialect, MigrationSet};
-pub use url::DatabaseUrl;
-
-use crate::db::migrator::Driver;
+use crate::migrate::migrator::Driver;
+use crate::{postgres, sqlite, DatabaseUrl, DbError};
 
 /// Opens a migration driver for `url`. `read_only` never creates or changes anything (an
 /// SQLite file that does not exist reads as a database with nothing applied).

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::db::error::DbError;
-use crate::db::regular_file::{read_regular, ReadError};
+use crate::error::DbError;
+use crate::regular_file::{read_regular, ReadError};
 
 /// The largest journal we read: 64 MiB holds about half a million entries.
 pub const JOURNAL_LIMIT: u64 = 64 << 20;

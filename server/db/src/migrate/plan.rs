@@ -9,8 +9,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::db::error::DbError;
-use crate::db::journal::{printable, JournalProblem, Migration, MigrationSet};
+use crate::error::DbError;
+use crate::migrate::journal::{printable, JournalProblem, Migration, MigrationSet};
 
 /// A row of `__drizzle_migrations`, whoever wrote it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -281,7 +281,7 @@ pub fn plan<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::journal::{Dialect, MigrationFile};
+    use crate::migrate::journal::{Dialect, MigrationFile};
 
     fn set(entries: &[(&str, i64, Option<&str>)]) -> MigrationSet {
         MigrationSet {
@@ -307,7 +307,7 @@ mod tests {
 
     fn row(body: &str, when: i64) -> AppliedRow {
         AppliedRow {
-            hash: crate::db::journal::sha256_hex(body.as_bytes()),
+            hash: crate::migrate::journal::sha256_hex(body.as_bytes()),
             created_at: Some(when),
             name: None,
             applied_at: None,

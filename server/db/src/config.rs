@@ -4,8 +4,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::db::error::DbError;
-use crate::db::url::{DatabaseUrl, DEFAULT_DATABASE_URL};
+use crate::error::DbError;
+use crate::url::{DatabaseUrl, DEFAULT_DATABASE_URL};
 
 /// How the project root was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

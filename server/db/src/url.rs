@@ -7,8 +7,8 @@ use std::ops::Range;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-use crate::db::error::DbError;
-use crate::db::journal::Dialect;
+use crate::error::DbError;
+use crate::migrate::journal::Dialect;
 
 /// The URL used when nothing is configured.
 pub const DEFAULT_DATABASE_URL: &str = "file:data/sqlite.db";
@@ -340,7 +340,7 @@ pub fn percent_decode(s: &[u8]) -> Vec<u8> {
 /// child's `PGPASSWORD`.
 ///
 /// The password is the one our own connections use (the parsed connection configuration of
-/// [`crate::db::postgres::password`]), so the child authenticates exactly as we do. The URL
+/// [`crate::postgres::password`]), so the child authenticates exactly as we do. The URL
 /// keeps everything else as written: a percent-encoded user name stays encoded (libpq decodes
 /// URIs itself). The userinfo ends at the first `@`, as our connection reads it, so a `/`,
 /// `?` or `#` the password should have encoded does not change what libpq connects to.
@@ -367,7 +367,7 @@ pub fn split_password(url: &str) -> (String, Option<OsString>) {
         }
         out = if kept.is_empty() { head.to_string() } else { format!("{head}?{}", kept.join("&")) };
     }
-    let password = match crate::db::postgres::password(url) {
+    let password = match crate::postgres::password(url) {
         Ok(parsed) => parsed,
         // Not a URL we can connect with either; the written form is the best guess.
         Err(_) => written,

@@ -4,8 +4,8 @@ use std::io::Write as _;
 
 use rusqlite::types::ToSqlOutput;
 
-use crate::db::error::DbError;
-use crate::db::postgres::pg_message;
+use crate::error::DbError;
+use crate::postgres::pg_message;
 use crate::seed::content::{Table, V};
 
 impl rusqlite::ToSql for V {

@@ -9,8 +9,8 @@ pub mod write;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::db::connection::Connection;
-use crate::db::error::DbError;
+use crate::connection::Connection;
+use crate::error::DbError;
 pub use content::{DemoIds, ImageFile, Table, V};
 use ids::{base_time, IdSource};
 
@@ -111,9 +111,8 @@ pub fn seed_tables(conn: &mut Connection, tables: &[Table], force: bool) -> Resu
             tx.commit().map_err(e("committing the seed"))?;
         }
         Connection::Postgres(c) => {
-            let pe = |m: &'static str| {
-                move |err: ::postgres::Error| DbError::database(m, crate::db::postgres::pg_message(&err))
-            };
+            let pe =
+                |m: &'static str| move |err: ::postgres::Error| DbError::database(m, crate::postgres::pg_message(&err));
             let mut tx = c.transaction().map_err(pe("starting the seed transaction"))?;
             clear::lock_postgres_writers(&mut tx)?;
             let teams: i64 = tx.query_one("SELECT count(*) FROM teams", &[]).map_err(pe("counting teams"))?.get(0);
@@ -158,7 +157,7 @@ pub fn counts(conn: &mut Connection) -> Result<Vec<(String, i64)>, DbError> {
             }
             Connection::Postgres(c) => c
                 .query_one(&sql, &[])
-                .map_err(|e| DbError::database("counting rows", crate::db::postgres::pg_message(&e)))?
+                .map_err(|e| DbError::database("counting rows", crate::postgres::pg_message(&e)))?
                 .get(0),
         };
         out.push((t, n));

@@ -5,14 +5,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use cms_db::error::DbError;
+use cms_db::migrate::migrator::{self, MigrateOptions};
+use cms_db::migrate::plan::EntryState;
+use cms_db::{DatabaseUrl, MigrationSet};
 use rusqlite::Connection;
-use server::db::error::DbError;
-use server::db::migrator::{self, MigrateOptions};
-use server::db::plan::EntryState;
-use server::db::{DatabaseUrl, MigrationSet};
 
 fn project_migrations() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite")
+    test_support::fixture::project_migrations("sqlite")
 }
 
 /// Writes a Drizzle folder: `(tag, when, sql)` entries, journal version and dialect.
@@ -45,13 +45,13 @@ fn migrate(db: &Path, dir: &Path) -> Result<Vec<String>, DbError> {
 
 fn migrate_with(db: &Path, dir: &Path, options: &MigrateOptions) -> Result<Vec<String>, DbError> {
     let set = MigrationSet::load(dir)?;
-    let mut driver = server::db::driver(&DatabaseUrl::Sqlite { path: db.to_path_buf() }, false)?;
+    let mut driver = cms_db::driver(&DatabaseUrl::Sqlite { path: db.to_path_buf() }, false)?;
     Ok(migrator::migrate(driver.as_mut(), &set, options, &mut |_| {})?.into_iter().map(|a| a.tag).collect())
 }
 
 fn states(db: &Path, dir: &Path) -> Vec<String> {
     let set = MigrationSet::load(dir).unwrap();
-    let mut driver = server::db::driver(&DatabaseUrl::Sqlite { path: db.to_path_buf() }, true).unwrap();
+    let mut driver = cms_db::driver(&DatabaseUrl::Sqlite { path: db.to_path_buf() }, true).unwrap();
     migrator::status(driver.as_mut(), &set).unwrap().entries.iter().map(|e| e.state.label().to_string()).collect()
 }
 
@@ -123,7 +123,7 @@ fn project_schema_applies_and_is_idempotent() {
     assert_eq!(rows.len(), set.migrations.len());
     for (row, m) in rows.iter().zip(&set.migrations) {
         let bytes = fs::read(project_migrations().join(format!("{}.sql", m.tag))).unwrap();
-        assert_eq!(row, &(true, server::db::journal::sha256_hex(&bytes), "integer".to_string(), m.when));
+        assert_eq!(row, &(true, cms_db::migrate::journal::sha256_hex(&bytes), "integer".to_string(), m.when));
     }
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
@@ -173,13 +173,13 @@ fn table_rebuild_keeps_every_child_row() {
     let before_rebuild = project_prefix(&tmp.path().join("m"), all - 1);
     migrate(&db, &before_rebuild).unwrap();
     let counts_before: Vec<i64> = {
-        let conn = server::db::sqlite::open(&db).unwrap();
+        let conn = cms_db::sqlite::open(&db).unwrap();
         fill_every_table(&conn);
         TABLES.iter().map(|t| count(&conn, t)).collect()
     };
     let applied = migrate(&db, &project_migrations()).unwrap();
     assert_eq!(applied.len(), 1, "the last project migration is the page_sections rebuild");
-    let conn = server::db::sqlite::open(&db).unwrap();
+    let conn = cms_db::sqlite::open(&db).unwrap();
     let counts_after: Vec<i64> = TABLES.iter().map(|t| count(&conn, t)).collect();
     assert_eq!(counts_before, counts_after, "no row may be lost by the rebuild ({TABLES:?})");
     assert_eq!(count(&conn, "page_section_contents"), 3);
@@ -201,7 +201,7 @@ fn naive_rebuild_would_have_lost_rows() {
     let db = tmp.path().join("app.db");
     let all = MigrationSet::load(&project_migrations()).unwrap().migrations.len();
     migrate(&db, &project_prefix(&tmp.path().join("m"), all - 1)).unwrap();
-    let conn = server::db::sqlite::open(&db).unwrap();
+    let conn = cms_db::sqlite::open(&db).unwrap();
     fill_every_table(&conn);
     let set = MigrationSet::load(&project_migrations()).unwrap();
     let rebuild = &set.migrations.last().unwrap().file.as_ref().unwrap().sql;
@@ -270,12 +270,12 @@ fn self_managed_file_with_its_own_commit_and_pragma() {
     let first = project_prefix_of(&dir, &tmp.path().join("first"), 1);
     migrate(&db, &first).unwrap();
     {
-        let conn = server::db::sqlite::open(&db).unwrap();
+        let conn = cms_db::sqlite::open(&db).unwrap();
         conn.execute_batch("INSERT INTO parent VALUES (1, NULL), (2, 'b'); INSERT INTO child VALUES (10, 1), (11, 2);")
             .unwrap();
     }
     assert_eq!(migrate(&db, &dir).unwrap(), ["0001_rebuild_by_hand"]);
-    let conn = server::db::sqlite::open(&db).unwrap();
+    let conn = cms_db::sqlite::open(&db).unwrap();
     assert_eq!(count(&conn, "child"), 2);
     assert_eq!(count(&conn, "__drizzle_migrations"), 2);
     let fk_on: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
@@ -330,7 +330,7 @@ fn broken_foreign_keys_roll_the_rebuild_back() {
     let dir = folder(&tmp.path().join("m"), "7", "sqlite", &entries);
     let db = tmp.path().join("x.db");
     migrate(&db, &project_prefix_of(&dir, &tmp.path().join("first"), 1)).unwrap();
-    server::db::sqlite::open(&db)
+    cms_db::sqlite::open(&db)
         .unwrap()
         .execute_batch("INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1, 1);")
         .unwrap();
@@ -364,7 +364,7 @@ fn drift_is_refused_with_names() {
     fs::write(dir.join("0000_a.sql"), "CREATE TABLE a (x);\r\n").unwrap();
     fs::write(dir.join("0001_b.sql"), "CREATE TABLE b (x, y);\n").unwrap();
     let set = MigrationSet::load(&dir).unwrap();
-    let mut driver = server::db::driver(&DatabaseUrl::Sqlite { path: db.clone() }, true).unwrap();
+    let mut driver = cms_db::driver(&DatabaseUrl::Sqlite { path: db.clone() }, true).unwrap();
     let st = migrator::status(driver.as_mut(), &set).unwrap();
     assert_eq!(
         st.entries[0].state,
@@ -386,7 +386,7 @@ trait AppliedAt {
     fn state_applied_at(&self) -> Option<i64>;
 }
 
-impl AppliedAt for server::db::plan::EntryStatus {
+impl AppliedAt for cms_db::migrate::plan::EntryStatus {
     fn state_applied_at(&self) -> Option<i64> {
         match self.state {
             EntryState::Modified { applied_at, .. } | EntryState::Applied { applied_at } => applied_at,
@@ -463,7 +463,7 @@ fn a_held_lock_makes_the_second_deployer_wait_then_fail_clearly() {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(server::db::sqlite::lock_file_path(&db))
+        .open(cms_db::sqlite::lock_file_path(&db))
         .unwrap();
     holder.lock().unwrap();
     let started = Instant::now();
@@ -495,7 +495,7 @@ fn looking_never_creates_the_database() {
     let db = tmp.path().join("missing.db");
     assert!(states(&db, &project_migrations()).iter().all(|s| s == "pending"));
     let set = MigrationSet::load(&project_migrations()).unwrap();
-    let mut driver = server::db::driver(&DatabaseUrl::Sqlite { path: db.clone() }, true).unwrap();
+    let mut driver = cms_db::driver(&DatabaseUrl::Sqlite { path: db.clone() }, true).unwrap();
     assert_eq!(migrator::pending(driver.as_mut(), &set, false).unwrap().len(), set.migrations.len());
     assert!(!db.exists());
 }

@@ -9,11 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cms_db::migrate::migrator::{self, Applied, MigrateOptions};
+use cms_db::migrate::plan::{EntryState, Status};
+use cms_db::{DatabaseUrl, MigrationSet};
 use postgres::Client;
 use rusqlite::{Connection, OpenFlags};
-use server::db::migrator::{self, Applied, MigrateOptions};
-use server::db::plan::{EntryState, Status};
-use server::db::{DatabaseUrl, MigrationSet};
 use test_support::drizzle::{Drizzle, Rows};
 use test_support::fixture;
 use test_support::pg::TestDb;
@@ -40,7 +40,7 @@ fn options(allow_out_of_order: bool) -> MigrateOptions {
 /// is dropped before returning.
 fn our_migrate(url: &DatabaseUrl, dir: &Path, allow_out_of_order: bool) -> Vec<String> {
     let set = load(dir);
-    let mut driver = server::db::driver(url, false).expect("open the database");
+    let mut driver = cms_db::driver(url, false).expect("open the database");
     let applied: Vec<Applied> = migrator::migrate(driver.as_mut(), &set, &options(allow_out_of_order), &mut |_| {})
         .unwrap_or_else(|e| panic!("our migrate failed: {e}"));
     applied.into_iter().map(|a| a.tag).collect()
@@ -48,7 +48,7 @@ fn our_migrate(url: &DatabaseUrl, dir: &Path, allow_out_of_order: bool) -> Vec<S
 
 fn our_status(url: &DatabaseUrl, dir: &Path) -> Status {
     let set = load(dir);
-    let mut driver = server::db::driver(url, true).expect("open the database read-only");
+    let mut driver = cms_db::driver(url, true).expect("open the database read-only");
     migrator::status(driver.as_mut(), &set).expect("status")
 }
 
@@ -111,7 +111,7 @@ fn sqlite_schema(db: &Path) -> Vec<SchemaRow> {
     let mut stmt = conn
         .prepare(
             "SELECT type, name, tbl_name, sql FROM sqlite_master \
-             WHERE name NOT LIKE 'sqlite_%' AND name <> '__drizzle_migrations' ORDER BY name",
+             WHERE name NOT LIKE 'sqlite_%' AND tbl_name <> '__drizzle_migrations' ORDER BY name",
         )
         .unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().collect::<Result<_, _>>().unwrap()

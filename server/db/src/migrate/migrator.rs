@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::db::error::DbError;
-use crate::db::journal::{Dialect, Migration, MigrationFile, MigrationSet};
-use crate::db::plan::{plan, AppliedRow, Status};
-use crate::db::statements::{committed_before, run_mode, split, RunMode, Statement};
+use crate::error::DbError;
+use crate::migrate::journal::{Dialect, Migration, MigrationFile, MigrationSet};
+use crate::migrate::plan::{plan, AppliedRow, Status};
+use crate::migrate::statements::{committed_before, run_mode, split, RunMode, Statement};
 
 /// drizzle-orm's bookkeeping table name (PostgreSQL: in schema `drizzle`).
 pub const MIGRATIONS_TABLE: &str = "__drizzle_migrations";

@@ -7,16 +7,16 @@ use std::time::{Duration, Instant};
 use postgres::config::SslMode;
 use postgres::{Client, Config, NoTls};
 
-use crate::db::error::DbError;
-use crate::db::journal::Dialect;
-use crate::db::migrator::{
+use crate::error::DbError;
+use crate::migrate::journal::Dialect;
+use crate::migrate::migrator::{
     aftermath, applied_once_index_sql, applied_twice, Driver, MigrationLock, Prepared, Record, MIGRATIONS_SCHEMA,
     MIGRATIONS_TABLE,
 };
-use crate::db::plan::AppliedRow;
-use crate::db::sqlite::now_millis;
-use crate::db::statements::{leaves_transaction_open, RunMode};
-use crate::db::url::{redact, scrub};
+use crate::migrate::plan::AppliedRow;
+use crate::migrate::statements::{leaves_transaction_open, RunMode};
+use crate::sqlite::now_millis;
+use crate::url::{redact, scrub};
 
 /// Connecting gives up after this long unless the URL sets `connect_timeout`.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
