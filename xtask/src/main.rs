@@ -9,11 +9,13 @@ mod bench_backup;
 mod bench_images;
 mod check;
 mod confirm;
+mod diff;
 mod files;
 mod migrate;
 mod reset_complete;
 mod reset_data;
 mod restore;
+mod schema_plan;
 mod seed;
 mod seed_images;
 mod status;
@@ -42,6 +44,8 @@ struct Cli {
 enum Command {
     /// Apply pending migrations, each in its own transaction
     Migrate(migrate::Args),
+    /// Print the SQL between two schemas (database, migrations folder, SQL file, empty), verified
+    Diff(diff::Args),
     /// Show every migration as applied, pending, modified, missing or out of order
     Status(status::Args),
     /// Exit non-zero when the database and the migrations folder disagree (CI gate)
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Migrate(args) => migrate::run(&ctx, args),
+        Command::Diff(args) => diff::run(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
         Command::Check(args) => check::run(&ctx, args),
         Command::Seed(args) => seed::run(&ctx, args),
