@@ -167,7 +167,7 @@ fn an_unreachable_server_fails_quickly_without_showing_the_password() {
     let err = Source::parse(&url).unwrap().load(Dialect::Postgres, &ScratchServer::default()).unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
     let text = format!("{err} {err:?}");
-    assert!(matches!(err, SourceError::Connect { .. }), "{text}");
+    assert!(matches!(&err, SourceError::Db(e) if matches!(**e, cms_db::DbError::PostgresConnect { .. })), "{text}");
     assert!(!text.contains("s3cr") && text.contains("***"), "{text}");
     // The same for a scratch server given by --dev-url.
     let err = Source::Sql("x.sql".into()).load(Dialect::Postgres, &ScratchServer::postgres(url.clone())).unwrap_err();
@@ -284,4 +284,87 @@ fn scratch_databases_go_with_their_guard_even_on_a_panic_and_old_leftovers_are_d
     drop(scratch);
     client.batch_execute(&format!("DROP DATABASE \"{recent}\"")).unwrap();
     assert_eq!(scratch_databases(&mut client), before);
+}
+
+// --- migrations folders ---------------------------------------------------------------------------
+
+/// Applies a Drizzle folder statement by statement, the plain way (no bookkeeping).
+fn apply_plain(folder: &Path, run: &mut dyn FnMut(&str)) {
+    let journal: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(folder.join("meta/_journal.json")).unwrap()).unwrap();
+    for entry in journal["entries"].as_array().unwrap() {
+        let sql = fs::read_to_string(folder.join(format!("{}.sql", entry["tag"].as_str().unwrap()))).unwrap();
+        for statement in sql.split("--> statement-breakpoint").filter(|s| !s.trim().is_empty()) {
+            run(statement);
+        }
+    }
+}
+
+#[test]
+fn the_projects_sqlite_folder_replays_into_the_schema_its_statements_make() {
+    let folder = test_support::fixture::project_migrations("sqlite");
+    let source = Source::parse(&format!("migrations:{}", folder.display())).unwrap();
+    let replayed = source.load(Dialect::Sqlite, &ScratchServer::default()).unwrap();
+    let conn = Connection::open_in_memory().unwrap();
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false).unwrap();
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, false).unwrap();
+    apply_plain(&folder, &mut |s| conn.execute_batch(s).unwrap());
+    assert_eq!(replayed, introspect::sqlite(&conn).unwrap(), "the bookkeeping table is not part of it");
+    assert!(replayed.table("page_sections").is_some());
+    assert_eq!(replayed, source.load(Dialect::Sqlite, &ScratchServer::default()).unwrap());
+
+    let err = source.load(Dialect::Postgres, &ScratchServer::default()).unwrap_err();
+    assert!(matches!(err, SourceError::DialectMismatch { .. }), "{err}");
+}
+
+#[test]
+fn a_failing_replay_names_the_migration_and_the_statement() {
+    let dir = test_support::fixture::folder(
+        "sqlite",
+        "7",
+        &[
+            ("0000_init", 1_700_000_000_000, "CREATE TABLE `a` (`id` integer PRIMARY KEY);"),
+            (
+                "0001_broken",
+                1_700_000_100_000,
+                "CREATE TABLE `b` (`id` integer);\n--> statement-breakpoint\nINSERT INTO `b` SELECT `nope` FROM `a`;",
+            ),
+        ],
+    );
+    let err =
+        Source::Migrations(dir.path().to_path_buf()).load(Dialect::Sqlite, &ScratchServer::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, SourceError::Replay { .. }), "{text}");
+    assert!(text.contains("0001_broken") && text.contains("statement 2") && text.contains("nope"), "{text}");
+    let missing = Source::Migrations(dir.path().join("absent")).load(Dialect::Sqlite, &ScratchServer::default());
+    assert!(missing.unwrap_err().to_string().contains("absent"));
+}
+
+#[test]
+fn the_projects_postgresql_folder_replays_into_a_scratch_database_that_is_dropped() {
+    let Some(db) = test_support::pg::database() else { return };
+    let mut client = db.client();
+    let folder = test_support::fixture::project_migrations("postgresql");
+    let _counting = count_lock();
+    let before = scratch_databases(&mut client);
+    let replayed =
+        Source::Migrations(folder.clone()).load(Dialect::Postgres, &ScratchServer::postgres(db.url())).unwrap();
+    assert_eq!(scratch_databases(&mut client), before);
+    apply_plain(&folder, &mut |s| client.batch_execute(s).unwrap());
+    assert_eq!(replayed, introspect::postgres(&mut client, Default::default()).unwrap());
+    assert!(replayed.schemas.is_empty(), "the drizzle schema holds only the bookkeeping table");
+}
+
+/// A server that accepts the connection and then says nothing is given up on in bounded time.
+#[test]
+fn a_server_that_never_answers_is_given_up_on() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let url = format!("postgres://cms:s3cret-pw@127.0.0.1:{port}/cms?connect_timeout=2");
+    let started = Instant::now();
+    let err = Source::parse(&url).unwrap().load(Dialect::Postgres, &ScratchServer::default()).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("s3cret") && text.contains("127.0.0.1"), "{text}");
+    drop(listener);
 }

@@ -20,15 +20,18 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postgres::error::SqlState;
-use postgres::{Client, Config, NoTls};
-use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags};
+use postgres::Client;
+use rusqlite::Connection;
 
-use super::introspect::{self, tokenize, IntrospectError, Lexer, SchemaFilter, TokenKind};
+use super::introspect::{self, tokenize, IntrospectError, Lexer, SchemaFilter};
 use super::model::{Dialect, Schema};
-
-/// Connecting to PostgreSQL gives up after this long unless the URL sets `connect_timeout`.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::migrate::journal::{Dialect as JournalDialect, MigrationSet};
+use crate::migrate::migrator::{migrate, MigrateOptions};
+use crate::migrate::statements::split;
+use crate::postgres::{connect, pg_message, PostgresDriver};
+use crate::sqlite::{open_in_memory, open_read_only, SqliteDriver};
+use crate::url::{redact, scrub};
+use crate::{DatabaseUrl, DbError};
 
 /// The name prefix of scratch databases.
 pub const SCRATCH_PREFIX: &str = "cms_scratch_";
@@ -59,32 +62,46 @@ pub enum SourceError {
     Incomplete { spelled: String, what: &'static str, example: &'static str },
     #[error("the SQLite database {} does not exist (a schema source is only read, never created); check the path", path.display())]
     MissingDatabase { path: PathBuf },
-    #[error("cannot open the SQLite database {} read-only: {message}", path.display())]
-    SqliteOpen { path: PathBuf, message: String },
-    #[error("cannot connect to PostgreSQL at {url}: {message}")]
-    Connect { url: String, message: String },
-    #[error("{context}: {message}")]
-    Database { context: String, message: String },
     #[error("cannot read {}: {message}", path.display())]
     File { path: PathBuf, message: String },
     /// A statement of a `sql:` file failed.
     #[error("{}:{line}: {message}", file.display())]
     Script { file: PathBuf, line: usize, message: String },
+    /// A migration of a `migrations:` folder failed (the cause names the migration, the
+    /// statement and its line).
+    #[error("replaying {}: {source}", folder.display())]
+    Replay {
+        folder: PathBuf,
+        #[source]
+        source: Box<DbError>,
+    },
+    #[error("{} is a {found} migrations folder, but the schema it is compared with is {expected}", folder.display())]
+    DialectMismatch { folder: PathBuf, found: Dialect, expected: Dialect },
     #[error("cannot create a scratch database on {server}: the role {role} may not create databases; pass --dev-url URL naming a server and role that may (CREATEDB), e.g. a local development server")]
     NoCreateDb { server: String, role: String },
     #[error("{what} needs a PostgreSQL server for a scratch database; pass --dev-url URL")]
     NoScratchServer { what: String },
+    #[error("{context}: {message}")]
+    Database { context: String, message: String },
+    /// Opening or connecting failed (the message names the database, password redacted).
+    #[error(transparent)]
+    Db(Box<DbError>),
     #[error(transparent)]
     Introspect(#[from] IntrospectError),
 }
 
+impl From<DbError> for SourceError {
+    fn from(e: DbError) -> SourceError {
+        SourceError::Db(Box::new(e))
+    }
+}
+
 impl Source {
-    /// Parses `file:…`, `sqlite:…`, a bare path ending in `.db`, `.sqlite` or `.sqlite3`,
-    /// `postgres://…`, `postgresql://…`, `migrations:DIR`, `sql:FILE` and `empty`.
+    /// Parses `file:…`, `sqlite:…`, a bare path ending in `.db`, `.db3`, `.sqlite` or
+    /// `.sqlite3`, `postgres://…`, `postgresql://…`, `migrations:DIR`, `sql:FILE` and `empty`.
     pub fn parse(raw: &str) -> Result<Source, SourceError> {
         let s = raw.trim();
         let lower = s.to_ascii_lowercase();
-        let rest = |prefix: &str| &s[prefix.len()..];
         if lower == "empty" {
             return Ok(Source::Empty);
         }
@@ -96,7 +113,7 @@ impl Source {
             ("sql:", "SQL file", "sql:schema.sql"),
         ] {
             if lower.starts_with(prefix) {
-                let path = rest(prefix);
+                let path = &s[prefix.len()..];
                 if path.is_empty() {
                     return Err(SourceError::Incomplete { spelled: redact(s), what, example });
                 }
@@ -104,21 +121,17 @@ impl Source {
                 return Ok(if prefix == "sql:" { Source::Sql(path) } else { Source::Migrations(path) });
             }
         }
-        for prefix in ["sqlite://", "sqlite:", "file://", "file:"] {
-            if lower.starts_with(prefix) {
-                if sqlite_path(s).as_os_str().is_empty() {
-                    return Err(SourceError::Incomplete {
-                        spelled: redact(s),
-                        what: "database file",
-                        example: "file:data/sqlite.db",
-                    });
-                }
-                return Ok(Source::Live(s.to_string()));
-            }
-        }
-        let is_db_file = [".db", ".sqlite", ".sqlite3", ".db3"].iter().any(|ext| lower.ends_with(ext));
-        if is_db_file && !s.contains("://") {
-            return Ok(Source::Live(s.to_string()));
+        let is_url = ["sqlite:", "file:"].iter().any(|p| lower.starts_with(p));
+        let is_db_file = [".db", ".db3", ".sqlite", ".sqlite3"].iter().any(|ext| lower.ends_with(ext));
+        if is_url || is_db_file && !s.contains("://") {
+            return match DatabaseUrl::parse(s) {
+                Ok(DatabaseUrl::Sqlite { .. }) => Ok(Source::Live(s.to_string())),
+                _ => Err(SourceError::Incomplete {
+                    spelled: redact(s),
+                    what: "database file",
+                    example: "file:data/sqlite.db",
+                }),
+            };
         }
         Err(SourceError::Unknown(redact(s)))
     }
@@ -127,14 +140,12 @@ impl Source {
     /// directory.
     pub fn resolve(self, root: &Path) -> Source {
         match self {
-            Source::Live(url) if !is_postgres_url(&url) => {
-                let path = sqlite_path(&url);
-                if path.is_relative() {
+            Source::Live(url) => match DatabaseUrl::parse(&url) {
+                Ok(DatabaseUrl::Sqlite { path }) if path.is_relative() && path.as_os_str() != ":memory:" => {
                     Source::Live(format!("file:{}", root.join(path).display()))
-                } else {
-                    Source::Live(url)
                 }
-            }
+                _ => Source::Live(url),
+            },
             Source::Migrations(p) if p.is_relative() => Source::Migrations(root.join(p)),
             Source::Sql(p) if p.is_relative() => Source::Sql(root.join(p)),
             other => other,
@@ -145,9 +156,8 @@ impl Source {
     /// (its journal says). `sql:` and `empty` take the dialect of what they are compared to.
     pub fn dialect(&self) -> Result<Option<Dialect>, SourceError> {
         match self {
-            Source::Live(url) if is_postgres_url(url) => Ok(Some(Dialect::Postgres)),
-            Source::Live(_) => Ok(Some(Dialect::Sqlite)),
-            Source::Migrations(dir) => journal_dialect(dir).map(Some),
+            Source::Live(url) => Ok(Some(model_dialect(DatabaseUrl::parse(url)?.dialect()))),
+            Source::Migrations(dir) => Ok(Some(model_dialect(MigrationSet::load(dir)?.dialect))),
             Source::Sql(_) | Source::Empty => Ok(None),
         }
     }
@@ -165,26 +175,64 @@ impl Source {
     pub fn load(&self, dialect: Dialect, scratch: &ScratchServer) -> Result<Schema, SourceError> {
         match self {
             Source::Empty => Ok(Schema::empty(dialect)),
-            Source::Live(url) if is_postgres_url(url) => {
-                let mut client = connect(url)?;
-                read_only_snapshot(&mut client, url)
-            }
-            Source::Live(url) => {
-                let conn = open_read_only(&sqlite_path(url))?;
-                Ok(introspect::sqlite(&conn)?)
-            }
+            Source::Live(url) => match DatabaseUrl::parse(url)? {
+                DatabaseUrl::Postgres { url } => read_only_snapshot(&mut connect(&url)?, &url),
+                DatabaseUrl::Sqlite { path } => {
+                    let conn = open_read_only(&path)?.ok_or(SourceError::MissingDatabase { path })?;
+                    Ok(introspect::sqlite(&conn)?)
+                }
+            },
             Source::Sql(file) => {
+                if dialect == Dialect::Postgres && scratch.postgres_url.is_none() {
+                    return Err(SourceError::NoScratchServer { what: self.to_string() });
+                }
                 let sql = std::fs::read_to_string(file)
                     .map_err(|e| SourceError::File { path: file.clone(), message: e.to_string() })?;
-                let mut db = ScratchDb::create(dialect, scratch, &format!("sql:{}", file.display()))?;
+                let mut db = ScratchDb::create(dialect, scratch, &self.to_string())?;
                 db.execute_script(&sql, file)?;
                 db.introspect()
             }
-            Source::Migrations(dir) => Err(SourceError::File {
-                path: dir.clone(),
-                message: "replaying a migrations folder needs the migrator in cms-db".into(),
-            }),
+            Source::Migrations(dir) => replay(dir, dialect, scratch, &self.to_string()),
         }
+    }
+}
+
+/// Replays a Drizzle folder with our migrator into a scratch database and reads it back.
+fn replay(dir: &Path, dialect: Dialect, scratch: &ScratchServer, purpose: &str) -> Result<Schema, SourceError> {
+    let set = MigrationSet::load(dir)?;
+    let found = model_dialect(set.dialect);
+    if found != dialect {
+        return Err(SourceError::DialectMismatch { folder: dir.to_path_buf(), found, expected: dialect });
+    }
+    let failed = |source: DbError| SourceError::Replay { folder: dir.to_path_buf(), source: Box::new(source) };
+    let options = MigrateOptions::default();
+    match ScratchDb::create(dialect, scratch, purpose)? {
+        ScratchDb::Sqlite(conn) => {
+            let mut driver = SqliteDriver::new(conn, None);
+            migrate(&mut driver, &set, &options, &mut |_| {}).map_err(failed)?;
+            let conn = driver.connection().expect("the driver keeps its connection");
+            Ok(introspect::sqlite(conn)?)
+        }
+        ScratchDb::Postgres(mut pg) => {
+            let mut driver = PostgresDriver::connect(pg.url())?;
+            migrate(&mut driver, &set, &options, &mut |_| {}).map_err(failed)?;
+            drop(driver);
+            Ok(introspect::postgres(pg.client(), SchemaFilter::All)?)
+        }
+    }
+}
+
+fn model_dialect(d: JournalDialect) -> Dialect {
+    match d {
+        JournalDialect::Sqlite => Dialect::Sqlite,
+        JournalDialect::Postgres => Dialect::Postgres,
+    }
+}
+
+fn journal_dialect(d: Dialect) -> JournalDialect {
+    match d {
+        Dialect::Sqlite => JournalDialect::Sqlite,
+        Dialect::Postgres => JournalDialect::Postgres,
     }
 }
 
@@ -215,100 +263,7 @@ impl FromStr for Source {
 }
 
 fn is_postgres_url(url: &str) -> bool {
-    let lower = url.to_ascii_lowercase();
-    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
-}
-
-/// The file of a `file:`/`sqlite:` URL or bare path (`?options` dropped).
-fn sqlite_path(url: &str) -> PathBuf {
-    let lower = url.to_ascii_lowercase();
-    let rest = ["sqlite://", "sqlite:", "file://", "file:"]
-        .iter()
-        .find(|p| lower.starts_with(*p))
-        .map_or(url, |p| &url[p.len()..]);
-    PathBuf::from(rest.split('?').next().unwrap_or_default())
-}
-
-/// `meta/_journal.json`'s `dialect`.
-fn journal_dialect(dir: &Path) -> Result<Dialect, SourceError> {
-    let path = dir.join("meta").join("_journal.json");
-    let bad = |message: String| SourceError::File { path: path.clone(), message };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| bad(format!("{e}; is {} a Drizzle migrations folder?", dir.display())))?;
-    let journal: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    match journal.get("dialect").and_then(|d| d.as_str()) {
-        Some("sqlite" | "turso") => Ok(Dialect::Sqlite),
-        Some("postgresql") => Ok(Dialect::Postgres),
-        other => Err(bad(format!("its dialect is {other:?}; expected \"sqlite\" or \"postgresql\""))),
-    }
-}
-
-// --- SQLite ------------------------------------------------------------------------------------
-
-/// Opens an existing database read-only; a missing file is an error, never a new database.
-fn open_read_only(path: &Path) -> Result<Connection, SourceError> {
-    if !path.is_file() {
-        return Err(SourceError::MissingDatabase { path: path.to_path_buf() });
-    }
-    let err = |e: rusqlite::Error| SourceError::SqliteOpen { path: path.to_path_buf(), message: e.to_string() };
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(err)?;
-    forbid_double_quoted_strings(&conn).map_err(err)?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
-    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())).map_err(err)?;
-    Ok(conn)
-}
-
-fn forbid_double_quoted_strings(conn: &Connection) -> rusqlite::Result<()> {
-    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, false)?;
-    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false)?;
-    Ok(())
-}
-
-// --- PostgreSQL --------------------------------------------------------------------------------
-
-/// Connects with a bounded connect time; errors show the URL without its password.
-fn connect(url: &str) -> Result<Client, SourceError> {
-    connect_config(url, config(url)?)
-}
-
-fn config(url: &str) -> Result<Config, SourceError> {
-    let mut config = Config::from_str(url).map_err(|e| SourceError::Connect {
-        url: redact(url),
-        message: format!("not a valid PostgreSQL URL: {}", scrub(&e.to_string(), url)),
-    })?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    Ok(config)
-}
-
-fn connect_config(url: &str, config: Config) -> Result<Client, SourceError> {
-    config.connect(NoTls).map_err(|e| SourceError::Connect {
-        url: redact(url),
-        message: format!("{}; check that the server is running and the URL is right", scrub(&pg_message(&e), url)),
-    })
-}
-
-fn pg_message(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut s = db.message().to_string();
-            if let Some(d) = db.detail() {
-                s.push_str(&format!(" ({d})"));
-            }
-            s
-        }
-        None => {
-            let mut s = e.to_string();
-            let mut src = std::error::Error::source(e);
-            while let Some(inner) = src {
-                s.push_str(&format!(": {inner}"));
-                src = inner.source();
-            }
-            s
-        }
-    }
+    matches!(DatabaseUrl::parse(url), Ok(DatabaseUrl::Postgres { .. }))
 }
 
 /// Introspects in one read-only, repeatable-read transaction (a consistent snapshot that
@@ -355,16 +310,7 @@ impl ScratchDb {
     /// A new, empty scratch database; `purpose` (e.g. `sql:schema.sql`) is named in errors.
     pub fn create(dialect: Dialect, server: &ScratchServer, purpose: &str) -> Result<ScratchDb, SourceError> {
         match dialect {
-            Dialect::Sqlite => {
-                let err = |e: rusqlite::Error| SourceError::Database {
-                    context: "opening an in-memory scratch database".into(),
-                    message: e.to_string(),
-                };
-                let conn = Connection::open_in_memory().map_err(err)?;
-                forbid_double_quoted_strings(&conn).map_err(err)?;
-                conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
-                Ok(ScratchDb::Sqlite(conn))
-            }
+            Dialect::Sqlite => Ok(ScratchDb::Sqlite(open_in_memory()?)),
             Dialect::Postgres => {
                 let url = server
                     .postgres_url
@@ -382,26 +328,36 @@ impl ScratchDb {
         }
     }
 
-    /// Runs a SQL script statement by statement; a failure names `file`, the line of the
-    /// failing statement (PostgreSQL: of the failing token when it says) and the message.
+    /// Runs a SQL script statement by statement (split as the migrator splits a file: on
+    /// `--> statement-breakpoint` and between statements); a failure names `file`, the line
+    /// of the failing statement (PostgreSQL: of the failing token when it says) and the
+    /// database's message.
     pub fn execute_script(&mut self, sql: &str, file: &Path) -> Result<(), SourceError> {
         let lexer = match self {
             ScratchDb::Sqlite(_) => Lexer::Sqlite,
             ScratchDb::Postgres(_) => Lexer::Postgres,
         };
-        for (offset, statement) in split_script(sql, lexer) {
-            let line_of = |at: usize| 1 + sql[..at].matches('\n').count();
+        for st in split(journal_dialect(self.dialect()), sql) {
+            // The line of a byte offset into the statement; without one, of its first token
+            // (a statement's leading comments are not where it fails).
+            let first_token = tokenize(&st.sql, lexer).first().map_or(0, |t| t.start);
+            let line_at = |offset: usize| st.line + st.sql.get(..offset).unwrap_or_default().matches('\n').count();
             let result = match self {
-                ScratchDb::Sqlite(conn) => conn.execute_batch(statement).map_err(|e| (line_of(offset), e.to_string())),
-                ScratchDb::Postgres(pg) => pg.client().batch_execute(statement).map_err(|e| {
+                ScratchDb::Sqlite(conn) => conn.execute_batch(&st.sql).map_err(|e| match e {
+                    rusqlite::Error::SqlInputError { msg, offset, .. } if offset >= 0 => {
+                        (line_at(offset as usize), msg)
+                    }
+                    e => (line_at(first_token), e.to_string()),
+                }),
+                ScratchDb::Postgres(pg) => pg.client().batch_execute(&st.sql).map_err(|e| {
+                    // A position is a 1-based character index into the statement.
                     let at = match e.as_db_error().and_then(|d| d.position()) {
-                        Some(postgres::error::ErrorPosition::Original(p)) => statement
-                            .char_indices()
-                            .nth((*p as usize).saturating_sub(1))
-                            .map_or(offset, |(i, _)| offset + i),
-                        _ => offset,
+                        Some(postgres::error::ErrorPosition::Original(p)) => {
+                            st.sql.char_indices().nth((*p as usize).saturating_sub(1)).map_or(first_token, |(i, _)| i)
+                        }
+                        _ => first_token,
                     };
-                    (line_of(at), pg_message(&e))
+                    (line_at(at), pg_message(&e))
                 }),
             };
             result.map_err(|(line, message)| SourceError::Script { file: file.to_path_buf(), line, message })?;
@@ -423,6 +379,8 @@ pub struct PgScratch {
     name: String,
     /// The server's URL the database was created from (and is dropped through).
     server_url: String,
+    /// The scratch database's own URL.
+    url: String,
     client: Option<Client>,
 }
 
@@ -430,23 +388,27 @@ impl PgScratch {
     /// Creates `cms_scratch_<unix seconds>_<random>` from `template0` on the server of
     /// `server_url`, first dropping scratch databases left there more than an hour ago.
     pub fn create(server_url: &str) -> Result<PgScratch, SourceError> {
-        let config = config(server_url)?;
-        let mut admin = connect_config(server_url, config.clone())?;
+        let mut admin = connect(server_url)?;
         drop_leftovers(&mut admin, now_secs());
         let name = scratch_name(now_secs());
         if let Err(e) = admin.batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0")) {
-            return Err(create_failed(&e, server_url, config.get_user()));
+            let role = admin.query_one("SELECT current_user::text", &[]).ok().map(|r| r.get::<_, String>(0));
+            return Err(create_failed(&e, server_url, role.as_deref()));
         }
         // From here on the guard drops the database, whatever happens next.
-        let mut scratch = PgScratch { name, server_url: server_url.to_string(), client: None };
-        let mut scratch_config = config;
-        scratch_config.dbname(&scratch.name);
-        scratch.client = Some(connect_config(server_url, scratch_config)?);
+        let url = with_database(server_url, &name);
+        let mut scratch = PgScratch { name, server_url: server_url.to_string(), url, client: None };
+        scratch.client = Some(connect(&scratch.url)?);
         Ok(scratch)
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The scratch database's URL (the server's, with the scratch database's name).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The connection to the scratch database.
@@ -459,7 +421,7 @@ impl Drop for PgScratch {
     fn drop(&mut self) {
         // Our own session first, so the drop does not wait for it.
         drop(self.client.take());
-        let Ok(mut admin) = config(&self.server_url).and_then(|c| connect_config(&self.server_url, c)) else {
+        let Ok(mut admin) = connect(&self.server_url) else {
             return; // the next run drops it as a leftover
         };
         drop_database(&mut admin, &self.name);
@@ -478,6 +440,27 @@ pub fn create_failed(e: &postgres::Error, server_url: &str, role: Option<&str>) 
         context: format!("creating a scratch database on {}", redact(server_url)),
         message: scrub(&pg_message(e), server_url),
     }
+}
+
+/// `url` naming database `name` instead of its own (the path replaced, a `dbname=`
+/// parameter dropped; everything else, the password included, kept as it is).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    // The authority ends at the first `/` after the last `@` (a password may hold a `/`).
+    let host_start = base[scheme_end..].rfind('@').map_or(scheme_end, |at| scheme_end + at + 1);
+    let path_start = base[host_start..].find('/').map_or(base.len(), |p| host_start + p);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    let params: Vec<&str> = query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.to_ascii_lowercase().starts_with("dbname="))
+        .collect();
+    if !params.is_empty() {
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
 }
 
 fn now_secs() -> u64 {
@@ -518,95 +501,6 @@ fn drop_database(admin: &mut Client, name: &str) {
     if admin.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")).is_err() {
         let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted}"));
     }
-}
-
-// --- scripts -----------------------------------------------------------------------------------
-
-/// Splits a SQL script into statements (with their byte offsets) at the `;`s that end one:
-/// not inside quotes, comments, dollar quotes, or the `BEGIN … END` body of an SQLite
-/// trigger / a PostgreSQL `BEGIN ATOMIC` function (where `CASE … END` nests).
-fn split_script(sql: &str, lexer: Lexer) -> Vec<(usize, &str)> {
-    let tokens = tokenize(sql, lexer);
-    let mut out = Vec::new();
-    let mut start: Option<usize> = None;
-    let mut in_body = false;
-    let mut case_depth = 0usize;
-    let mut is_trigger = false;
-    for (i, t) in tokens.iter().enumerate() {
-        let first = *start.get_or_insert(i);
-        if i == first {
-            is_trigger = false;
-            in_body = false;
-            case_depth = 0;
-        }
-        if t.kind == TokenKind::Word {
-            if i <= first + 2 && t.is_word("TRIGGER") {
-                is_trigger = true;
-            } else if t.is_word("BEGIN")
-                && !in_body
-                && (is_trigger || tokens.get(i + 1).is_some_and(|n| n.is_word("ATOMIC")))
-            {
-                in_body = true;
-            } else if in_body && t.is_word("CASE") {
-                case_depth += 1;
-            } else if in_body && t.is_word("END") {
-                if case_depth > 0 {
-                    case_depth -= 1;
-                } else {
-                    in_body = false;
-                }
-            }
-        }
-        if t.is(";") && !in_body {
-            let from = tokens[first].start;
-            if i > first {
-                out.push((from, sql[from..t.start].trim_end()));
-            }
-            start = None;
-        }
-    }
-    if let Some(first) = start {
-        let from = tokens[first].start;
-        out.push((from, sql[from..].trim_end()));
-    }
-    out
-}
-
-// --- redaction ---------------------------------------------------------------------------------
-
-/// `url` with its password (userinfo or `password=` parameter) replaced by `***`. When a
-/// password was not percent-encoded, everything from the first `:` after the scheme to the
-/// last `@` is hidden: more than the password, never less.
-pub fn redact(url: &str) -> String {
-    let mut out = url.to_string();
-    if let Some(scheme_end) = out.find("://").map(|i| i + 3) {
-        let rest = &out[scheme_end..];
-        if let Some(at) = rest.rfind('@') {
-            if let Some(colon) = rest[..at].find(':') {
-                out.replace_range(scheme_end + colon + 1..scheme_end + at, "***");
-            }
-        }
-    }
-    let mut search = 0;
-    while let Some(p) = out[search..].to_ascii_lowercase().find("password=").map(|p| p + search) {
-        let from = p + "password=".len();
-        let to = out[from..].find(['&', ' ']).map_or(out.len(), |e| e + from);
-        out.replace_range(from..to, "***");
-        search = from + 3;
-    }
-    out
-}
-
-/// `message` with the URL's password (as written and percent-decoded) replaced by `***`:
-/// for text from the client library, which may echo what it was given.
-fn scrub(message: &str, url: &str) -> String {
-    let Ok(config) = Config::from_str(url) else { return message.to_string() };
-    let Some(password) = config.get_password().map(String::from_utf8_lossy) else { return message.to_string() };
-    let mut out = message.to_string();
-    if !password.is_empty() {
-        out = out.replace(password.as_ref(), "***");
-    }
-    out
 }
 
 #[cfg(test)]
@@ -678,16 +572,14 @@ mod tests {
     }
 
     #[test]
-    fn scripts_split_at_statement_ends_only() {
-        let sql = "CREATE TABLE t (a text DEFAULT ';'); -- c;\n/* ; */ CREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  UPDATE t SET a = CASE WHEN a = 'x' THEN 'y' ELSE a END;\n  DELETE FROM t WHERE a = ';';\nEND;\nSELECT 1";
-        let parts: Vec<&str> = split_script(sql, Lexer::Sqlite).into_iter().map(|(_, s)| s).collect();
-        assert_eq!(parts.len(), 3, "{parts:#?}");
-        assert!(parts[1].starts_with("CREATE TRIGGER") && parts[1].ends_with("END"));
-        assert_eq!(parts[2], "SELECT 1");
-        let pg = "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$; CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END; SELECT 3;";
-        let parts: Vec<&str> = split_script(pg, Lexer::Postgres).into_iter().map(|(_, s)| s).collect();
-        assert_eq!(parts.len(), 3, "{parts:#?}");
-        assert_eq!(parts[2], "SELECT 3");
+    fn scratch_urls_name_the_scratch_database_and_keep_the_rest() {
+        assert_eq!(
+            with_database("postgres://u:p%40ss@h:5432/cms?sslmode=require", "x"),
+            "postgres://u:p%40ss@h:5432/x?sslmode=require"
+        );
+        assert_eq!(with_database("postgres://u:a/b@h/cms", "x"), "postgres://u:a/b@h/x");
+        assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
+        assert_eq!(with_database("postgres://h/?dbname=cms&user=u", "x"), "postgres://h/x?user=u");
     }
 
     #[test]
