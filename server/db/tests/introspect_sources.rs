@@ -368,3 +368,26 @@ fn a_server_that_never_answers_is_given_up_on() {
     assert!(!text.contains("s3cret") && text.contains("127.0.0.1"), "{text}");
     drop(listener);
 }
+
+/// A database that drizzle-orm's own migrator built from the project's folder (with its own
+/// bookkeeping table) reads exactly like our replay of the same folder: nothing about a real
+/// Drizzle database is a difference.
+#[test]
+fn a_database_migrated_by_drizzle_orm_reads_like_our_replay_of_its_folder() {
+    let Some(drizzle) = test_support::drizzle::harness() else { return };
+    let folder = test_support::fixture::project_migrations("sqlite");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("drizzle.db");
+    drizzle.migrate_sqlite(&folder, &file).unwrap();
+    let theirs = Source::parse(&format!("file:{}", file.display())).unwrap();
+    let ours = Source::Migrations(folder);
+    let scratch = ScratchServer::default();
+    assert_eq!(theirs.load(Dialect::Sqlite, &scratch).unwrap(), ours.load(Dialect::Sqlite, &scratch).unwrap());
+
+    let Some(db) = test_support::pg::database() else { return };
+    let folder = test_support::fixture::project_migrations("postgresql");
+    drizzle.migrate_pg(&folder, db.url()).unwrap();
+    let scratch = ScratchServer::postgres(db.url());
+    let theirs = Source::parse(db.url()).unwrap().load(Dialect::Postgres, &scratch).unwrap();
+    assert_eq!(theirs, Source::Migrations(folder).load(Dialect::Postgres, &scratch).unwrap());
+}

@@ -297,6 +297,13 @@ impl ScratchServer {
     pub fn postgres(url: impl Into<String>) -> ScratchServer {
         ScratchServer { postgres_url: Some(url.into()) }
     }
+
+    /// `--dev-url` when given, else the server of the first live PostgreSQL source among
+    /// those compared (scratch databases go on the same server as the live one).
+    pub fn choose(dev_url: Option<&str>, sources: &[&Source]) -> ScratchServer {
+        let url = dev_url.or_else(|| sources.iter().find_map(|s| s.postgres_url()));
+        ScratchServer { postgres_url: url.map(String::from) }
+    }
 }
 
 /// A database that exists only while this value does: SQLite in memory, or a PostgreSQL
@@ -580,6 +587,18 @@ mod tests {
         assert_eq!(with_database("postgres://u:a/b@h/cms", "x"), "postgres://u:a/b@h/x");
         assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
         assert_eq!(with_database("postgres://h/?dbname=cms&user=u", "x"), "postgres://h/x?user=u");
+    }
+
+    #[test]
+    fn scratch_databases_go_on_the_dev_url_or_the_live_server() {
+        let live = Source::parse("postgres://u@live/db").unwrap();
+        let sql = Source::parse("sql:s.sql").unwrap();
+        assert_eq!(ScratchServer::choose(None, &[&sql, &live]).postgres_url.as_deref(), Some("postgres://u@live/db"));
+        assert_eq!(
+            ScratchServer::choose(Some("postgres://dev/x"), &[&live]).postgres_url.as_deref(),
+            Some("postgres://dev/x")
+        );
+        assert_eq!(ScratchServer::choose(None, &[&sql, &Source::Empty]).postgres_url, None);
     }
 
     #[test]
