@@ -15,10 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cms_db::connection::{transaction, TxMode};
 use cms_db::DatabaseUrl;
+use cms_db::DbError;
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
-use server::web::pool::{Db, Query};
+use server::web::pool::Db;
 use test_support::pg::TestDb;
 
 /// Requests answered while no reset runs or across one: at least this many in all…
@@ -282,28 +284,28 @@ fn each_request_reads_one_repeatable_read_read_only_snapshot() {
     let url = DatabaseUrl::parse(p.db.url()).unwrap();
     let db = Db::open(&url, 1).unwrap();
     let mut conn = db.get().unwrap();
-    let settings = conn
-        .snapshot(|c| {
-            c.rows("SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')", &[])
-        })
-        .unwrap();
+    let settings = transaction(&mut conn, TxMode::ReadSnapshot, |c| {
+        c.query("SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')", &[])
+    })
+    .unwrap();
     assert_eq!(settings[0][0].text(), Some("repeatable read"));
     assert_eq!(settings[0][1].text(), Some("on"));
     // One snapshot: a row committed by another session after the first read is not seen.
     let mut other = p.db.client();
     other.batch_execute("CREATE TABLE t (x int)").unwrap();
-    let (first, second) = conn
-        .snapshot(|c| {
-            let first = c.rows("SELECT count(*) FROM t", &[])?;
-            other.batch_execute("INSERT INTO t VALUES (1)").unwrap();
-            let second = c.rows("SELECT count(*) FROM t", &[])?;
-            Ok((first[0][0].int(), second[0][0].int()))
-        })
-        .unwrap();
+    let (first, second) = transaction(&mut conn, TxMode::ReadSnapshot, |c| {
+        let first = c.query("SELECT count(*) FROM t", &[])?;
+        other.batch_execute("INSERT INTO t VALUES (1)").unwrap();
+        let second = c.query("SELECT count(*) FROM t", &[])?;
+        Ok::<_, DbError>((first[0][0].int(), second[0][0].int()))
+    })
+    .unwrap();
     assert_eq!((first, second), (Some(0), Some(0)));
     // Writes are refused inside it, and the connection is usable afterwards.
-    let err = conn.snapshot(|c| c.rows("INSERT INTO t VALUES (2) RETURNING x", &[])).unwrap_err().to_string();
+    let err = transaction(&mut conn, TxMode::ReadSnapshot, |c| c.query("INSERT INTO t VALUES (2) RETURNING x", &[]))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("read-only"), "{err}");
-    let after = conn.snapshot(|c| c.rows("SELECT count(*) FROM t", &[])).unwrap();
+    let after = transaction(&mut conn, TxMode::ReadSnapshot, |c| c.query("SELECT count(*) FROM t", &[])).unwrap();
     assert_eq!(after[0][0].int(), Some(1));
 }

@@ -5,12 +5,12 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::web::content;
-use crate::web::pool::Query;
+use cms_db::connection::Sql;
 use cms_db::error::DbError;
 
 /// Status, JSON body and (on success) the served locale.
 pub fn page(
-    q: &mut dyn Query,
+    q: &mut dyn Sql,
     host: &str,
     slug: &str,
     locale: Option<&str>,

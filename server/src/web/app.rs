@@ -17,9 +17,10 @@ use axum::{Json, Router};
 use crate::web::content::{self, Site};
 use crate::web::error::WebError;
 use crate::web::locale::LocaleChoice;
-use crate::web::pool::{Conn, Db};
+use crate::web::pool::Db;
 use crate::web::render::{self, Chrome};
 use crate::web::{api, health, uploads};
+use cms_db::connection::{transaction, Sql, TxMode};
 use cms_db::error::DbError;
 use cms_db::url::DatabaseUrl;
 
@@ -40,15 +41,18 @@ impl AppState {
         AppState(Arc::new(Inner { db, url, uploads, health: health::Health::new(migrations) }))
     }
 
-    /// Runs `f` with a pooled connection on a blocking thread, in one read-only transaction.
+    /// Runs `f` with a pooled connection on a blocking thread, in one read-only snapshot
+    /// ([`TxMode::ReadSnapshot`]), so every query of a request sees the same committed data: a
+    /// re-seed that commits between two of them (new site and environment ids) cannot turn the
+    /// page into a 404.
     async fn with_conn<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Conn) -> Result<T, DbError> + Send + 'static,
+        f: impl FnOnce(&mut dyn Sql) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T, WebError> {
         let db = self.0.db.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = db.get().map_err(WebError::Unavailable)?;
-            conn.snapshot(f).map_err(WebError::Database)
+            transaction(&mut conn, TxMode::ReadSnapshot, f).map_err(WebError::Database)
         })
         .await
         .map_err(|e| WebError::Internal(format!("a request handler failed: {e}")))?
@@ -204,11 +208,11 @@ fn no_site(path: &str) -> Html {
 /// Loads the site and its navigation, then renders with `body` (which returns the status, the
 /// document, and the language it is in).
 fn with_site(
-    conn: &mut Conn,
+    conn: &mut dyn Sql,
     host: &str,
     path: &str,
     locale: Option<&str>,
-    body: impl FnOnce(&mut Conn, &Site, &LocaleChoice, &Chrome<'_>) -> Result<(StatusCode, String), DbError>,
+    body: impl FnOnce(&mut dyn Sql, &Site, &LocaleChoice, &Chrome<'_>) -> Result<(StatusCode, String), DbError>,
 ) -> Result<Html, DbError> {
     let Some(site) = content::site(conn, host)? else { return Ok(no_site(path)) };
     let nav = content::navigation(conn, &site)?;

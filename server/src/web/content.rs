@@ -1,7 +1,8 @@
 //! What the server reads: the site (by the request's host, else the first site), its default
 //! environment and locales; a page's published sections in order with their definition and
 //! their content in the requested locale or, where that is missing, the default locale; the
-//! images they reference; navigation; published posts. Shared SQL for both dialects.
+//! images they reference; navigation; published posts. SQL written once for both dialects
+//! (`$1` placeholders), run through [`Sql`].
 
 use std::collections::HashMap;
 
@@ -9,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::web::locale::{self, Locale, LocaleChoice, LocaleError};
-use crate::web::pool::{Cell, Query, Row};
+use cms_db::connection::{self as db, Row, Sql};
 use cms_db::error::DbError;
 
 /// The site a request is for.
@@ -105,21 +106,21 @@ const LOCALES_SQL: &str = "SELECT code, name, status FROM locales ORDER BY creat
 
 /// The site whose domain is `host` (e.g. `localhost:4000`), else the first site created.
 /// `None` when there is no site (or it has no environment) at all.
-pub fn site(q: &mut dyn Query, host: &str) -> Result<Option<Site>, DbError> {
-    let Some(row) = q.rows(SITE_SQL, &[host])?.into_iter().next() else { return Ok(None) };
+pub fn site(q: &mut dyn Sql, host: &str) -> Result<Option<Site>, DbError> {
+    let Some(row) = q.query(SITE_SQL, &[host.into()])?.into_iter().next() else { return Ok(None) };
     let mut row = row.into_iter();
-    let mut next = || row.next().unwrap_or(Cell::Null);
+    let mut next = || row.next().unwrap_or(db::Value::Null);
     let (id, name, env, title, default_locale) = (next(), next(), next(), next(), next());
     let (Some(id), Some(name), Some(environment_id)) = (id.into_text(), name.into_text(), env.into_text()) else {
         return Ok(None);
     };
     let locales = q
-        .rows(LOCALES_SQL, &[])?
+        .query(LOCALES_SQL, &[])?
         .into_iter()
         .map(|r| Locale {
             code: text(&r, 0),
             name: text(&r, 1),
-            active: r.get(2).and_then(Cell::text) == Some("active"),
+            active: r.get(2).and_then(db::Value::text) == Some("active"),
         })
         .collect();
     Ok(Some(Site {
@@ -133,11 +134,11 @@ pub fn site(q: &mut dyn Query, host: &str) -> Result<Option<Site>, DbError> {
 }
 
 fn text(row: &Row, i: usize) -> String {
-    row.get(i).and_then(Cell::text).unwrap_or_default().to_string()
+    row.get(i).and_then(db::Value::text).unwrap_or_default().to_string()
 }
 
 fn int(row: &Row, i: usize) -> i64 {
-    row.get(i).and_then(Cell::int).unwrap_or_default()
+    row.get(i).and_then(db::Value::int).unwrap_or_default()
 }
 
 /// Whether `slug` is a page address as the short form `/{slug}` accepts it: 1 to 100 ASCII
@@ -147,8 +148,11 @@ pub fn valid_slug(slug: &str) -> bool {
 }
 
 /// Whether the site's environment has a page `slug`.
-pub fn page_exists(q: &mut dyn Query, site: &Site, slug: &str) -> Result<bool, DbError> {
-    let rows = q.rows("SELECT 1 FROM pages WHERE environment_id = $1 AND slug = $2", &[&site.environment_id, slug])?;
+pub fn page_exists(q: &mut dyn Sql, site: &Site, slug: &str) -> Result<bool, DbError> {
+    let rows = q.query(
+        "SELECT 1 FROM pages WHERE environment_id = $1 AND slug = $2",
+        &[site.environment_id.as_str().into(), slug.into()],
+    )?;
     Ok(!rows.is_empty())
 }
 
@@ -166,14 +170,15 @@ const PAGE_SQL: &str = "SELECT p.name, ps.id, ps.sort_order, d.key, d.template_k
 /// A page with its published sections in `choice.locale` (falling back per section to
 /// `choice.default`). `None` when the environment has no page `slug`. A section with content in
 /// neither locale is left out.
-pub fn page(q: &mut dyn Query, site: &Site, slug: &str, choice: &LocaleChoice) -> Result<Option<Page>, DbError> {
-    let rows = q.rows(PAGE_SQL, &[&site.environment_id, slug, &choice.locale, &choice.default])?;
+pub fn page(q: &mut dyn Sql, site: &Site, slug: &str, choice: &LocaleChoice) -> Result<Option<Page>, DbError> {
+    let params = [&*site.environment_id, slug, &choice.locale, &choice.default].map(db::Value::from);
+    let rows = q.query(PAGE_SQL, &params)?;
     let Some(first) = rows.first() else { return Ok(None) };
     let name = text(first, 0);
     let mut sections: Vec<Section> = Vec::new();
     for r in &rows {
         let (Some(id), Some(locale), Some(content)) =
-            (r[1].text(), r.get(5).and_then(Cell::text), r.get(6).and_then(Cell::text))
+            (r[1].text(), r.get(5).and_then(db::Value::text), r.get(6).and_then(db::Value::text))
         else {
             continue;
         };
@@ -230,20 +235,21 @@ pub fn image_ids<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
-const IMAGE_COLUMNS: &str = "id, url, alt, CAST(width AS bigint), CAST(height AS bigint), mime";
+const IMAGE_COLUMNS: &str = "id, url, alt, width, height, mime";
 
 fn image(r: &Row) -> Image {
     Image { id: text(r, 0), url: text(r, 1), alt: text(r, 2), width: int(r, 3), height: int(r, 4), mime: text(r, 5) }
 }
 
 /// The images with these ids (ids that match nothing are left out).
-pub fn images(q: &mut dyn Query, ids: &[&str]) -> Result<HashMap<String, Image>, DbError> {
+pub fn images(q: &mut dyn Sql, ids: &[&str]) -> Result<HashMap<String, Image>, DbError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id IN ({})", placeholders.join(", "));
-    Ok(q.rows(&sql, ids)?.iter().map(image).map(|i| (i.id.clone(), i)).collect())
+    let ids: Vec<db::Value> = ids.iter().copied().map(db::Value::from).collect();
+    Ok(q.query(&sql, &ids)?.iter().map(image).map(|i| (i.id.clone(), i)).collect())
 }
 
 const NAV_SQL: &str = "SELECT n.id, n.label, n.url, p.slug, n.parent_id
@@ -252,8 +258,8 @@ const NAV_SQL: &str = "SELECT n.id, n.label, n.url, p.slug, n.parent_id
  ORDER BY n.sort_order, n.id";
 
 /// The environment's navigation as a tree (two levels and more), in sort order.
-pub fn navigation(q: &mut dyn Query, site: &Site) -> Result<Vec<NavItem>, DbError> {
-    let rows = q.rows(NAV_SQL, &[&site.environment_id])?;
+pub fn navigation(q: &mut dyn Sql, site: &Site) -> Result<Vec<NavItem>, DbError> {
+    let rows = q.query(NAV_SQL, &[site.environment_id.as_str().into()])?;
     let flat: Vec<(String, Option<String>, NavItem)> = rows
         .iter()
         .map(|r| {
@@ -295,10 +301,10 @@ fn tree(flat: Vec<(String, Option<String>, NavItem)>) -> Vec<NavItem> {
 
 // Published and dated no later than $2 (now); the newest first.
 const POSTS_SQL: &str = "SELECT p.title, p.slug, p.excerpt, p.body, p.published_at,
-       i.id, i.url, i.alt, CAST(i.width AS bigint), CAST(i.height AS bigint), i.mime
+       i.id, i.url, i.alt, i.width, i.height, i.mime
   FROM posts p LEFT JOIN images i ON i.id = p.featured_image_id
  WHERE p.environment_id = $1 AND p.status = 'published'
-   AND (p.published_at IS NULL OR p.published_at <= CAST(CAST($2 AS text) AS bigint))";
+   AND (p.published_at IS NULL OR p.published_at <= $2)";
 
 fn post(r: &Row) -> Post {
     Post {
@@ -312,15 +318,15 @@ fn post(r: &Row) -> Post {
 }
 
 /// Published posts, newest first. Drafts and posts dated in the future are never listed.
-pub fn posts(q: &mut dyn Query, site: &Site, now_ms: i64) -> Result<Vec<Post>, DbError> {
+pub fn posts(q: &mut dyn Sql, site: &Site, now_ms: i64) -> Result<Vec<Post>, DbError> {
     let sql = format!("{POSTS_SQL} ORDER BY COALESCE(p.published_at, p.created_at) DESC, p.id");
-    Ok(q.rows(&sql, &[&site.environment_id, &now_ms.to_string()])?.iter().map(post).collect())
+    Ok(q.query(&sql, &[site.environment_id.as_str().into(), now_ms.into()])?.iter().map(post).collect())
 }
 
 /// One published post; `None` for a draft, a future post or an unknown slug.
-pub fn post_by_slug(q: &mut dyn Query, site: &Site, slug: &str, now_ms: i64) -> Result<Option<Post>, DbError> {
+pub fn post_by_slug(q: &mut dyn Sql, site: &Site, slug: &str, now_ms: i64) -> Result<Option<Post>, DbError> {
     let sql = format!("{POSTS_SQL} AND p.slug = $3");
-    Ok(q.rows(&sql, &[&site.environment_id, &now_ms.to_string(), slug])?.first().map(post))
+    Ok(q.query(&sql, &[site.environment_id.as_str().into(), now_ms.into(), slug.into()])?.first().map(post))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! `GET /health`: whether the database answers (a query on a pooled connection) and the
-//! migration state (the folder compared with the database's bookkeeping rows, read through the
-//! same pooled connection and kept for [`MIGRATIONS_TTL`], so health checks neither open
-//! connections of their own nor re-hash the migration files on every call).
+//! migration state (the folder compared with the database's bookkeeping rows, read in the same
+//! read-only snapshot through the same [`Sql`] API as every request, and kept for
+//! [`MIGRATIONS_TTL`], so health checks neither open connections of their own nor re-hash the
+//! migration files on every call).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -10,12 +11,11 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::web::pool::{Cell, Db, Query};
+use crate::web::pool::Db;
 use crate::web::startup::MigrationState;
+use cms_db::connection::{applied_migrations, transaction, Sql, TxMode};
 use cms_db::error::DbError;
-use cms_db::migrate::journal::Dialect;
-use cms_db::migrate::migrator::{MIGRATIONS_SCHEMA, MIGRATIONS_TABLE};
-use cms_db::migrate::plan::{AppliedRow, Status};
+use cms_db::migrate::plan::Status;
 use cms_db::url::DatabaseUrl;
 use cms_db::MigrationSet;
 
@@ -53,12 +53,12 @@ impl Health {
             Ok(c) => c,
             Err(e) => return unreachable(e.to_string()),
         };
-        if let Err(e) = conn.rows("SELECT count(*) FROM locales", &[]) {
-            return unreachable(e.to_string());
-        }
-        let state = self
-            .cache
-            .get_or_try_insert(Instant::now(), || migration_state(&mut conn, url.dialect(), &self.migrations));
+        // One read-only snapshot, as for a page: the probe, then (when not cached) the
+        // bookkeeping rows.
+        let state = transaction(&mut conn, TxMode::ReadSnapshot, |tx| {
+            tx.query("SELECT count(*) FROM locales", &[])?;
+            self.cache.get_or_try_insert(Instant::now(), || migration_state(tx, &self.migrations))
+        });
         match state {
             Err(e) => unreachable(e.to_string()),
             Ok(Ok(state)) => (StatusCode::OK, json!({ "database": "ok", "dialect": dialect, "migrations": state })),
@@ -72,54 +72,13 @@ impl Health {
 
 /// The folder's migrations against the bookkeeping rows read through `q`. A folder that cannot
 /// be read (or is for the other dialect) is the inner `Err`; a failing query the outer one.
-fn migration_state(q: &mut dyn Query, dialect: Dialect, dir: &Path) -> Result<Migrations, DbError> {
-    let set = match MigrationSet::load(dir).and_then(|set| set.expect_dialect(dialect).map(|()| set)) {
+fn migration_state(q: &mut dyn Sql, dir: &Path) -> Result<Migrations, DbError> {
+    let set = match MigrationSet::load(dir).and_then(|set| set.expect_dialect(q.dialect()).map(|()| set)) {
         Ok(set) => set,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let rows = applied_rows(q, dialect)?;
+    let rows = applied_migrations(q)?;
     Ok(Ok(MigrationState::from_status(&Status::compute(&set, &rows))))
-}
-
-/// The bookkeeping rows in the order they were written (none without the table), as the
-/// migrator's drivers read them; our extra `name` and `applied_at` columns may be absent.
-fn applied_rows(q: &mut dyn Query, dialect: Dialect) -> Result<Vec<AppliedRow>, DbError> {
-    let (columns_sql, table, order) = match dialect {
-        Dialect::Sqlite => (
-            format!("SELECT name FROM pragma_table_info('{MIGRATIONS_TABLE}')"),
-            format!("\"{MIGRATIONS_TABLE}\""),
-            "rowid",
-        ),
-        Dialect::Postgres => (
-            format!(
-                "SELECT column_name::text FROM information_schema.columns
-                  WHERE table_schema = '{MIGRATIONS_SCHEMA}' AND table_name = '{MIGRATIONS_TABLE}'"
-            ),
-            format!("\"{MIGRATIONS_SCHEMA}\".\"{MIGRATIONS_TABLE}\""),
-            "id",
-        ),
-    };
-    let columns: Vec<String> =
-        q.rows(&columns_sql, &[])?.into_iter().filter_map(|r| r.into_iter().next()?.into_text()).collect();
-    if columns.is_empty() {
-        return Ok(Vec::new());
-    }
-    let has = |c: &str| columns.iter().any(|x| x == c);
-    // The same SQL on both: bigint columns come back as numbers on PostgreSQL.
-    let sql = format!(
-        "SELECT hash, CAST(created_at AS bigint), {}, {} FROM {table} ORDER BY {order}",
-        if has("name") { "name" } else { "CAST(NULL AS text)" },
-        if has("applied_at") { "CAST(applied_at AS bigint)" } else { "CAST(NULL AS bigint)" },
-    );
-    Ok(q.rows(&sql, &[])?
-        .into_iter()
-        .map(|r| AppliedRow {
-            hash: r.first().and_then(Cell::text).unwrap_or_default().to_string(),
-            created_at: r.get(1).and_then(Cell::int),
-            name: r.get(2).and_then(Cell::text).map(str::to_string),
-            applied_at: r.get(3).and_then(Cell::int),
-        })
-        .collect())
 }
 
 /// One value, computed again once it is older than `ttl`; a computation that fails is not kept.

@@ -2,8 +2,9 @@
 //! [`cms_db::sqlite::open`], but never creating a file) and r2d2_postgres (the `sslmode`,
 //! `sslrootcert` and connect-timeout handling of [`cms_db::postgres::connect`]).
 //!
-//! Queries go through [`Query`]: SQL written once with `$1`-style placeholders (translated for
-//! SQLite), rows read as plain [`Cell`]s, so both dialects share one code path.
+//! A pooled [`Conn`] speaks [`Sql`] by handing each call to the client it holds, so requests
+//! read through [`cms_db::connection::transaction`] with `$1` placeholders and plain
+//! [`Value`]s, like every other user of `cms-db`.
 
 use std::time::Duration;
 
@@ -13,9 +14,9 @@ use r2d2_postgres::PostgresConnectionManager;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::OpenFlags;
 
+use cms_db::connection::{Row, Sql, Value};
 use cms_db::error::DbError;
 use cms_db::migrate::journal::Dialect;
-use cms_db::postgres::pg_message;
 use cms_db::url::DatabaseUrl;
 
 /// How long a request waits for a free connection before it fails with 503.
@@ -113,192 +114,77 @@ fn build<M: r2d2::ManageConnection>(manager: M, size: u32) -> Result<Pool<M>, r2
 }
 
 impl Conn {
-    /// Runs `f` inside one read-only transaction, so every query of a request sees the same
-    /// committed data: a re-seed that commits between two of them (new site and environment
-    /// ids) cannot turn the page into a 404. Rolled back when `f` fails or panics.
-    pub fn snapshot<T>(&mut self, f: impl FnOnce(&mut Conn) -> Result<T, DbError>) -> Result<T, DbError> {
-        let begin = match self {
-            // Deferred: the snapshot starts with the first read and holds until the end (WAL).
-            Conn::Sqlite(_) => "BEGIN",
-            Conn::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        };
-        self.execute(begin)?;
-        let mut open = Open(Some(self));
-        let result = f(open.0.as_deref_mut().expect("the transaction is open"));
-        let conn = open.0.take().expect("the transaction is open");
-        match result {
-            Ok(value) => conn.execute("COMMIT").map(|()| value),
-            Err(e) => {
-                let _ = conn.execute("ROLLBACK");
-                Err(e)
-            }
-        }
-    }
-
-    fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+    /// The pooled client, which speaks [`Sql`] itself.
+    fn sql(&mut self) -> &mut dyn Sql {
         match self {
-            Conn::Sqlite(c) => c.execute_batch(sql).map_err(|e| DbError::database(sql, e)),
-            Conn::Postgres(c) => c.batch_execute(sql).map_err(|e| DbError::database(sql, pg_message(&e))),
+            Conn::Sqlite(c) => &mut **c,
+            Conn::Postgres(c) => &mut **c,
         }
     }
 }
 
-/// A transaction still open: rolled back if the code inside panics, before the connection
-/// goes back to the pool.
-struct Open<'a>(Option<&'a mut Conn>);
-
-impl Drop for Open<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
-            let _ = conn.execute("ROLLBACK");
-        }
-    }
-}
-
-/// A value of a result column.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Cell {
-    Null,
-    Int(i64),
-    Text(String),
-}
-
-impl Cell {
-    pub fn text(&self) -> Option<&str> {
+/// A pooled connection runs SQL as the client it holds does (`$1` placeholders, plain
+/// [`Value`]s), so requests use [`cms_db::connection::transaction`] like every other caller.
+impl Sql for Conn {
+    fn dialect(&self) -> Dialect {
         match self {
-            Cell::Text(s) => Some(s),
-            _ => None,
+            Conn::Sqlite(c) => Sql::dialect(&**c),
+            Conn::Postgres(c) => Sql::dialect(&**c),
         }
     }
 
-    pub fn into_text(self) -> Option<String> {
-        match self {
-            Cell::Text(s) => Some(s),
-            _ => None,
-        }
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        self.sql().query(sql, params)
     }
 
-    pub fn int(&self) -> Option<i64> {
-        match self {
-            Cell::Int(i) => Some(*i),
-            Cell::Text(s) => s.parse().ok(),
-            Cell::Null => None,
-        }
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        self.sql().execute(sql, params)
     }
-}
 
-pub type Row = Vec<Cell>;
-
-/// Runs a query with text parameters and returns every row.
-pub trait Query {
-    fn rows(&mut self, sql: &str, params: &[&str]) -> Result<Vec<Row>, DbError>;
-}
-
-impl Query for Conn {
-    fn rows(&mut self, sql: &str, params: &[&str]) -> Result<Vec<Row>, DbError> {
-        match self {
-            Conn::Sqlite(c) => sqlite_rows(c, sql, params),
-            Conn::Postgres(c) => postgres_rows(c, sql, params),
-        }
+    fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        self.sql().batch(sql)
     }
-}
-
-impl Query for rusqlite::Connection {
-    fn rows(&mut self, sql: &str, params: &[&str]) -> Result<Vec<Row>, DbError> {
-        sqlite_rows(self, sql, params)
-    }
-}
-
-fn sqlite_rows(c: &rusqlite::Connection, sql: &str, params: &[&str]) -> Result<Vec<Row>, DbError> {
-    let e = |e: rusqlite::Error| DbError::database("querying the database", e);
-    let mut stmt = c.prepare_cached(&sqlite_placeholders(sql)).map_err(e)?;
-    let n = stmt.column_count();
-    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(e)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(e)? {
-        let mut cells = Vec::with_capacity(n);
-        for i in 0..n {
-            use rusqlite::types::ValueRef;
-            cells.push(match row.get_ref(i).map_err(e)? {
-                ValueRef::Null => Cell::Null,
-                ValueRef::Integer(v) => Cell::Int(v),
-                ValueRef::Real(v) => Cell::Int(v as i64),
-                ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
-            });
-        }
-        out.push(cells);
-    }
-    Ok(out)
-}
-
-fn postgres_rows(c: &mut postgres::Client, sql: &str, params: &[&str]) -> Result<Vec<Row>, DbError> {
-    use postgres::types::{ToSql, Type};
-    let e = |e: postgres::Error| DbError::database("querying the database", pg_message(&e));
-    let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let rows = c.query(sql, &params).map_err(e)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut cells = Vec::with_capacity(row.len());
-        for (i, column) in row.columns().iter().enumerate() {
-            let ty = column.type_();
-            let cell = if *ty == Type::INT8 {
-                row.try_get::<_, Option<i64>>(i).map_err(e)?.map(Cell::Int)
-            } else if *ty == Type::INT4 {
-                row.try_get::<_, Option<i32>>(i).map_err(e)?.map(|v| Cell::Int(v.into()))
-            } else if *ty == Type::INT2 {
-                row.try_get::<_, Option<i16>>(i).map_err(e)?.map(|v| Cell::Int(v.into()))
-            } else if *ty == Type::BOOL {
-                row.try_get::<_, Option<bool>>(i).map_err(e)?.map(|v| Cell::Int(v.into()))
-            } else {
-                row.try_get::<_, Option<String>>(i).map_err(e)?.map(Cell::Text)
-            };
-            cells.push(cell.unwrap_or(Cell::Null));
-        }
-        out.push(cells);
-    }
-    Ok(out)
-}
-
-/// `$1`-style placeholders as SQLite's `?1`; text inside single quotes is left alone.
-pub fn sqlite_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut quoted = false;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\'' {
-            quoted = !quoted;
-        }
-        if c == '$' && !quoted && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('?');
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cms_db::connection::{transaction, TxMode};
 
     #[test]
-    fn placeholders_translate_outside_quotes() {
-        assert_eq!(sqlite_placeholders("SELECT $1, $12 FROM t WHERE a = $2"), "SELECT ?1, ?12 FROM t WHERE a = ?2");
-        assert_eq!(sqlite_placeholders("SELECT '$1', $1"), "SELECT '$1', ?1");
-        assert_eq!(sqlite_placeholders("SELECT 'it''s $1' || $2"), "SELECT 'it''s $1' || ?2");
-        assert_eq!(sqlite_placeholders("SELECT $x, $"), "SELECT $x, $");
-    }
-
-    #[test]
-    fn sqlite_rows_read_every_type() {
-        let mut c = rusqlite::Connection::open_in_memory().unwrap();
-        let rows = c.rows("SELECT $1, 7, NULL, 2.5, x'41' WHERE $2 = 'yes'", &["a", "yes"]).unwrap();
+    fn pooled_connections_read_every_type_in_one_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        cms_db::sqlite::open(&path).unwrap().execute_batch("CREATE TABLE t (x integer)").unwrap();
+        let db = Db::open(&DatabaseUrl::Sqlite { path: path.clone() }, 2).unwrap();
+        let mut conn = db.get().unwrap();
+        assert_eq!(conn.dialect(), Dialect::Sqlite);
+        let rows = transaction(&mut conn, TxMode::ReadSnapshot, |tx| {
+            tx.query("SELECT $1, 7, NULL, 2.5, x'41' WHERE $2 = 'yes'", &["a".into(), "yes".into()])
+        })
+        .unwrap();
         assert_eq!(
             rows,
-            vec![vec![Cell::Text("a".into()), Cell::Int(7), Cell::Null, Cell::Int(2), Cell::Text("A".into())]]
+            vec![vec![
+                Value::Text("a".into()),
+                Value::Int(7),
+                Value::Null,
+                Value::Real(2.5),
+                Value::Blob(b"A".to_vec())
+            ]]
         );
-        assert!(c.rows("SELECT $1", &["a"]).unwrap()[0][0].text() == Some("a"));
-        let err = c.rows("SELECT nope FROM missing_table", &[]).unwrap_err().to_string();
+        // One snapshot: a row another connection commits after the first read is not seen.
+        let (first, second) = transaction(&mut conn, TxMode::ReadSnapshot, |tx| {
+            let first = tx.query("SELECT count(*) FROM t", &[])?;
+            cms_db::sqlite::open(&path).unwrap().execute_batch("INSERT INTO t VALUES (1)").unwrap();
+            let second = tx.query("SELECT count(*) FROM t", &[])?;
+            Ok::<_, DbError>((first[0][0].int(), second[0][0].int()))
+        })
+        .unwrap();
+        assert_eq!((first, second), (Some(0), Some(0)));
+        let after = transaction(&mut conn, TxMode::ReadSnapshot, |tx| tx.query("SELECT count(*) FROM t", &[])).unwrap();
+        assert_eq!(after[0][0].int(), Some(1));
+        let err = conn.query("SELECT nope FROM missing_table", &[]).unwrap_err().to_string();
         assert!(err.contains("no such table"), "{err}");
     }
 

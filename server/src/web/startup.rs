@@ -18,13 +18,25 @@ pub fn migrations_dir(root: &Path, url: &DatabaseUrl) -> PathBuf {
     root.join(url.dialect().default_folder())
 }
 
+/// Whether the database matches the migrations folder; `/health` shows it as `ok`, `pending`
+/// or `drift`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Readiness {
+    /// Every migration is applied and nothing has drifted.
+    Ok,
+    /// Migrations to apply, nothing else wrong.
+    Pending,
+    /// Modified, missing, out of order or unknown migrations: `migrate` alone will not do.
+    Drift,
+}
+
 /// The migration state as `/health` reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MigrationState {
     pub applied: usize,
     pub pending: usize,
-    /// `ok`, `pending` (migrations to apply) or `drift` (modified, missing, out of order…).
-    pub state: &'static str,
+    pub state: Readiness,
     /// Pending migrations by tag, then every problem in words.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
@@ -33,18 +45,18 @@ pub struct MigrationState {
 impl MigrationState {
     /// Summarises a status (pure).
     pub fn from_status(st: &Status) -> MigrationState {
-        let applied = st.count("applied");
+        let applied = st.entries.iter().filter(|e| matches!(e.state, EntryState::Applied { .. })).count();
         let pending_tags: Vec<&str> =
             st.entries.iter().filter(|e| e.state == EntryState::Pending).map(|e| e.tag.as_str()).collect();
         // Files the journal does not list never run (drizzle-orm ignores them too): not drift.
         let findings: Vec<String> =
             st.findings().iter().filter(|f| f.blocks_migrate(false)).map(ToString::to_string).collect();
         let state = if !findings.is_empty() {
-            "drift"
+            Readiness::Drift
         } else if !pending_tags.is_empty() {
-            "pending"
+            Readiness::Pending
         } else {
-            "ok"
+            Readiness::Ok
         };
         let mut problems = Vec::new();
         if !pending_tags.is_empty() {
@@ -71,7 +83,7 @@ impl fmt::Display for StartupError {
                 for p in &state.problems {
                     writeln!(f, "  - {p}")?;
                 }
-                if state.state == "drift" {
+                if state.state == Readiness::Drift {
                     write!(
                         f,
                         "fix the problems above (see `cargo xtask status`), then run `cargo xtask migrate` and start the server again"
@@ -102,7 +114,7 @@ pub fn migration_state(url: &DatabaseUrl, dir: &Path) -> Result<MigrationState, 
 /// Ok when every migration in `dir` is applied and nothing has drifted.
 pub fn check(url: &DatabaseUrl, dir: &Path) -> Result<MigrationState, StartupError> {
     let state = migration_state(url, dir).map_err(StartupError::Database)?;
-    if state.state == "ok" {
+    if state.state == Readiness::Ok {
         Ok(state)
     } else {
         Err(StartupError::NotReady { url: url.redacted(), state })
@@ -126,12 +138,12 @@ mod tests {
     #[test]
     fn states() {
         let ok = MigrationState::from_status(&status(vec![EntryState::Applied { applied_at: None }; 2]));
-        assert_eq!((ok.applied, ok.pending, ok.state), (2, 0, "ok"));
+        assert_eq!((ok.applied, ok.pending, ok.state), (2, 0, Readiness::Ok));
         assert!(ok.problems.is_empty());
 
         let pending =
             MigrationState::from_status(&status(vec![EntryState::Applied { applied_at: None }, EntryState::Pending]));
-        assert_eq!((pending.applied, pending.pending, pending.state), (1, 1, "pending"));
+        assert_eq!((pending.applied, pending.pending, pending.state), (1, 1, Readiness::Pending));
         assert_eq!(pending.problems, ["1 pending migration(s): 0001_m"]);
         let msg = StartupError::NotReady { url: "file:x".into(), state: pending }.to_string();
         assert!(msg.contains("cargo xtask migrate") && msg.contains("0001_m"), "{msg}");
@@ -140,9 +152,18 @@ mod tests {
             EntryState::Modified { applied_at: None, line_endings_only: false },
             EntryState::Pending,
         ]));
-        assert_eq!(drift.state, "drift");
+        assert_eq!(drift.state, Readiness::Drift);
         assert!(drift.problems.iter().any(|p| p.contains("0000_m was applied but its file has changed")));
         let msg = StartupError::NotReady { url: "file:x".into(), state: drift }.to_string();
         assert!(msg.contains("cargo xtask migrate") && msg.contains("cargo xtask status"), "{msg}");
+    }
+
+    #[test]
+    fn readiness_is_serialised_as_the_words_health_has_always_shown() {
+        for (r, word) in [(Readiness::Ok, "ok"), (Readiness::Pending, "pending"), (Readiness::Drift, "drift")] {
+            assert_eq!(serde_json::to_value(r).unwrap(), serde_json::json!(word));
+        }
+        let ok = MigrationState { applied: 6, pending: 0, state: Readiness::Ok, problems: Vec::new() };
+        assert_eq!(serde_json::to_value(ok).unwrap(), serde_json::json!({"applied":6,"pending":0,"state":"ok"}));
     }
 }
