@@ -40,6 +40,8 @@ enum What {
         #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
         entries: u64,
     },
+    /// `diff` between a generated folder and a database migrated from it, against `migrate`
+    Diff(crate::bench_diff::Args),
     /// Fetch N images from a local server with added latency, in parallel and one by one
     SeedImages {
         #[arg(long, default_value_t = 24, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
@@ -59,6 +61,7 @@ pub fn run(_ctx: &Context, args: Args) -> Result<ExitCode> {
     match args.what {
         What::Migrate { count, status_runs } => bench_migrate(count, status_runs.max(1)),
         What::Check { entries } => bench_check(entries as usize),
+        What::Diff(args) => crate::bench_diff::run(args),
         What::SeedImages { count, latency_ms, concurrency } => {
             crate::bench_images::run(count, latency_ms, concurrency.clamp(1, 64))
         }

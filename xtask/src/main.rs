@@ -6,6 +6,7 @@ mod project;
 mod backup;
 mod bench;
 mod bench_backup;
+mod bench_diff;
 mod bench_images;
 mod check;
 mod confirm;
