@@ -182,7 +182,7 @@ fn a_postgres_sql_file_needs_a_server_for_its_scratch_database() {
     assert!(err.to_string().contains("--dev-url"), "{err}");
 }
 
-/// Held by the tests that count scratch databases on the (per-process) test server, so that
+/// Held by every test that makes scratch databases on the (per-process) test server, so that
 /// one test's scratch database is not another's leftover.
 static SCRATCH_COUNT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -388,6 +388,7 @@ fn a_database_migrated_by_drizzle_orm_reads_like_our_replay_of_its_folder() {
     let folder = test_support::fixture::project_migrations("postgresql");
     drizzle.migrate_pg(&folder, db.url()).unwrap();
     let scratch = ScratchServer::postgres(db.url());
+    let _counting = count_lock();
     let theirs = Source::parse(db.url()).unwrap().load(Dialect::Postgres, &scratch).unwrap();
     assert_eq!(theirs, Source::Migrations(folder).load(Dialect::Postgres, &scratch).unwrap());
 }
