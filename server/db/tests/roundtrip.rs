@@ -5,16 +5,20 @@
 //!
 //! PostgreSQL cases use a real server (`test_support::pg`); without one they skip loudly.
 
+use cms_db::migrate::migrator::Driver;
+use cms_db::postgres::PostgresDriver;
 use cms_db::schema::diff::{self, Change, DiffError, RenameCandidate, Renames, Safety};
 use cms_db::schema::introspect::{self, SchemaFilter};
 use cms_db::schema::source::ScratchServer;
 use cms_db::schema::sql::{self, Statement};
-use cms_db::schema::verify::{self, StatementFailed};
+use cms_db::schema::verify::{self, Failure};
 use cms_db::schema::{Dialect, QualifiedName, Schema};
-use rusqlite::config::DbConfig;
+use cms_db::sqlite::SqliteDriver;
 
+/// A database of the test, behind the migrator's driver (migrations run as `migrate` runs
+/// them).
 enum Conn {
-    Sqlite(rusqlite::Connection),
+    Sqlite(Box<SqliteDriver>),
     Postgres { db: Box<test_support::pg::TestDb>, client: Box<::postgres::Client> },
 }
 
@@ -22,11 +26,8 @@ impl Conn {
     fn open(dialect: Dialect) -> Option<Conn> {
         match dialect {
             Dialect::Sqlite => {
-                let conn = rusqlite::Connection::open_in_memory().unwrap();
-                conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, false).unwrap();
-                conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false).unwrap();
-                conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-                Some(Conn::Sqlite(conn))
+                let conn = cms_db::sqlite::open_in_memory().unwrap();
+                Some(Conn::Sqlite(Box::new(SqliteDriver::new(conn, None))))
             }
             Dialect::Postgres => {
                 let db = test_support::pg::database()?;
@@ -38,7 +39,7 @@ impl Conn {
 
     fn exec(&mut self, sql: &str) {
         let r = match self {
-            Conn::Sqlite(c) => c.execute_batch(sql).map_err(|e| e.to_string()),
+            Conn::Sqlite(d) => d.connection().unwrap().execute_batch(sql).map_err(|e| e.to_string()),
             Conn::Postgres { client, .. } => client.batch_execute(sql).map_err(|e| format!("{e:?}")),
         };
         if let Err(e) = r {
@@ -49,8 +50,8 @@ impl Conn {
     /// The first column of each row, as text (`NULL` for a null).
     fn rows(&mut self, query: &str) -> Vec<String> {
         match self {
-            Conn::Sqlite(c) => {
-                let mut st = c.prepare(query).unwrap_or_else(|e| panic!("{e}\n{query}"));
+            Conn::Sqlite(d) => {
+                let mut st = d.connection().unwrap().prepare(query).unwrap_or_else(|e| panic!("{e}\n{query}"));
                 st.query_map([], |r| {
                     let v: rusqlite::types::Value = r.get(0)?;
                     Ok(match v {
@@ -86,15 +87,28 @@ impl Conn {
 
     fn introspect(&mut self) -> Schema {
         match self {
-            Conn::Sqlite(c) => introspect::sqlite(c).unwrap(),
+            Conn::Sqlite(d) => introspect::sqlite(d.connection().unwrap()).unwrap(),
             Conn::Postgres { client, .. } => introspect::postgres(client, SchemaFilter::All).unwrap(),
         }
     }
 
-    fn apply(&mut self, statements: &[Statement]) -> Result<(), StatementFailed> {
+    /// Runs the statements as a migration, through the migrator's driver.
+    fn apply(&mut self, statements: &[Statement]) -> Result<(), Failure> {
+        let run = |d: &mut dyn Driver| {
+            d.prepare_bookkeeping().map_err(Failure::Other)?;
+            verify::apply(d, "0001_roundtrip", statements)
+        };
         match self {
-            Conn::Sqlite(c) => verify::run_sqlite(c, statements),
-            Conn::Postgres { client, .. } => verify::run_postgres(client, statements),
+            Conn::Sqlite(d) => run(d.as_mut()),
+            Conn::Postgres { db, .. } => run(&mut PostgresDriver::connect(db.url()).unwrap()),
+        }
+    }
+
+    /// Whether `sql` fails.
+    fn fails(&mut self, sql: &str) -> bool {
+        match self {
+            Conn::Sqlite(d) => d.connection().unwrap().execute_batch(sql).is_err(),
+            Conn::Postgres { client, .. } => client.batch_execute(sql).is_err(),
         }
     }
 
@@ -222,6 +236,7 @@ both!(
     dropped_and_added_column_is_ambiguous,
     swap_column_names,
     child_dropped_while_its_parent_key_changes,
+    collations,
     rename_and_rebuild_under_a_view,
     referenced_key_changes_type,
     verify_refuses_a_wrong_migration,
@@ -237,8 +252,8 @@ macro_rules! only {
     };
 }
 
-only!(Sqlite, sqlite_only: autoincrement_counter_survives_a_rebuild, fts5_left_alone, fts5_content_table_rebuilt, drop_column_that_an_index_uses);
-only!(Postgres, postgres_only: enum_value_added_and_used_at_once, column_into_and_out_of_an_enum, verify_says_when_it_cannot_copy_the_starting_schema, enum_value_added, enum_value_removed, enum_value_renamed, enum_reordered_with_default,
+only!(Sqlite, sqlite_only: strict_and_without_rowid, autoincrement_counter_survives_a_rebuild, fts5_left_alone, fts5_content_table_rebuilt, drop_column_that_an_index_uses);
+only!(Postgres, postgres_only: index_variants, materialized_view, enum_value_added_and_used_at_once, column_into_and_out_of_an_enum, verify_says_when_it_cannot_copy_the_starting_schema, enum_value_added, enum_value_removed, enum_value_renamed, enum_reordered_with_default,
     schemas_and_sequences, identity_columns, serial_column, foreign_key_cycle);
 
 const PAGES: &str = "CREATE TABLE pages (id integer PRIMARY KEY NOT NULL, title text NOT NULL, body text);";
@@ -423,12 +438,7 @@ fn unique_constraints(d: Dialect) {
     assert!(done.changes.iter().any(|c| matches!(c, Change::AddUnique { .. })));
     assert!(done.changes.iter().any(|c| matches!(c, Change::DropUnique { .. })));
     done.assert_rows("SELECT domain FROM sites ORDER BY id", &["a.example", "b.example"]);
-    let dup = match &mut done.conn {
-        Conn::Sqlite(c) => c.execute_batch("INSERT INTO sites VALUES (3, 'a.example', 'C')").is_err(),
-        Conn::Postgres { client, .. } => {
-            client.batch_execute("INSERT INTO sites VALUES (3, 'a.example', 'C')").is_err()
-        }
-    };
+    let dup = done.conn.fails("INSERT INTO sites VALUES (3, 'a.example', 'C')");
     assert!(dup, "the new unique constraint holds");
 }
 
@@ -954,10 +964,7 @@ fn referenced_key_changes_type(d: Dialect) {
     let data = "INSERT INTO parents VALUES (1), (2); INSERT INTO kids VALUES (10, 1), (11, 2);";
     let Some(mut done) = trip(d, Trip { from, data, to: &to, renames: &[] }) else { return };
     done.assert_rows("SELECT id || ':' || parent_id FROM kids ORDER BY id", &["10:1", "11:2"]);
-    let orphan = match &mut done.conn {
-        Conn::Sqlite(c) => c.execute_batch("INSERT INTO kids VALUES (12, 99)").is_err(),
-        Conn::Postgres { client, .. } => client.batch_execute("INSERT INTO kids VALUES (12, 99)").is_err(),
-    };
+    let orphan = done.conn.fails("INSERT INTO kids VALUES (12, 99)");
     assert!(orphan, "the foreign key still holds:\n{}", done.text);
 }
 
@@ -995,4 +1002,73 @@ fn enum_value_added_and_used_at_once(d: Dialect) {
     let Some(mut done) = trip(d, Trip { from: MOOD, data: MOOD_ROWS, to: &to, renames: &[] }) else { return };
     assert!(done.text.starts_with("COMMIT;--> statement-breakpoint\nALTER TYPE"), "{}", done.text);
     done.assert_rows("SELECT best::text FROM people ORDER BY id", &["great", "great"]);
+}
+
+fn collations(d: Dialect) {
+    let from = "CREATE TABLE tags (id integer PRIMARY KEY NOT NULL, name text NOT NULL, label text);";
+    let to = pick(
+        d,
+        "CREATE TABLE tags (id integer PRIMARY KEY NOT NULL, name text COLLATE NOCASE NOT NULL, label text);
+        CREATE INDEX tags_label_idx ON tags (label COLLATE NOCASE DESC);",
+        "CREATE TABLE tags (id integer PRIMARY KEY NOT NULL, name text COLLATE \"C\" NOT NULL, label text);
+        CREATE INDEX tags_label_idx ON tags (label COLLATE \"C\" DESC);",
+    );
+    let data = "INSERT INTO tags VALUES (1, 'b', 'x'), (2, 'B', NULL), (3, 'a', 'y');";
+    let Some(mut done) = trip(d, Trip { from, data, to, renames: &[] }) else { return };
+    assert!(done
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::AlterColumn { change: diff::ColumnChange::Collation { .. }, .. })));
+    let expected: &[&str] = match d {
+        Dialect::Sqlite => &["a", "b", "B"],
+        Dialect::Postgres => &["B", "a", "b"],
+    };
+    done.assert_rows("SELECT name FROM tags ORDER BY name, id", expected);
+}
+
+fn index_variants(d: Dialect) {
+    let from = "CREATE TABLE docs (id integer PRIMARY KEY NOT NULL, title text NOT NULL, body jsonb, rank integer,
+        code text);";
+    let to = "CREATE TABLE docs (id integer PRIMARY KEY NOT NULL, title text NOT NULL, body jsonb, rank integer,
+            code text, CONSTRAINT docs_code_unique UNIQUE NULLS NOT DISTINCT (code));
+        CREATE INDEX docs_rank_idx ON docs (rank DESC NULLS LAST, title) INCLUDE (id);
+        CREATE INDEX docs_rank_first_idx ON docs (rank NULLS FIRST);
+        CREATE INDEX docs_body_idx ON docs USING gin (body jsonb_path_ops);
+        CREATE INDEX docs_title_hash_idx ON docs USING hash (title);
+        CREATE UNIQUE INDEX docs_lower_title_idx ON docs (lower(title)) WHERE rank > 0;";
+    let data = "INSERT INTO docs VALUES (1, 'A', '{\"k\": 1}', 1, NULL), (2, 'b', NULL, NULL, 'x');";
+    let Some(mut done) = trip(d, Trip { from, data, to, renames: &[] }) else { return };
+    done.assert_rows("SELECT title FROM docs ORDER BY id", &["A", "b"]);
+    assert!(done.conn.fails("INSERT INTO docs VALUES (3, 'c', NULL, NULL, NULL)"), "NULLS NOT DISTINCT holds");
+}
+
+fn materialized_view(d: Dialect) {
+    let from = "CREATE TABLE sales (id integer PRIMARY KEY NOT NULL, amount integer NOT NULL, note text);";
+    let to = "CREATE TABLE sales (id integer PRIMARY KEY NOT NULL, amount bigint NOT NULL, note text);
+        CREATE MATERIALIZED VIEW sales_total AS SELECT sum(amount) AS total FROM sales;
+        CREATE VIEW big_sales AS SELECT id FROM sales WHERE amount > 10;";
+    let data = "INSERT INTO sales VALUES (1, 5, NULL), (2, 20, 'x');";
+    let Some(mut done) = trip(d, Trip { from, data, to, renames: &[] }) else { return };
+    done.assert_rows("SELECT total FROM sales_total", &["25"]);
+    done.assert_rows("SELECT id FROM big_sales", &["2"]);
+    // The type changes again under both views: they are dropped and made again.
+    let Some(mut again) =
+        trip(d, Trip { from: to, data, to: &to.replace("amount bigint", "amount numeric(12,2)"), renames: &[] })
+    else {
+        return;
+    };
+    again.assert_rows("SELECT total FROM sales_total", &["25.00"]);
+}
+
+fn strict_and_without_rowid(d: Dialect) {
+    let from = "CREATE TABLE kv (k text PRIMARY KEY NOT NULL, v integer);";
+    let to = "CREATE TABLE kv (k text PRIMARY KEY NOT NULL, v integer) STRICT, WITHOUT ROWID;";
+    let data = "INSERT INTO kv VALUES ('a', 1), ('b', 2);";
+    let Some(mut done) = trip(d, Trip { from, data, to, renames: &[] }) else { return };
+    assert!(done
+        .changes
+        .iter()
+        .any(|c| matches!(c.safety(), Safety::DataDependent(diff::Requirement::StrictTypes { .. }))));
+    done.assert_rows("SELECT k || v FROM kv ORDER BY k", &["a1", "b2"]);
+    assert!(done.conn.fails("INSERT INTO kv VALUES ('c', 'not a number')"), "STRICT holds");
 }

@@ -9,13 +9,15 @@
 //! diff is mostly alterations. SQLite always; PostgreSQL with fewer cases when a server is
 //! there.
 
+use cms_db::migrate::migrator::Driver;
+use cms_db::postgres::PostgresDriver;
 use cms_db::schema::diff::{self, Renames};
 use cms_db::schema::introspect::{self, SchemaFilter};
 use cms_db::schema::source::ScratchServer;
 use cms_db::schema::verify;
 use cms_db::schema::{sql, Dialect, Schema};
+use cms_db::sqlite::SqliteDriver;
 use proptest::prelude::*;
-use rusqlite::config::DbConfig;
 
 const TABLES: usize = 3;
 
@@ -263,7 +265,7 @@ fn fk_names_unique(spec: &Spec) -> Spec {
 }
 
 enum Db {
-    Sqlite(rusqlite::Connection),
+    Sqlite(Box<SqliteDriver>),
     Postgres(Box<test_support::pg::TestDb>, Box<::postgres::Client>),
 }
 
@@ -271,11 +273,7 @@ impl Db {
     fn open(d: Dialect) -> Option<Db> {
         match d {
             Dialect::Sqlite => {
-                let c = rusqlite::Connection::open_in_memory().unwrap();
-                c.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, false).unwrap();
-                c.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, false).unwrap();
-                c.pragma_update(None, "foreign_keys", "ON").unwrap();
-                Some(Db::Sqlite(c))
+                Some(Db::Sqlite(Box::new(SqliteDriver::new(cms_db::sqlite::open_in_memory().unwrap(), None))))
             }
             Dialect::Postgres => {
                 let db = test_support::pg::database()?;
@@ -287,14 +285,14 @@ impl Db {
 
     fn exec(&mut self, sql: &str) {
         match self {
-            Db::Sqlite(c) => c.execute_batch(sql).unwrap_or_else(|e| panic!("{e}\n{sql}")),
+            Db::Sqlite(d) => d.connection().unwrap().execute_batch(sql).unwrap_or_else(|e| panic!("{e}\n{sql}")),
             Db::Postgres(_, c) => c.batch_execute(sql).unwrap_or_else(|e| panic!("{e:?}\n{sql}")),
         }
     }
 
     fn introspect(&mut self) -> Schema {
         match self {
-            Db::Sqlite(c) => introspect::sqlite(c).unwrap(),
+            Db::Sqlite(d) => introspect::sqlite(d.connection().unwrap()).unwrap(),
             Db::Postgres(_, c) => introspect::postgres(c, SchemaFilter::All).unwrap(),
         }
     }
@@ -325,9 +323,13 @@ fn check(d: Dialect, from: &Spec, to: &Spec, renames: &[String]) -> Result<(), T
     if let Err(e) = verify::verify(&db.scratch(), &from_schema, &to_schema, &statements) {
         return Err(TestCaseError::fail(format!("verify: {e}\n{context}")));
     }
+    let run = |d: &mut dyn Driver| {
+        d.prepare_bookkeeping().map_err(verify::Failure::Other)?;
+        verify::apply(d, "0001_proptest", &statements)
+    };
     let applied = match &mut db {
-        Db::Sqlite(c) => verify::run_sqlite(c, &statements),
-        Db::Postgres(_, c) => verify::run_postgres(c, &statements),
+        Db::Sqlite(d) => run(d.as_mut()),
+        Db::Postgres(pg, _) => run(&mut PostgresDriver::connect(pg.url()).unwrap()),
     };
     if let Err(e) = applied {
         return Err(TestCaseError::fail(format!("apply: {e}\n{context}")));

@@ -5,26 +5,35 @@
 //! The scratch copy of *from* is built by rendering `diff(empty, from)` and running it, which
 //! exercises the renderer on every object of *from* too; that copy must read back as *from*.
 //!
-//! Statements run the way the project's migrator runs a file: on SQLite, a plan holding
-//! `PRAGMA foreign_keys` runs in one transaction with foreign keys off (the pragmas
-//! themselves are not run: inside a transaction they do nothing) and `PRAGMA
-//! foreign_key_check` must pass before it commits; on PostgreSQL, statements run in a
-//! transaction except those marked [`Statement::outside_transaction`], which run on their own.
+//! Both run through the project's migrator: each becomes a migration file's text
+//! ([`sql::to_migration_text`]), split and run as `migrate` runs a file (one transaction, with
+//! foreign keys off around it and `PRAGMA foreign_key_check` before the commit when it holds
+//! `PRAGMA foreign_keys`; statements between `COMMIT;` and `BEGIN;` on their own), so what is
+//! verified is the text that is written.
 //!
 //! Scratch databases are the sources' ([`ScratchDb`]): SQLite in memory; PostgreSQL a
 //! temporary database created on the server given and always dropped, also when something
 //! fails.
 
+use std::path::PathBuf;
+
 use super::diff::{self, Change, DiffError, Renames};
-use super::model::Schema;
+use super::introspect::{self, SchemaFilter};
+use super::model::{Dialect, Schema};
 use super::source::{ScratchDb, ScratchServer, SourceError};
 use super::sql::{self, Statement};
+use crate::error::DbError;
+use crate::migrate::journal::{Migration, MigrationFile};
+use crate::migrate::migrator::{Driver, Prepared, Record};
+use crate::migrate::statements::{run_mode, split};
+use crate::postgres::PostgresDriver;
+use crate::sqlite::SqliteDriver;
 
 /// Why a plan is not known to be right.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("verifying the migration on a scratch database: {0}")]
-    Scratch(#[from] SourceError),
+    Scratch(Box<SourceError>),
     #[error(
         "building a scratch copy of the starting schema failed at statement {number}: {message}\n  {sql}\n\
          (the SQL renderer cannot reproduce that schema: a bug, please report it)"
@@ -46,6 +55,21 @@ pub enum VerifyError {
     Mismatch { residual: Vec<Change> },
     #[error(transparent)]
     Diff(#[from] DiffError),
+    /// The migrator refused or failed otherwise (e.g. `PRAGMA foreign_key_check`).
+    #[error("running the migration on a scratch copy: {0}")]
+    Migrator(Box<DbError>),
+}
+
+impl From<SourceError> for VerifyError {
+    fn from(e: SourceError) -> VerifyError {
+        VerifyError::Scratch(Box::new(e))
+    }
+}
+
+impl From<DbError> for VerifyError {
+    fn from(e: DbError) -> VerifyError {
+        VerifyError::Migrator(Box::new(e))
+    }
 }
 
 fn list(changes: &[Change]) -> String {
@@ -58,14 +82,21 @@ pub fn verify(server: &ScratchServer, from: &Schema, to: &Schema, statements: &[
     if from.dialect != to.dialect {
         return Err(DiffError::DialectMismatch { from: from.dialect, to: to.dialect }.into());
     }
-    let mut db = ScratchDb::create(from.dialect, server, "verifying the migration")?;
+    let mut db = Scratch::create(from.dialect, server)?;
+    db.driver().prepare_bookkeeping()?;
     let build = sql::create(from);
-    run(&mut db, &build).map_err(|f| VerifyError::BuildFrom { number: f.number, sql: f.sql, message: f.message })?;
+    apply(db.driver(), "0000_verify_from", &build).map_err(|e| match e {
+        Failure::Statement(f) => VerifyError::BuildFrom { number: f.number, sql: f.sql, message: f.message },
+        Failure::Other(e) => VerifyError::from(e),
+    })?;
     let left = residual(&db.introspect()?, from)?;
     if !left.is_empty() {
         return Err(VerifyError::FromNotReproduced { residual: left });
     }
-    run(&mut db, statements).map_err(|f| VerifyError::Apply { number: f.number, sql: f.sql, message: f.message })?;
+    apply(db.driver(), "0001_verify_plan", statements).map_err(|e| match e {
+        Failure::Statement(f) => VerifyError::Apply { number: f.number, sql: f.sql, message: f.message },
+        Failure::Other(e) => VerifyError::from(e),
+    })?;
     let left = residual(&db.introspect()?, to)?;
     if !left.is_empty() {
         return Err(VerifyError::Mismatch { residual: left });
@@ -86,19 +117,11 @@ pub fn plan(
     Ok(statements)
 }
 
-/// Runs planned statements on a scratch database as the migrator would.
-pub fn run(db: &mut ScratchDb, statements: &[Statement]) -> Result<(), StatementFailed> {
-    match db {
-        ScratchDb::Sqlite(conn) => run_sqlite(conn, statements),
-        ScratchDb::Postgres(pg) => run_postgres(pg.client(), statements),
-    }
-}
-
 fn residual(result: &Schema, expected: &Schema) -> Result<Vec<Change>, VerifyError> {
     Ok(diff::diff(result, expected, &Renames::none_are_renames())?)
 }
 
-/// A statement that failed: its 1-based number among the statements, its text and the
+/// A statement that failed: its 1-based number in the migration file, its text and the
 /// database's message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("statement {number} failed: {message}\n  {sql}")]
@@ -108,92 +131,67 @@ pub struct StatementFailed {
     pub message: String,
 }
 
-type Failed = StatementFailed;
-
-/// `PRAGMA foreign_keys = …`.
-fn is_foreign_keys_pragma(sql: &str) -> bool {
-    let words: Vec<String> = sql::words(sql).into_iter().take(2).map(|w| w.text.to_ascii_uppercase()).collect();
-    words == ["PRAGMA", "FOREIGN_KEYS"] && sql.contains('=')
+/// Why [`apply`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Statement(StatementFailed),
+    #[error(transparent)]
+    Other(DbError),
 }
 
-/// Runs planned statements on an SQLite connection as the migrator runs a file: one transaction; with foreign keys off around it when the
-/// file switches them (and `foreign_key_check` passing before the commit).
-pub fn run_sqlite(conn: &mut rusqlite::Connection, statements: &[Statement]) -> Result<(), Failed> {
-    let fk_off = statements.iter().any(|s| is_foreign_keys_pragma(&s.sql));
-    let fail = |number: usize, sql: &str, e: &dyn std::fmt::Display| Failed {
-        number,
-        sql: sql.to_string(),
-        message: e.to_string(),
-    };
-    if fk_off {
-        conn.pragma_update(None, "foreign_keys", "OFF").map_err(|e| fail(0, "PRAGMA foreign_keys=OFF", &e))?;
-    }
-    let result = (|| {
-        let tx = conn.transaction().map_err(|e| fail(0, "BEGIN", &e))?;
-        for (i, st) in statements.iter().enumerate() {
-            if is_foreign_keys_pragma(&st.sql) {
-                continue;
+/// Runs planned statements through the migrator's driver as the migration `tag` (its text
+/// is [`sql::to_migration_text`]), recording it in the bookkeeping table as `migrate` does.
+/// The driver's bookkeeping table must exist ([`Driver::prepare_bookkeeping`]).
+pub fn apply(driver: &mut dyn Driver, tag: &str, statements: &[Statement]) -> Result<(), Failure> {
+    let text = sql::to_migration_text(statements);
+    let file =
+        MigrationFile::from_bytes(PathBuf::from(format!("{tag}.sql")), text.into_bytes()).map_err(Failure::Other)?;
+    let when = tag.split('_').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+    let migration = Migration { idx: when, tag: tag.to_string(), when, breakpoints: true, file: Some(file.clone()) };
+    let dialect = driver.dialect();
+    let split = split(dialect, &file.sql);
+    let prepared = Prepared { migration: &migration, file: &file, mode: run_mode(dialect, &split), statements: split };
+    let record = Record { hash: &file.hash, created_at: when, name: tag };
+    driver.apply(&prepared, &record).map_err(|e| match e {
+        DbError::Statement { number, message, .. } => Failure::Statement(StatementFailed {
+            number,
+            sql: prepared.statements.get(number.wrapping_sub(1)).map(|s| s.sql.clone()).unwrap_or_default(),
+            message,
+        }),
+        other => Failure::Other(other),
+    })
+}
+
+/// A scratch database behind the migrator's driver; dropped with the value.
+enum Scratch {
+    Sqlite(Box<SqliteDriver>),
+    Postgres { driver: Box<PostgresDriver>, _db: ScratchDb },
+}
+
+impl Scratch {
+    fn create(dialect: Dialect, server: &ScratchServer) -> Result<Scratch, VerifyError> {
+        match ScratchDb::create(dialect, server, "verifying the migration")? {
+            ScratchDb::Sqlite(conn) => Ok(Scratch::Sqlite(Box::new(SqliteDriver::new(conn, None)))),
+            ScratchDb::Postgres(pg) => {
+                let driver = PostgresDriver::connect(pg.url())?;
+                Ok(Scratch::Postgres { driver: Box::new(driver), _db: ScratchDb::Postgres(pg) })
             }
-            tx.execute_batch(&st.sql).map_err(|e| fail(i + 1, &st.sql, &e))?;
         }
-        if fk_off {
-            let violations: i64 = tx
-                .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
-                .map_err(|e| fail(0, "PRAGMA foreign_key_check", &e))?;
-            if violations > 0 {
-                return Err(fail(
-                    statements.len(),
-                    "PRAGMA foreign_key_check",
-                    &format!("{violations} rows violate a foreign key"),
-                ));
-            }
-        }
-        tx.commit().map_err(|e| fail(0, "COMMIT", &e))
-    })();
-    if fk_off {
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| fail(0, "PRAGMA foreign_keys=ON", &e))?;
     }
-    result
-}
 
-/// Runs planned statements on PostgreSQL: consecutive statements in one transaction, a
-/// statement marked `outside_transaction` on its own.
-pub fn run_postgres(client: &mut postgres::Client, statements: &[Statement]) -> Result<(), Failed> {
-    let mut i = 0;
-    while i < statements.len() {
-        if statements[i].outside_transaction {
-            client.batch_execute(&statements[i].sql).map_err(|e| Failed {
-                number: i + 1,
-                sql: statements[i].sql.clone(),
-                message: pg_message(&e),
-            })?;
-            i += 1;
-            continue;
+    fn driver(&mut self) -> &mut dyn Driver {
+        match self {
+            Scratch::Sqlite(d) => d.as_mut(),
+            Scratch::Postgres { driver, .. } => driver.as_mut(),
         }
-        let start = i;
-        while i < statements.len() && !statements[i].outside_transaction {
-            i += 1;
-        }
-        let mut tx = client.transaction().map_err(|e| Failed {
-            number: start + 1,
-            sql: "BEGIN".into(),
-            message: pg_message(&e),
-        })?;
-        for (n, st) in statements.iter().enumerate().take(i).skip(start) {
-            tx.batch_execute(&st.sql).map_err(|e| Failed {
-                number: n + 1,
-                sql: st.sql.clone(),
-                message: pg_message(&e),
-            })?;
-        }
-        tx.commit().map_err(|e| Failed { number: i, sql: "COMMIT".into(), message: pg_message(&e) })?;
     }
-    Ok(())
-}
 
-fn pg_message(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => db.message().to_string(),
-        None => e.to_string(),
+    fn introspect(&mut self) -> Result<Schema, VerifyError> {
+        let schema = match self {
+            Scratch::Sqlite(d) => introspect::sqlite(d.connection().expect("a scratch database has its connection")),
+            Scratch::Postgres { driver, .. } => introspect::postgres(driver.client(), SchemaFilter::All),
+        };
+        Ok(schema.map_err(SourceError::from)?)
     }
 }
