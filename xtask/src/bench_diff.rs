@@ -139,7 +139,9 @@ fn time_diff(
         let (changes, _) = schema_plan::changes(&a, &b, &[])?;
         anyhow::ensure!(changes.is_empty(), "the migrated database differs from its folder: {changes:?}");
         let statements = sql::render(dialect, &changes, &a, &b);
-        verify::verify(scratch, &a, &b, &statements)?;
+        if !statements.is_empty() {
+            verify::verify(scratch, &a, &b, &statements)?;
+        }
         times.push(started.elapsed());
     }
     Ok(times)

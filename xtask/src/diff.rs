@@ -36,7 +36,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let pair = schema_plan::load(ctx, &args.from, &args.to, args.dev_url.as_deref())?;
     let (changes, _) = schema_plan::changes(&pair.from, &pair.to, &args.rename)?;
     let statements = sql::render(pair.from.dialect, &changes, &pair.from, &pair.to);
-    verify::verify(&pair.scratch, &pair.from, &pair.to, &statements)?;
+    // An empty plan needs no scratch run: the diff found the two schemas equal.
+    if !statements.is_empty() {
+        verify::verify(&pair.scratch, &pair.from, &pair.to, &statements)?;
+    }
     if args.json {
         let out = serde_json::json!({
             "dialect": pair.from.dialect,
