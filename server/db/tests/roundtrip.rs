@@ -237,6 +237,8 @@ both!(
     swap_column_names,
     child_dropped_while_its_parent_key_changes,
     collations,
+    project_schema_created_and_dropped,
+    a_migration_the_data_refuses_changes_nothing,
     rename_and_rebuild_under_a_view,
     referenced_key_changes_type,
     verify_refuses_a_wrong_migration,
@@ -1071,4 +1073,47 @@ fn strict_and_without_rowid(d: Dialect) {
         .any(|c| matches!(c.safety(), Safety::DataDependent(diff::Requirement::StrictTypes { .. }))));
     done.assert_rows("SELECT k || v FROM kv ORDER BY k", &["a1", "b2"]);
     assert!(done.conn.fails("INSERT INTO kv VALUES ('c', 'not a number')"), "STRICT holds");
+}
+
+fn project_schema_created_and_dropped(d: Dialect) {
+    // The CMS schema as the project's migrations folder builds it: the renderer makes it from
+    // nothing and takes it down again, both verified.
+    let Some((_db, server)) = scratch_for(d) else { return };
+    let folder = test_support::fixture::project_migrations(&d.to_string());
+    let cms = cms_db::schema::source::Source::Migrations(folder).load(d, &server).unwrap();
+    assert!(cms.table("pages").is_some() && cms.table("page_sections").is_some());
+    let empty = Schema::empty(d);
+    let up = verify::plan(&server, &empty, &cms, &Renames::none()).unwrap_or_else(|e| panic!("{e}"));
+    let text = sql::to_migration_text(&up);
+    // Parents before children.
+    let at = |t: &str| {
+        text.find(&format!("CREATE TABLE {}", pick(d, &format!("`{t}`"), &format!("\"{t}\""))))
+            .unwrap_or_else(|| panic!("{t} in\n{text}"))
+    };
+    assert!(at("teams") < at("sites") && at("pages") < at("page_sections"), "{text}");
+    let down = verify::plan(&server, &cms, &empty, &Renames::none()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(sql::to_migration_text(&down).contains("-- warning: drops table pages and all its rows"));
+}
+
+fn a_migration_the_data_refuses_changes_nothing(d: Dialect) {
+    // NOT NULL on a column holding a NULL: the migration (a rebuild on SQLite) fails on the
+    // data and leaves the table, its rows and its children as they were.
+    let from = "CREATE TABLE people (id integer PRIMARY KEY NOT NULL, name text);
+        CREATE TABLE notes (id integer PRIMARY KEY NOT NULL, person_id integer NOT NULL,
+            CONSTRAINT notes_person_fk FOREIGN KEY (person_id) REFERENCES people(id) ON DELETE CASCADE);";
+    let to = from.replace("name text)", "name text NOT NULL)");
+    let Some(mut conn) = Conn::open(d) else { return };
+    conn.exec(from);
+    conn.exec("INSERT INTO people VALUES (1, 'Ann'), (2, NULL); INSERT INTO notes VALUES (10, 1), (11, 2);");
+    let before = conn.introspect();
+    let target = schema_of(d, &to).unwrap();
+    let changes = diff::diff(&before, &target, &Renames::none()).unwrap();
+    let statements = sql::render(d, &changes, &before, &target);
+    match conn.apply(&statements) {
+        Err(Failure::Statement(f)) => assert!(f.message.to_lowercase().contains("null"), "{f}"),
+        other => panic!("expected the data to refuse the migration, got {other:?}"),
+    }
+    assert!(diff::same(&conn.introspect(), &before));
+    assert_eq!(conn.rows("SELECT id || ':' || coalesce(name, '-') FROM people ORDER BY id"), ["1:Ann", "2:-"]);
+    assert_eq!(conn.rows("SELECT id FROM notes ORDER BY id"), ["10", "11"]);
 }
