@@ -35,10 +35,7 @@ pub fn dialect(ctx: &Context, from: &Source, to: &Source) -> Result<Dialect> {
         (Some(d), _) | (None, Some(d)) => Ok(d),
         (None, None) => {
             let (url, _) = ctx.database_url()?;
-            Ok(match url.dialect() {
-                cms_db::Dialect::Sqlite => Dialect::Sqlite,
-                cms_db::Dialect::Postgres => Dialect::Postgres,
-            })
+            Ok(url.dialect())
         }
     }
 }

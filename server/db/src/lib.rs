@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod connection;
+pub mod dialect;
 pub mod error;
 pub mod migrate;
 pub mod postgres;

@@ -20,42 +20,7 @@ pub const JOURNAL_LIMIT: u64 = 64 << 20;
 /// The largest migration file we read (data migrations can be big; nothing real is near this).
 pub const MIGRATION_LIMIT: u64 = 1 << 30;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dialect {
-    Sqlite,
-    #[serde(rename = "postgresql")]
-    Postgres,
-}
-
-impl Dialect {
-    /// Drizzle Kit spells the dialect `sqlite` (also `turso`) or `postgresql` (older journals:
-    /// `pg`).
-    pub fn from_journal(s: &str) -> Option<Dialect> {
-        match s.to_ascii_lowercase().as_str() {
-            "sqlite" | "turso" => Some(Dialect::Sqlite),
-            "postgresql" | "postgres" | "pg" => Some(Dialect::Postgres),
-            _ => None,
-        }
-    }
-
-    /// The default migrations folder below the project root.
-    pub fn default_folder(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "migrations/sqlite",
-            Dialect::Postgres => "migrations/postgresql",
-        }
-    }
-}
-
-impl fmt::Display for Dialect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgresql",
-        })
-    }
-}
+pub use crate::dialect::Dialect;
 
 #[derive(Deserialize)]
 struct RawJournal {

@@ -47,33 +47,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Which database a schema came from. Two schemas of different dialects are never compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dialect {
-    Sqlite,
-    #[serde(rename = "postgresql")]
-    Postgres,
-}
-
-impl Dialect {
-    /// The namespace objects live in when none is given.
-    pub fn default_schema(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "main",
-            Dialect::Postgres => "public",
-        }
-    }
-}
-
-impl fmt::Display for Dialect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgresql",
-        })
-    }
-}
+pub use crate::dialect::Dialect;
 
 /// A name in a namespace: `public.pages`, `main.pages`, `auth.users`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

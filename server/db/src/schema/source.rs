@@ -25,7 +25,7 @@ use rusqlite::Connection;
 
 use super::introspect::{self, tokenize, IntrospectError, Lexer, SchemaFilter};
 use super::model::{Dialect, Schema};
-use crate::migrate::journal::{Dialect as JournalDialect, MigrationSet};
+use crate::migrate::journal::MigrationSet;
 use crate::migrate::migrator::{migrate, MigrateOptions};
 use crate::migrate::statements::split;
 use crate::postgres::{connect, pg_message, PostgresDriver};
@@ -156,8 +156,8 @@ impl Source {
     /// (its journal says). `sql:` and `empty` take the dialect of what they are compared to.
     pub fn dialect(&self) -> Result<Option<Dialect>, SourceError> {
         match self {
-            Source::Live(url) => Ok(Some(model_dialect(DatabaseUrl::parse(url)?.dialect()))),
-            Source::Migrations(dir) => Ok(Some(model_dialect(MigrationSet::load(dir)?.dialect))),
+            Source::Live(url) => Ok(Some(DatabaseUrl::parse(url)?.dialect())),
+            Source::Migrations(dir) => Ok(Some(MigrationSet::load(dir)?.dialect)),
             Source::Sql(_) | Source::Empty => Ok(None),
         }
     }
@@ -200,7 +200,7 @@ impl Source {
 /// Replays a Drizzle folder with our migrator into a scratch database and reads it back.
 fn replay(dir: &Path, dialect: Dialect, scratch: &ScratchServer, purpose: &str) -> Result<Schema, SourceError> {
     let set = MigrationSet::load(dir)?;
-    let found = model_dialect(set.dialect);
+    let found = set.dialect;
     if found != dialect {
         return Err(SourceError::DialectMismatch { folder: dir.to_path_buf(), found, expected: dialect });
     }
@@ -219,20 +219,6 @@ fn replay(dir: &Path, dialect: Dialect, scratch: &ScratchServer, purpose: &str) 
             drop(driver);
             Ok(introspect::postgres(pg.client(), SchemaFilter::All)?)
         }
-    }
-}
-
-fn model_dialect(d: JournalDialect) -> Dialect {
-    match d {
-        JournalDialect::Sqlite => Dialect::Sqlite,
-        JournalDialect::Postgres => Dialect::Postgres,
-    }
-}
-
-fn journal_dialect(d: Dialect) -> JournalDialect {
-    match d {
-        Dialect::Sqlite => JournalDialect::Sqlite,
-        Dialect::Postgres => JournalDialect::Postgres,
     }
 }
 
@@ -344,7 +330,7 @@ impl ScratchDb {
             ScratchDb::Sqlite(_) => Lexer::Sqlite,
             ScratchDb::Postgres(_) => Lexer::Postgres,
         };
-        for st in split(journal_dialect(self.dialect()), sql) {
+        for st in split(self.dialect(), sql) {
             // The line of a byte offset into the statement; without one, of its first token
             // (a statement's leading comments are not where it fails).
             let first_token = tokenize(&st.sql, lexer).first().map_or(0, |t| t.start);
