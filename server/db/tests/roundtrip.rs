@@ -239,6 +239,7 @@ both!(
     collations,
     project_schema_created_and_dropped,
     a_migration_the_data_refuses_changes_nothing,
+    parent_key_renamed_children_follow,
     rename_and_rebuild_under_a_view,
     referenced_key_changes_type,
     verify_refuses_a_wrong_migration,
@@ -1116,4 +1117,23 @@ fn a_migration_the_data_refuses_changes_nothing(d: Dialect) {
     assert!(diff::same(&conn.introspect(), &before));
     assert_eq!(conn.rows("SELECT id || ':' || coalesce(name, '-') FROM people ORDER BY id"), ["1:Ann", "2:-"]);
     assert_eq!(conn.rows("SELECT id FROM notes ORDER BY id"), ["10", "11"]);
+}
+
+fn parent_key_renamed_children_follow(d: Dialect) {
+    // The parent's key column is renamed and the parent changes otherwise too (a rebuild on
+    // SQLite); the child's foreign key follows the new name and keeps its rows.
+    let to = PARENT_CHILD
+        .replace(
+            "authors (id integer PRIMARY KEY NOT NULL, name text NOT NULL)",
+            "authors (author_key integer PRIMARY KEY NOT NULL, name varchar(80) NOT NULL)",
+        )
+        .replace("REFERENCES authors(id)", "REFERENCES authors(author_key)");
+    let Some(mut done) =
+        trip(d, Trip { from: PARENT_CHILD, data: PARENT_CHILD_ROWS, to: &to, renames: &["authors.id=author_key"] })
+    else {
+        return;
+    };
+    done.assert_rows(BOOKS_Q, &BOOKS);
+    done.conn.exec("DELETE FROM authors WHERE author_key = 2");
+    done.assert_rows(BOOKS_Q, &["10:1:The Dispossessed", "11:1:Lathe of Heaven"]);
 }
