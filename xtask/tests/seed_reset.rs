@@ -105,6 +105,73 @@ fn same_seed_same_rows_different_seed_different_rows() {
     assert_ne!(d.dump(), e.dump(), "without --seed, ids are fresh");
 }
 
+/// SHA-256 of [`raw_dump`] after `seed --seed 7` with no image files on disk, and with the
+/// demo's photos ([`demo_photos`]) in uploads/images. Taken before the demo copy moved from Rust
+/// literals into a data file: every seeded row must stay byte for byte what it was.
+const SEED_7_DUMP_SHA256: &str = "9e5470cb21c011d2e7486e632191a3f8de05ced01af03b3251968e45625fe63b";
+const SEED_7_WITH_PHOTOS_DUMP_SHA256: &str = "670497b3fdbcf30cca747cc5d66fa5e4425a2b233726f8bab0a3dfae535bc83c";
+/// The same after `seed --seed 7 --scale 3` (the bulk path).
+const SEED_7_SCALE_3_DUMP_SHA256: &str = "807e98473426935a8f994a1fd12499dc002ed7bdeb8d87b50a28d652f7cbac2d";
+
+/// Every application row of the SQLite database at `db`, read with plain SQL (each value with
+/// its storage class), independent of the code that wrote them.
+fn raw_dump(db: &Path) -> String {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'
+               AND name <> '__drizzle_migrations' ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = String::new();
+    for table in tables {
+        let mut st = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1")).unwrap();
+        let n = st.column_count();
+        let mut rows = st.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            let cells: Vec<String> = (0..n).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
+            out.push_str(&format!("{table}: {}\n", cells.join("|")));
+        }
+    }
+    out
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+#[test]
+fn seed_7_writes_exactly_the_pinned_rows() {
+    let (plain, photos, scaled) = (Project::new(), Project::new(), Project::new());
+    photos.put_images(&demo_photos());
+    for p in [&plain, &photos] {
+        p.xtask(&["migrate", "-q"]).assert().success();
+        p.xtask(&["seed", "--seed", "7"]).assert().success();
+    }
+    let dump = raw_dump(&plain.db());
+    assert!(dump.contains("teams: ") && dump.contains("page_section_contents: "), "{dump}");
+    assert_eq!(sha256_hex(&dump), SEED_7_DUMP_SHA256, "seed --seed 7 wrote other rows than before:\n{dump}");
+    let dump = raw_dump(&photos.db());
+    assert_eq!(
+        sha256_hex(&dump),
+        SEED_7_WITH_PHOTOS_DUMP_SHA256,
+        "seed --seed 7 with the demo photos on disk wrote other rows than before:\n{dump}"
+    );
+    scaled.xtask(&["migrate", "-q"]).assert().success();
+    scaled.xtask(&["seed", "--seed", "7", "--scale", "3"]).assert().success();
+    let dump = raw_dump(&scaled.db());
+    assert_eq!(
+        sha256_hex(&dump),
+        SEED_7_SCALE_3_DUMP_SHA256,
+        "seed --seed 7 --scale 3 wrote other rows than before:\n{dump}"
+    );
+}
+
 /// The demo's nine image files as real JPEGs (no placeholder marker), each its own picture; the
 /// same bytes on every call.
 fn demo_photos() -> Vec<(&'static str, Vec<u8>)> {

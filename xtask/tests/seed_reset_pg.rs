@@ -166,6 +166,46 @@ fn with_images_on_disk_the_same_seed_gives_the_same_rows_whatever_ran_before() {
     assert_eq!(c.dump(), seeded, "seed --force --seed 7");
 }
 
+/// SHA-256 of [`dump`] after `seed --seed 7` with no image files on disk, and with the demo's
+/// photos ([`demo_photos`]) in uploads/images. Taken before the demo copy moved from Rust
+/// literals into a data file: every seeded row must stay byte for byte what it was.
+const SEED_7_DUMP_SHA256: &str = "9e3da870608a75eb07777312c699080d504fde3a2afaf20b8817c0a55b1fbc3c";
+const SEED_7_WITH_PHOTOS_DUMP_SHA256: &str = "8b49e389a65584385eb0a92cef47829f439d16f8729e64dcd943429f3a3869b7";
+/// The same after `seed --seed 7 --scale 3` (the bulk path).
+const SEED_7_SCALE_3_DUMP_SHA256: &str = "a9980b90ebdb4e9fb8e0b1810fa1cef593bdf83666198b20d973643407a8b962";
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+#[test]
+fn seed_7_writes_exactly_the_pinned_rows() {
+    let (Some(plain), Some(photos), Some(scaled)) = (Project::new(), Project::new(), Project::new()) else { return };
+    photos.put_images(&demo_photos());
+    for p in [&plain, &photos] {
+        p.xtask(&["migrate", "-q"]).assert().success();
+        p.xtask(&["seed", "--seed", "7"]).assert().success();
+    }
+    let dump = plain.dump();
+    assert!(dump.contains("teams: ") && dump.contains("page_section_contents: "), "{dump}");
+    assert_eq!(sha256_hex(&dump), SEED_7_DUMP_SHA256, "seed --seed 7 wrote other rows than before:\n{dump}");
+    let dump = photos.dump();
+    assert_eq!(
+        sha256_hex(&dump),
+        SEED_7_WITH_PHOTOS_DUMP_SHA256,
+        "seed --seed 7 with the demo photos on disk wrote other rows than before:\n{dump}"
+    );
+    scaled.xtask(&["migrate", "-q"]).assert().success();
+    scaled.xtask(&["seed", "--seed", "7", "--scale", "3"]).assert().success();
+    let dump = scaled.dump();
+    assert_eq!(
+        sha256_hex(&dump),
+        SEED_7_SCALE_3_DUMP_SHA256,
+        "seed --seed 7 --scale 3 wrote other rows than before:\n{dump}"
+    );
+}
+
 /// The reset as reset-data runs it, on an open transaction: the writer lock, clearing and the
 /// seed's rows.
 fn reset_uncommitted(tx: &mut postgres::Transaction<'_>, seed: u64) {
