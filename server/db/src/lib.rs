@@ -5,8 +5,10 @@
 //! - [`connection`], [`sqlite`], [`postgres`]: opening connections (both dialects);
 //! - [`migrate`]: the Drizzle-compatible migrator (journal, pure plan, statements, drivers);
 //! - [`schema`]: the schema engine (introspection into a plain model, diff, DDL, verify);
-//! - [`seed`]: the demo content, `--scale`, clearing in foreign-key order.
+//! - [`seed`]: the demo content, `--scale`, clearing in foreign-key order;
+//! - [`cms_schema`]: the CMS schema written in Rust, the source of truth for migrations.
 
+pub mod cms_schema;
 pub mod config;
 pub mod connection;
 pub mod dialect;

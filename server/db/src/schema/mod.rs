@@ -2,6 +2,7 @@
 //! schemas are diffed by pure functions and the changes rendered as each dialect's DDL,
 //! verified on a scratch database before anyone sees them.
 
+pub mod declare;
 pub mod diff;
 pub mod introspect;
 pub mod model;

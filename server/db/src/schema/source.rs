@@ -7,6 +7,7 @@
 //! | `postgres://…`, `postgresql://…` | a live PostgreSQL database, read in a read-only transaction |
 //! | `migrations:DIR` | the Drizzle folder replayed by our migrator into a scratch database |
 //! | `sql:FILE` | the file executed into a scratch database |
+//! | `schema` | the code schema (`cms_schema.rs`): its DDL executed into a scratch database |
 //! | `empty` | an empty schema |
 //!
 //! Scratch databases ([`ScratchDb`]): SQLite in memory; PostgreSQL a temporary database
@@ -51,12 +52,14 @@ pub enum Source {
     Sql(PathBuf),
     /// No schema at all (`empty`).
     Empty,
+    /// The code schema (`schema`): [`crate::cms_schema`]'s DDL run into a scratch database.
+    Schema,
 }
 
 /// Why a source could not become a schema. Messages never show a password.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("unknown schema source `{0}`: use file:PATH or PATH.db (SQLite), postgres://USER@HOST/DB (PostgreSQL), migrations:DIR, sql:FILE or empty")]
+    #[error("unknown schema source `{0}`: use file:PATH or PATH.db (SQLite), postgres://USER@HOST/DB (PostgreSQL), migrations:DIR, sql:FILE, schema or empty")]
     Unknown(String),
     #[error("`{spelled}` names no {what}; write e.g. {example}")]
     Incomplete { spelled: String, what: &'static str, example: &'static str },
@@ -104,6 +107,9 @@ impl Source {
         let lower = s.to_ascii_lowercase();
         if lower == "empty" {
             return Ok(Source::Empty);
+        }
+        if lower == "schema" {
+            return Ok(Source::Schema);
         }
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
             return Ok(Source::Live(s.to_string()));
@@ -158,7 +164,7 @@ impl Source {
         match self {
             Source::Live(url) => Ok(Some(DatabaseUrl::parse(url)?.dialect())),
             Source::Migrations(dir) => Ok(Some(MigrationSet::load(dir)?.dialect)),
-            Source::Sql(_) | Source::Empty => Ok(None),
+            Source::Sql(_) | Source::Empty | Source::Schema => Ok(None),
         }
     }
 
@@ -175,6 +181,7 @@ impl Source {
     pub fn load(&self, dialect: Dialect, scratch: &ScratchServer) -> Result<Schema, SourceError> {
         match self {
             Source::Empty => Ok(Schema::empty(dialect)),
+            Source::Schema => crate::cms_schema::load(dialect, scratch),
             Source::Live(url) => match DatabaseUrl::parse(url)? {
                 DatabaseUrl::Postgres { url } => read_only_snapshot(&mut connect(&url)?, &url),
                 DatabaseUrl::Sqlite { path } => {
@@ -230,6 +237,7 @@ impl fmt::Display for Source {
             Source::Migrations(dir) => write!(f, "migrations:{}", dir.display()),
             Source::Sql(file) => write!(f, "sql:{}", file.display()),
             Source::Empty => f.write_str("empty"),
+            Source::Schema => f.write_str("schema"),
         }
     }
 }
