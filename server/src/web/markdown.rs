@@ -1,123 +1,59 @@
-//! The markdown of `richtext` slots and post bodies, as HTML: paragraphs, `#` headings (from
-//! `<h2>` down: the page title is the only `<h1>`), `-`/`*` lists, `**strong**`, `*em*`,
-//! `` `code` `` and `[links](/somewhere)`. The text is escaped before any markup is added, so
-//! HTML in the source shows as text; link targets pass [`safe_href`].
+//! The markdown of `richtext` slots and post bodies, as HTML, with pulldown-cmark (CommonMark,
+//! no extensions): paragraphs, headings (from `<h2>` down: the page title is the only `<h1>`),
+//! lists, emphasis, code, block quotes and links. HTML in the source is never markup: it shows
+//! as text. Link targets (and images, which become links to the image) pass [`safe_href`].
 
-use crate::web::html::{escape, safe_href};
+use pulldown_cmark::{html, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+use crate::web::html::safe_href;
+
+/// Stands in for `<` while the source is parsed, so that no HTML block, inline tag or
+/// autolink can start (CommonMark has no switch for that); every piece of text gets its `<`
+/// back before it is written, escaped. A Unicode noncharacter: meant for a program's own use.
+const LT: char = '\u{FDD0}';
 
 /// Renders `md` as HTML.
 pub fn to_html(md: &str) -> String {
+    let source = md.replace('<', &LT.to_string());
+    let events = Parser::new_ext(&source, Options::empty()).map(|event| match event {
+        Event::Text(t) => Event::Text(restore(t)),
+        Event::Code(t) => Event::Code(restore(t)),
+        // Not produced without `<`; as text all the same, should that ever change.
+        Event::Html(t) | Event::InlineHtml(t) => Event::Text(restore(t)),
+        Event::Start(Tag::Heading { level, id, classes, attrs }) => {
+            Event::Start(Tag::Heading { level: below_title(level), id, classes, attrs })
+        }
+        Event::End(TagEnd::Heading(level)) => Event::End(TagEnd::Heading(below_title(level))),
+        Event::Start(Tag::Link { link_type, dest_url, title, id })
+        | Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
+            let dest_url = CowStr::from(safe_href(&restore(dest_url)).to_string());
+            Event::Start(Tag::Link { link_type, dest_url, title: restore(title), id })
+        }
+        Event::End(TagEnd::Image) => Event::End(TagEnd::Link),
+        Event::Start(Tag::CodeBlock(pulldown_cmark::CodeBlockKind::Fenced(info))) => {
+            Event::Start(Tag::CodeBlock(pulldown_cmark::CodeBlockKind::Fenced(restore(info))))
+        }
+        other => other,
+    });
     let mut out = String::with_capacity(md.len() * 5 / 4 + 32);
-    let mut paragraph: Vec<&str> = Vec::new();
-    let mut list: Vec<&str> = Vec::new();
-    for line in md.lines() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            flush_paragraph(&mut out, &mut paragraph);
-            flush_list(&mut out, &mut list);
-        } else if let Some((level, text)) = heading(trimmed) {
-            flush_paragraph(&mut out, &mut paragraph);
-            flush_list(&mut out, &mut list);
-            out.push_str(&format!("<h{level}>{}</h{level}>\n", inline(&escape(text))));
-        } else if let Some(item) = trimmed.strip_prefix("- ").or_else(|| trimmed.strip_prefix("* ")) {
-            flush_paragraph(&mut out, &mut paragraph);
-            list.push(item.trim());
-        } else {
-            flush_list(&mut out, &mut list);
-            paragraph.push(trimmed);
-        }
-    }
-    flush_paragraph(&mut out, &mut paragraph);
-    flush_list(&mut out, &mut list);
+    html::push_html(&mut out, events);
     out
 }
 
-fn heading(line: &str) -> Option<(usize, &str)> {
-    let hashes = line.bytes().take_while(|b| *b == b'#').count();
-    let text = line[hashes..].strip_prefix(' ')?;
-    (1..=6).contains(&hashes).then(|| (hashes.clamp(2, 6), text.trim()))
+/// `# Title` is an `<h2>`: the page has its own `<h1>`.
+fn below_title(level: HeadingLevel) -> HeadingLevel {
+    match level {
+        HeadingLevel::H1 => HeadingLevel::H2,
+        other => other,
+    }
 }
 
-fn flush_paragraph(out: &mut String, lines: &mut Vec<&str>) {
-    if lines.is_empty() {
-        return;
+fn restore(s: CowStr<'_>) -> CowStr<'_> {
+    if s.contains(LT) {
+        CowStr::from(s.replace(LT, "<"))
+    } else {
+        s
     }
-    out.push_str("<p>");
-    out.push_str(&inline(&escape(&lines.join("\n"))));
-    out.push_str("</p>\n");
-    lines.clear();
-}
-
-fn flush_list(out: &mut String, items: &mut Vec<&str>) {
-    if items.is_empty() {
-        return;
-    }
-    out.push_str("<ul>\n");
-    for item in items.iter() {
-        out.push_str("<li>");
-        out.push_str(&inline(&escape(item)));
-        out.push_str("</li>\n");
-    }
-    out.push_str("</ul>\n");
-    items.clear();
-}
-
-/// Inline markup on already escaped text.
-fn inline(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    let mut rest = s;
-    while let Some(c) = rest.chars().next() {
-        if let Some((inner, after)) = delimited(rest, "**") {
-            out.push_str("<strong>");
-            out.push_str(&inline(inner));
-            out.push_str("</strong>");
-            rest = after;
-        } else if let Some((inner, after)) = delimited(rest, "*") {
-            out.push_str("<em>");
-            out.push_str(&inline(inner));
-            out.push_str("</em>");
-            rest = after;
-        } else if let Some((inner, after)) = delimited(rest, "`") {
-            out.push_str("<code>");
-            out.push_str(inner);
-            out.push_str("</code>");
-            rest = after;
-        } else if let Some((label, href, after)) = link(rest) {
-            out.push_str("<a href=\"");
-            out.push_str(safe_href(href));
-            out.push_str("\">");
-            out.push_str(&inline(label));
-            out.push_str("</a>");
-            rest = after;
-        } else {
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    out
-}
-
-/// `rest` starts with `mark`, non-space text, and a closing `mark`: `(text, after)`.
-fn delimited<'a>(rest: &'a str, mark: &str) -> Option<(&'a str, &'a str)> {
-    let body = rest.strip_prefix(mark)?;
-    if body.starts_with(mark) || body.starts_with(char::is_whitespace) {
-        return None;
-    }
-    let end = body.find(mark)?;
-    let inner = &body[..end];
-    (!inner.is_empty() && !inner.ends_with(char::is_whitespace)).then(|| (inner, &body[end + mark.len()..]))
-}
-
-/// `[label](href)` at the start of `rest`.
-fn link(rest: &str) -> Option<(&str, &str, &str)> {
-    let body = rest.strip_prefix('[')?;
-    let close = body.find("](")?;
-    let label = &body[..close];
-    let after_label = &body[close + 2..];
-    let end = after_label.find(')')?;
-    let href = &after_label[..end];
-    (!label.is_empty() && !label.contains('[') && !href.contains(char::is_whitespace))
-        .then(|| (label, href, &after_label[end + 1..]))
 }
 
 #[cfg(test)]
@@ -149,10 +85,20 @@ mod tests {
 
     #[test]
     fn html_in_the_source_is_text() {
+        // Apostrophes need no escaping in text: pulldown-cmark leaves them as they are.
         assert_eq!(
             to_html("<script>alert('x')</script> & **<b>**"),
-            "<p>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; <strong>&lt;b&gt;</strong></p>\n"
+            "<p>&lt;script&gt;alert('x')&lt;/script&gt; &amp; <strong>&lt;b&gt;</strong></p>\n"
         );
+        // What CommonMark would take as an HTML block, an inline tag or an autolink.
+        assert_eq!(to_html("<div>\n*x*\n</div>"), "<p>&lt;div&gt;\n<em>x</em>\n&lt;/div&gt;</p>\n");
+        assert_eq!(
+            to_html("a <img src=x onerror=alert(1)> <https://example.com>"),
+            "<p>a &lt;img src=x onerror=alert(1)&gt; &lt;https://example.com&gt;</p>\n"
+        );
+        // `<` inside code stays a character, escaped once.
+        assert_eq!(to_html("`a<b`"), "<p><code>a&lt;b</code></p>\n");
+        assert_eq!(to_html("```\n<p>\n```"), "<pre><code>&lt;p&gt;\n</code></pre>\n");
     }
 
     #[test]
@@ -161,7 +107,12 @@ mod tests {
             to_html("see [the docs](https://example.com/a?b=1&c=2)"),
             "<p>see <a href=\"https://example.com/a?b=1&amp;c=2\">the docs</a></p>\n"
         );
-        assert_eq!(to_html("[x](javascript:alert(1))"), "<p><a href=\"#\">x</a>)</p>\n");
-        assert_eq!(to_html("[x](\"onmouseover=alert(1))"), "<p><a href=\"&quot;onmouseover=alert(1\">x</a>)</p>\n");
+        // CommonMark balances the parentheses of a link target: `alert(1)` belongs to it.
+        assert_eq!(to_html("[x](javascript:alert(1))"), "<p><a href=\"#\">x</a></p>\n");
+        assert_eq!(to_html("[x](\"onmouseover=alert(1))"), "<p><a href=\"%22onmouseover=alert(1)\">x</a></p>\n");
+        assert_eq!(to_html("[x](<javascript:alert(1)>)"), "<p><a href=\"#\">x</a></p>\n");
+        assert_eq!(to_html("[x]: javascript:alert(1)\n\n[y][x]"), "<p><a href=\"#\">y</a></p>\n");
+        assert_eq!(to_html("![pic](javascript:alert(1))"), "<p><a href=\"#\">pic</a></p>\n");
+        assert_eq!(to_html("![pic](/uploads/images/a.jpg)"), "<p><a href=\"/uploads/images/a.jpg\">pic</a></p>\n");
     }
 }

@@ -1,13 +1,13 @@
-//! HTML pages. Every value from the database is escaped ([`escape_into`]); richtext goes
-//! through [`markdown::to_html`]; link targets through [`safe_href`].
+//! HTML pages, written with maud: every value is escaped unless it is marked as markup, and
+//! the only markup that does not come from a template is richtext through
+//! [`markdown::to_html`]. Link targets pass [`safe_href`].
 
-use std::fmt::Write as _;
-
+use maud::{html, Markup, PreEscaped};
 use serde_json::Value;
 
 use crate::web::content::{Image, NavItem, Page, Post, Section};
 use crate::web::dates::{iso_date, long_date};
-use crate::web::html::{element, escape, escape_into, safe_href};
+use crate::web::html::safe_href;
 use crate::web::markdown;
 
 const STYLE: &str = "body{margin:0;font:16px/1.5 system-ui,sans-serif;color:#1d1d1f}\
@@ -36,334 +36,352 @@ pub struct Chrome<'a> {
 }
 
 /// A whole HTML document around `main`.
-pub fn document(chrome: &Chrome<'_>, title: &str, main: &str) -> String {
-    let mut out = String::with_capacity(main.len() + STYLE.len() + 1024);
-    out.push_str("<!doctype html>\n<html lang=\"");
-    escape_into(&mut out, chrome.lang);
-    out.push_str("\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
-    escape_into(&mut out, title);
-    if !chrome.site_title.is_empty() && title != chrome.site_title {
-        out.push_str(" · ");
-        escape_into(&mut out, chrome.site_title);
-    }
-    out.push_str("</title>\n<style>");
-    out.push_str(STYLE);
-    out.push_str("</style>\n</head>\n<body>\n<header class=\"site\">\n<a class=\"site-title\" href=\"");
-    out.push_str(&page_href("home", chrome.locale_param));
-    out.push_str("\">");
-    escape_into(&mut out, chrome.site_title);
-    out.push_str("</a>\n");
-    if !chrome.nav.is_empty() {
-        out.push_str("<nav aria-label=\"Main\">");
-        nav_list(&mut out, chrome.nav, chrome.locale_param);
-        out.push_str("</nav>\n");
-    }
-    if chrome.locales.len() > 1 {
-        out.push_str("<nav class=\"locales\" aria-label=\"Languages\">");
-        for code in chrome.locales {
-            out.push_str("<a hreflang=\"");
-            escape_into(&mut out, code);
-            out.push_str("\" href=\"");
-            escape_into(&mut out, chrome.path);
-            out.push_str("?locale=");
-            escape_into(&mut out, code);
-            out.push('"');
-            if code == chrome.lang {
-                out.push_str(" aria-current=\"true\"");
+pub fn document(chrome: &Chrome<'_>, title: &str, main: Markup) -> String {
+    let full_title = if !chrome.site_title.is_empty() && title != chrome.site_title {
+        format!("{title} · {}", chrome.site_title)
+    } else {
+        title.to_string()
+    };
+    html! {
+        (PreEscaped("<!doctype html>\n"))
+        html lang=(chrome.lang) {
+            "\n"
+            head {
+                "\n"
+                meta charset="utf-8";
+                "\n"
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                "\n"
+                title { (full_title) }
+                "\n"
+                style { (PreEscaped(STYLE)) }
+                "\n"
             }
-            out.push('>');
-            escape_into(&mut out, code);
-            out.push_str("</a> ");
+            "\n"
+            body {
+                "\n"
+                header class="site" {
+                    "\n"
+                    a class="site-title" href=(page_href("home", chrome.locale_param)) { (chrome.site_title) }
+                    "\n"
+                    @if !chrome.nav.is_empty() {
+                        nav aria-label="Main" { (nav_list(chrome.nav, chrome.locale_param)) }
+                        "\n"
+                    }
+                    @if chrome.locales.len() > 1 {
+                        nav class="locales" aria-label="Languages" {
+                            @for code in chrome.locales {
+                                a hreflang=(code) href={ (chrome.path) "?locale=" (code) }
+                                    aria-current=[(code == chrome.lang).then_some("true")] { (code) }
+                                " "
+                            }
+                        }
+                        "\n"
+                    }
+                }
+                "\n"
+                main {
+                    "\n"
+                    (main)
+                }
+                "\n"
+                footer class="site" { a href=(with_locale("/posts".to_string(), chrome.locale_param)) { "Blog" } }
+                "\n"
+            }
+            "\n"
         }
-        out.push_str("</nav>\n");
+        "\n"
     }
-    out.push_str("</header>\n<main>\n");
-    out.push_str(main);
-    out.push_str("</main>\n<footer class=\"site\"><a href=\"");
-    out.push_str(&with_locale("/posts".to_string(), chrome.locale_param));
-    out.push_str("\">Blog</a></footer>\n</body>\n</html>\n");
-    out
+    .into_string()
 }
 
 fn page_href(slug: &str, locale_param: Option<&str>) -> String {
-    with_locale(format!("/pages/{}", escape(slug)), locale_param)
+    with_locale(format!("/pages/{slug}"), locale_param)
 }
 
-/// `href` (already escaped) with `?locale=…` appended for a locale other than the default.
+/// `href` with `?locale=…` appended for a locale other than the default.
 fn with_locale(mut href: String, locale_param: Option<&str>) -> String {
     if let Some(l) = locale_param {
         href.push_str("?locale=");
-        escape_into(&mut href, l);
+        href.push_str(l);
     }
     href
 }
 
-fn nav_list(out: &mut String, items: &[NavItem], locale_param: Option<&str>) {
-    out.push_str("<ul>");
-    for item in items {
-        out.push_str("<li><a href=\"");
-        match (item.href.strip_prefix("/pages/"), locale_param) {
-            (Some(slug), Some(_)) => out.push_str(&page_href(slug, locale_param)),
-            _ => escape_into(out, safe_href(&item.href)),
+fn nav_list(items: &[NavItem], locale_param: Option<&str>) -> Markup {
+    html! {
+        ul {
+            @for item in items {
+                li {
+                    @match (item.href.strip_prefix("/pages/"), locale_param) {
+                        (Some(slug), Some(_)) => { a href=(page_href(slug, locale_param)) { (item.label) } }
+                        _ => { a href=(safe_href(&item.href)) { (item.label) } }
+                    }
+                    @if !item.children.is_empty() {
+                        (nav_list(&item.children, locale_param))
+                    }
+                }
+            }
         }
-        out.push_str("\">");
-        escape_into(out, &item.label);
-        out.push_str("</a>");
-        if !item.children.is_empty() {
-            nav_list(out, &item.children, locale_param);
-        }
-        out.push_str("</li>");
     }
-    out.push_str("</ul>");
+}
+
+/// `text` unless it is missing or blank (an element with nothing in it is left out).
+fn shown(text: Option<&str>) -> Option<&str> {
+    text.filter(|t| !t.trim().is_empty())
 }
 
 /// A page's sections. The first hero's title is the page's `<h1>`; a page without a hero gets
 /// its name as `<h1>`.
 pub fn page(chrome: &Chrome<'_>, page: &Page) -> String {
-    let mut main = String::with_capacity(4096);
-    let has_hero = page.sections.iter().any(|s| s.template == "hero");
-    if !has_hero {
-        element(&mut main, "h1", Some("page-title"), Some(&page.name));
-        main.push('\n');
-    }
-    let mut h1_done = !has_hero;
-    for s in &page.sections {
-        section(&mut main, s, page, &mut h1_done);
-    }
-    let title = page
-        .sections
-        .iter()
-        .find(|s| s.template == "hero")
-        .and_then(|s| str_of(&s.content, "title"))
-        .unwrap_or(&page.name);
-    document(chrome, title, &main)
+    let first_hero = page.sections.iter().position(|s| s.template == "hero");
+    let main = html! {
+        @if first_hero.is_none() {
+            @if let Some(name) = shown(Some(&page.name)) { h1 class="page-title" { (name) } }
+            "\n"
+        }
+        @for (i, s) in page.sections.iter().enumerate() {
+            (section(s, page, first_hero == Some(i)))
+        }
+    };
+    let title = first_hero.and_then(|i| str_of(&page.sections[i].content, "title")).unwrap_or(&page.name);
+    document(chrome, title, main)
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
+    shown(v.get(key).and_then(Value::as_str))
 }
 
-fn section(out: &mut String, s: &Section, page: &Page, h1_done: &mut bool) {
+fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+}
+
+/// The templates this server knows; any other renders as `generic`.
+const TEMPLATES: [&str; 7] = ["hero", "features", "text", "gallery", "testimonials", "cta", "contact"];
+
+/// One section; `page_title` when its hero title is the page's `<h1>`.
+fn section(s: &Section, page: &Page, page_title: bool) -> Markup {
     let c = &s.content;
-    let template: &str = match s.template.as_str() {
-        t @ ("hero" | "features" | "text" | "gallery" | "testimonials" | "cta" | "contact") => t,
-        _ => "generic",
-    };
-    out.push_str("<section class=\"section ");
-    out.push_str(template);
-    out.push_str("\" id=\"section-");
-    escape_into(out, &s.id);
-    out.push('"');
-    if s.fallback {
-        // The content is in the default locale: say so to browsers and screen readers.
-        out.push_str(" lang=\"");
-        escape_into(out, &s.locale);
-        out.push('"');
+    let template = TEMPLATES.into_iter().find(|t| *t == s.template).unwrap_or("generic");
+    // Content in the default locale says so to browsers and screen readers.
+    let lang = s.fallback.then_some(&s.locale);
+    html! {
+        section class={ "section " (template) } id={ "section-" (s.id) } lang=[lang] {
+            "\n"
+            @match template {
+                "hero" => {
+                    @if let Some(title) = str_of(c, "title") {
+                        @if page_title { h1 { (title) } } @else { h2 { (title) } }
+                    }
+                    @if let Some(t) = str_of(c, "subtitle") { p class="subtitle" { (t) } }
+                    (link(c.get("link"), "button"))
+                    (image(c.get("image"), page, true))
+                }
+                "features" => {
+                    (h2(c))
+                    @if let Some(t) = str_of(c, "intro") { p class="intro" { (t) } }
+                    @let items = list(c, "items");
+                    @if !items.is_empty() {
+                        ul {
+                            "\n"
+                            @for item in items {
+                                li data-icon=[str_of(item, "icon")] {
+                                    @if let Some(t) = str_of(item, "title") { h3 { (t) } }
+                                    @if let Some(t) = str_of(item, "description") { p { (t) } }
+                                }
+                                "\n"
+                            }
+                        }
+                        "\n"
+                    }
+                }
+                "text" => {
+                    (h2(c))
+                    @if let Some(body) = str_of(c, "body") { (PreEscaped(markdown::to_html(body))) }
+                }
+                "gallery" => {
+                    (h2(c))
+                    div class="grid" {
+                        "\n"
+                        @for item in list(c, "images") {
+                            figure {
+                                (image(item.get("image"), page, false))
+                                @if let Some(t) = str_of(item, "caption") { figcaption { (t) } }
+                            }
+                            "\n"
+                        }
+                    }
+                    "\n"
+                }
+                "testimonials" => {
+                    (h2(c))
+                    @for q in list(c, "quotes") {
+                        blockquote {
+                            @if let Some(t) = str_of(q, "quote") { p { (t) } }
+                            @if let Some(author) = str_of(q, "author") {
+                                footer {
+                                    cite { (author) }
+                                    @if let Some(role) = str_of(q, "role") { ", " (role) }
+                                }
+                            }
+                        }
+                        "\n"
+                    }
+                }
+                "cta" => {
+                    (h2(c))
+                    @if let Some(t) = str_of(c, "text") { p { (t) } }
+                    (link(c.get("link"), "button"))
+                }
+                "contact" => {
+                    (h2(c))
+                    @if let Some(intro) = str_of(c, "intro") { (PreEscaped(markdown::to_html(intro))) }
+                    address {
+                        "\n"
+                        @if let Some(email) = str_of(c, "email") {
+                            p { a href={ "mailto:" (email) } { (email) } }
+                            "\n"
+                        }
+                        @if let Some(phone) = str_of(c, "phone") {
+                            @let tel: String = phone.chars().filter(|ch| ch.is_ascii_digit() || *ch == '+').collect();
+                            p { a href={ "tel:" (tel) } { (phone) } }
+                            "\n"
+                        }
+                        @if let Some(address) = str_of(c, "address") {
+                            p {
+                                @for (i, line) in address.lines().enumerate() {
+                                    @if i > 0 { br; }
+                                    (line)
+                                }
+                            }
+                            "\n"
+                        }
+                    }
+                    "\n"
+                }
+                _ => {
+                    // A template this server does not know: its title and plain text fields.
+                    (h2(c))
+                    @if let Some(map) = c.as_object() {
+                        @for (key, value) in map {
+                            @if key != "title" {
+                                @if let Some(t) = shown(value.as_str()) { p { (t) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        "\n"
     }
-    out.push_str(">\n");
-    match template {
-        "hero" => {
-            let heading = if *h1_done { "h2" } else { "h1" };
-            *h1_done = true;
-            element(out, heading, None, str_of(c, "title"));
-            element(out, "p", Some("subtitle"), str_of(c, "subtitle"));
-            link(out, c.get("link"), Some("button"));
-            image(out, c.get("image"), page, true);
-        }
-        "features" => {
-            element(out, "h2", None, str_of(c, "title"));
-            element(out, "p", Some("intro"), str_of(c, "intro"));
-            let items = c.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-            if !items.is_empty() {
-                out.push_str("<ul>\n");
-                for item in items {
-                    out.push_str("<li");
-                    if let Some(icon) = str_of(item, "icon") {
-                        out.push_str(" data-icon=\"");
-                        escape_into(out, icon);
-                        out.push('"');
-                    }
-                    out.push('>');
-                    element(out, "h3", None, str_of(item, "title"));
-                    element(out, "p", None, str_of(item, "description"));
-                    out.push_str("</li>\n");
-                }
-                out.push_str("</ul>\n");
-            }
-        }
-        "text" => {
-            element(out, "h2", None, str_of(c, "title"));
-            if let Some(body) = str_of(c, "body") {
-                out.push_str(&markdown::to_html(body));
-            }
-        }
-        "gallery" => {
-            element(out, "h2", None, str_of(c, "title"));
-            out.push_str("<div class=\"grid\">\n");
-            for item in c.get("images").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
-                out.push_str("<figure>");
-                image(out, item.get("image"), page, false);
-                element(out, "figcaption", None, str_of(item, "caption"));
-                out.push_str("</figure>\n");
-            }
-            out.push_str("</div>\n");
-        }
-        "testimonials" => {
-            element(out, "h2", None, str_of(c, "title"));
-            for q in c.get("quotes").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
-                out.push_str("<blockquote>");
-                element(out, "p", None, str_of(q, "quote"));
-                if let Some(author) = str_of(q, "author") {
-                    out.push_str("<footer><cite>");
-                    escape_into(out, author);
-                    out.push_str("</cite>");
-                    if let Some(role) = str_of(q, "role") {
-                        out.push_str(", ");
-                        escape_into(out, role);
-                    }
-                    out.push_str("</footer>");
-                }
-                out.push_str("</blockquote>\n");
-            }
-        }
-        "cta" => {
-            element(out, "h2", None, str_of(c, "title"));
-            element(out, "p", None, str_of(c, "text"));
-            link(out, c.get("link"), Some("button"));
-        }
-        "contact" => {
-            element(out, "h2", None, str_of(c, "title"));
-            if let Some(intro) = str_of(c, "intro") {
-                out.push_str(&markdown::to_html(intro));
-            }
-            out.push_str("<address>\n");
-            if let Some(email) = str_of(c, "email") {
-                let _ = writeln!(out, "<p><a href=\"mailto:{0}\">{0}</a></p>", escape(email));
-            }
-            if let Some(phone) = str_of(c, "phone") {
-                let tel: String = phone.chars().filter(|ch| ch.is_ascii_digit() || *ch == '+').collect();
-                let _ = writeln!(out, "<p><a href=\"tel:{}\">{}</a></p>", escape(&tel), escape(phone));
-            }
-            if let Some(address) = str_of(c, "address") {
-                out.push_str("<p>");
-                for (i, line) in address.lines().enumerate() {
-                    if i > 0 {
-                        out.push_str("<br>");
-                    }
-                    escape_into(out, line);
-                }
-                out.push_str("</p>\n");
-            }
-            out.push_str("</address>\n");
-        }
-        _ => {
-            // A template this server does not know: its title and plain text fields.
-            element(out, "h2", None, str_of(c, "title"));
-            if let Some(map) = c.as_object() {
-                for (key, value) in map {
-                    if key != "title" {
-                        element(out, "p", None, value.as_str());
-                    }
-                }
-            }
-        }
-    }
-    out.push_str("</section>\n");
 }
 
-/// `<a class href>label</a>` from a link slot (`{"label","href"}`).
-fn link(out: &mut String, slot: Option<&Value>, class: Option<&str>) {
-    let Some(slot) = slot else { return };
-    let (Some(label), Some(href)) = (str_of(slot, "label"), str_of(slot, "href")) else { return };
-    out.push_str("<p><a");
-    if let Some(class) = class {
-        let _ = write!(out, " class=\"{class}\"");
+/// The section's title as its `<h2>`.
+fn h2(c: &Value) -> Markup {
+    html! { @if let Some(t) = str_of(c, "title") { h2 { (t) } } }
+}
+
+/// `<p><a class href>label</a></p>` from a link slot (`{"label","href"}`).
+fn link(slot: Option<&Value>, class: &str) -> Markup {
+    let Some((label, href)) = slot.and_then(|s| Some((str_of(s, "label")?, str_of(s, "href")?))) else {
+        return html! {};
+    };
+    html! {
+        p { a class=(class) href=(safe_href(href)) { (label) } }
+        "\n"
     }
-    out.push_str(" href=\"");
-    escape_into(out, safe_href(href));
-    out.push_str("\">");
-    escape_into(out, label);
-    out.push_str("</a></p>\n");
 }
 
 /// `<img>` for an image slot (`{"imageId","alt"}`); the slot's alt text (localized) wins over
 /// the image's own. Nothing when the image does not exist.
-fn image(out: &mut String, slot: Option<&Value>, page: &Page, eager: bool) {
-    let Some(slot) = slot else { return };
-    let Some(img) = slot.get("imageId").and_then(Value::as_str).and_then(|id| page.images.get(id)) else { return };
-    img_tag(out, img, str_of(slot, "alt"), eager);
+fn image(slot: Option<&Value>, page: &Page, eager: bool) -> Markup {
+    let Some(slot) = slot else { return html! {} };
+    let Some(img) = slot.get("imageId").and_then(Value::as_str).and_then(|id| page.images.get(id)) else {
+        return html! {};
+    };
+    img_tag(img, str_of(slot, "alt"), eager)
 }
 
-fn img_tag(out: &mut String, img: &Image, alt: Option<&str>, eager: bool) {
-    out.push_str("<img src=\"");
-    escape_into(out, safe_href(&img.url));
-    out.push_str("\" alt=\"");
-    escape_into(out, alt.unwrap_or(&img.alt));
-    out.push('"');
-    if img.width > 0 && img.height > 0 {
-        let _ = write!(out, " width=\"{}\" height=\"{}\"", img.width, img.height);
+fn img_tag(img: &Image, alt: Option<&str>, eager: bool) -> Markup {
+    let size = (img.width > 0 && img.height > 0).then_some((img.width, img.height));
+    html! {
+        img src=(safe_href(&img.url)) alt=(alt.unwrap_or(&img.alt))
+            width=[size.map(|s| s.0)] height=[size.map(|s| s.1)]
+            fetchpriority=[eager.then_some("high")] loading=[(!eager).then_some("lazy")];
+        "\n"
     }
-    out.push_str(if eager { " fetchpriority=\"high\">\n" } else { " loading=\"lazy\">\n" });
 }
 
-fn post_date(out: &mut String, post: &Post) {
-    if let Some(at) = post.published_at {
-        let _ = write!(out, "<p><time datetime=\"{}\">{}</time></p>", iso_date(at), long_date(at));
-    }
+fn post_date(post: &Post) -> Markup {
+    let Some((iso, long)) = post.published_at.and_then(|at| Some((iso_date(at)?, long_date(at)?))) else {
+        return html! {};
+    };
+    html! { p { time datetime=(iso) { (long) } } }
 }
 
 /// The list of published posts.
 pub fn posts(chrome: &Chrome<'_>, posts: &[Post]) -> String {
-    let mut main = String::from("<h1>Blog</h1>\n");
-    if posts.is_empty() {
-        main.push_str("<p>No posts yet.</p>\n");
-    }
-    for p in posts {
-        main.push_str("<article class=\"post-summary\">\n<h2><a href=\"");
-        main.push_str(&with_locale(format!("/posts/{}", escape(&p.slug)), chrome.locale_param));
-        main.push_str("\">");
-        escape_into(&mut main, &p.title);
-        main.push_str("</a></h2>\n");
-        post_date(&mut main, p);
-        if let Some(img) = &p.image {
-            img_tag(&mut main, img, None, false);
+    let main = html! {
+        h1 { "Blog" }
+        "\n"
+        @if posts.is_empty() {
+            p { "No posts yet." }
+            "\n"
         }
-        element(&mut main, "p", None, p.excerpt.as_deref());
-        main.push_str("</article>\n");
-    }
-    document(chrome, "Blog", &main)
+        @for p in posts {
+            article class="post-summary" {
+                "\n"
+                h2 { a href=(with_locale(format!("/posts/{}", p.slug), chrome.locale_param)) { (p.title) } }
+                "\n"
+                (post_date(p))
+                @if let Some(img) = &p.image { (img_tag(img, None, false)) }
+                @if let Some(t) = shown(p.excerpt.as_deref()) { p { (t) } }
+            }
+            "\n"
+        }
+    };
+    document(chrome, "Blog", main)
 }
 
 /// One post.
 pub fn post(chrome: &Chrome<'_>, post: &Post) -> String {
-    let mut main = String::from("<article class=\"post\">\n");
-    element(&mut main, "h1", None, Some(&post.title));
-    post_date(&mut main, post);
-    if let Some(img) = &post.image {
-        img_tag(&mut main, img, None, true);
-    }
-    main.push_str(&markdown::to_html(&post.body));
-    main.push_str("</article>\n<p><a href=\"");
-    main.push_str(&with_locale("/posts".to_string(), chrome.locale_param));
-    main.push_str("\">All posts</a></p>\n");
-    document(chrome, &post.title, &main)
+    let main = html! {
+        article class="post" {
+            "\n"
+            @if let Some(t) = shown(Some(&post.title)) { h1 { (t) } }
+            (post_date(post))
+            @if let Some(img) = &post.image { (img_tag(img, None, true)) }
+            (PreEscaped(markdown::to_html(&post.body)))
+        }
+        "\n"
+        p { a href=(with_locale("/posts".to_string(), chrome.locale_param)) { "All posts" } }
+        "\n"
+    };
+    document(chrome, &post.title, main)
 }
 
 /// A 404 (or other error) page: what is wrong, and where to go instead. `locales` (with the
 /// path they apply to) are offered when the locale was the problem.
 pub fn error_page(chrome: &Chrome<'_>, heading: &str, message: &str, offer_locales: bool) -> String {
-    let mut main = String::new();
-    element(&mut main, "h1", None, Some(heading));
-    element(&mut main, "p", Some("message"), Some(message));
-    if offer_locales && !chrome.locales.is_empty() {
-        main.push_str("<p>Available languages:</p>\n<ul class=\"available-locales\">\n");
-        for code in chrome.locales {
-            let _ = writeln!(main, "<li><a href=\"{0}?locale={1}\">{1}</a></li>", escape(chrome.path), escape(code));
+    let main = html! {
+        @if let Some(t) = shown(Some(heading)) { h1 { (t) } }
+        @if let Some(t) = shown(Some(message)) { p class="message" { (t) } }
+        @if offer_locales && !chrome.locales.is_empty() {
+            p { "Available languages:" }
+            "\n"
+            ul class="available-locales" {
+                "\n"
+                @for code in chrome.locales {
+                    li { a href={ (chrome.path) "?locale=" (code) } { (code) } }
+                    "\n"
+                }
+            }
+            "\n"
         }
-        main.push_str("</ul>\n");
-    }
-    main.push_str("<p><a href=\"/pages/home\">Go to the home page</a></p>\n");
-    document(chrome, heading, &main)
+        p { a href="/pages/home" { "Go to the home page" } }
+        "\n"
+    };
+    document(chrome, heading, main)
 }
 
 #[cfg(test)]
@@ -417,7 +435,7 @@ mod tests {
         assert!(html.contains("<h1>&lt;Hi&gt;</h1>"), "{html}");
         assert!(html.contains("<p class=\"subtitle\">a &quot;b&quot;</p>"), "{html}");
         assert!(html.contains(
-            "<img src=\"/uploads/images/hero.jpg\" alt=\"slot&#39;s alt\" width=\"1600\" height=\"900\" fetchpriority=\"high\">"
+            "<img src=\"/uploads/images/hero.jpg\" alt=\"slot's alt\" width=\"1600\" height=\"900\" fetchpriority=\"high\">"
         ));
         assert!(html.contains("<a class=\"button\" href=\"#\">Go</a>"), "{html}");
         assert!(html.contains("<section class=\"section hero\" id=\"section-s1\" lang=\"en\">"), "{html}");
@@ -469,6 +487,33 @@ mod tests {
             let html = page(&chrome(&[]), &one_section(template, content, HashMap::new()));
             assert!(html.contains(want), "{template}: {html}");
         }
+    }
+
+    #[test]
+    fn every_value_is_escaped_in_text_and_in_attributes() {
+        let nasty = r#"<a href="x" title='y'>&amp;</a>"#;
+        let escaped = "&lt;a href=&quot;x&quot; title='y'&gt;&amp;amp;&lt;/a&gt;";
+        let locales = [nasty.to_string(), "en".to_string()];
+        let nav = [NavItem { label: nasty.into(), href: nasty.into(), children: Vec::new() }];
+        let chrome =
+            Chrome { site_title: nasty, nav: &nav, lang: nasty, locale_param: None, locales: &locales, path: nasty };
+        let html = error_page(&chrome, nasty, nasty, true);
+        assert!(html.contains(&format!("<html lang=\"{escaped}\">")), "{html}");
+        assert!(html.contains(&format!("<title>{escaped}</title>")), "{html}");
+        assert!(html.contains(&format!("<a class=\"site-title\" href=\"/pages/home\">{escaped}</a>")), "{html}");
+        assert!(html.contains(&format!("<a href=\"{escaped}\">{escaped}</a>")), "nav: {html}");
+        assert!(html.contains(&format!("<a hreflang=\"{escaped}\" href=\"{escaped}?locale={escaped}\"")), "{html}");
+        assert!(html.contains(&format!("<h1>{escaped}</h1><p class=\"message\">{escaped}</p>")), "{html}");
+        assert!(!html.contains(nasty), "{html}");
+    }
+
+    #[test]
+    fn blank_text_leaves_its_element_out() {
+        let p = one_section("cta", json!({"title":"  ","text":"","link":{"label":" ","href":"/x"}}), HashMap::new());
+        let html = page(&chrome(&[]), &p);
+        assert!(html.contains("<section class=\"section cta\" id=\"section-s1\" lang=\"en\">\n</section>\n"), "{html}");
+        let html = error_page(&chrome(&[]), "Gone", " ", false);
+        assert!(html.contains("<h1>Gone</h1><p><a href=\"/pages/home\">"), "{html}");
     }
 
     #[test]
