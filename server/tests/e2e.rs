@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The seeded home page's hero title (server/src/seed/content.rs).
+/// The seeded home page's hero title (the demo content of cms-db's seed).
 const HERO_TITLE: &str = "Build pages from sections";
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -86,13 +86,6 @@ impl Db {
         Ok(db)
     }
 
-    pub fn dialect(&self) -> Dialect {
-        match self {
-            Db::Sqlite(_) => Dialect::Sqlite,
-            Db::Postgres(_) => Dialect::Postgres,
-        }
-    }
-
     /// A connection, waiting up to [`CHECKOUT_TIMEOUT`] for one to be free.
     pub fn get(&self) -> Result<Conn, DbError> {
         let unavailable = |e: r2d2::Error| DbError::database("no database connection available", e);
