@@ -3,7 +3,7 @@
 //! lists, emphasis, code, block quotes and links. HTML in the source is never markup: it shows
 //! as text. Link targets (and images, which become links to the image) pass [`safe_href`].
 
-use pulldown_cmark::{html, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{html, CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use crate::web::html::safe_href;
 
@@ -30,8 +30,8 @@ pub fn to_html(md: &str) -> String {
             Event::Start(Tag::Link { link_type, dest_url, title: restore(title), id })
         }
         Event::End(TagEnd::Image) => Event::End(TagEnd::Link),
-        Event::Start(Tag::CodeBlock(pulldown_cmark::CodeBlockKind::Fenced(info))) => {
-            Event::Start(Tag::CodeBlock(pulldown_cmark::CodeBlockKind::Fenced(restore(info))))
+        Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(restore(info))))
         }
         other => other,
     });
