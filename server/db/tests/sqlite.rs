@@ -222,7 +222,7 @@ fn real_world_features_apply() {
         "sqlite",
         &[
             ("0000_crlf", 1000, "CREATE TABLE `a` (\r\n\t`id` integer PRIMARY KEY,\r\n\t`v` text\r\n);\r\n--> statement-breakpoint\r\nCREATE INDEX `a_v` ON `a` (`v`);\r\n"),
-            ("0001_strings", 2000, "INSERT INTO a (v) VALUES ('x; y'), ('--> not a comment? ''; still');\n--> statement-breakpoint\nINSERT INTO a (v) VALUES (\"z;\") ;"),
+            ("0001_strings", 2000, "INSERT INTO a (v) VALUES ('x; y'), ('--> not a comment? ''; still');\n--> statement-breakpoint\nINSERT INTO a (\"v\") VALUES ('z;') ;"),
             ("0002_trigger", 3000, "CREATE TABLE log (msg text);\n--> statement-breakpoint\nCREATE TRIGGER a_ins AFTER INSERT ON a BEGIN\n  INSERT INTO log VALUES ('inserted; ' || new.v);\n  INSERT INTO log VALUES (CASE WHEN new.v IS NULL THEN 'null' ELSE 'set' END);\nEND;\n--> statement-breakpoint\nINSERT INTO a (v) VALUES ('t');"),
             ("0003_fts", 4000, "CREATE VIRTUAL TABLE docs USING fts5(title, body);\n--> statement-breakpoint\nINSERT INTO docs VALUES ('hello', 'world; again');"),
             ("0004_empty_chunks", 5000, "--> statement-breakpoint\n\n--> statement-breakpoint\n-- just a comment\n--> statement-breakpoint\nCREATE TABLE b (id integer);\n--> statement-breakpoint\n"),
