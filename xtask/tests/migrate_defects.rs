@@ -413,3 +413,23 @@ fn a_run_that_lost_the_race_blames_the_other_run_not_the_file() {
     let cause = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
     assert!(cause.contains("already exists"), "{cause}");
 }
+
+#[test]
+fn sqlite_url_options_are_refused_so_mode_ro_never_writes() {
+    let root = project(&[("0000_first", 1, "CREATE TABLE first (x integer);")]);
+    xtask_in(root.path()).arg("migrate").assert().success();
+    let before = fs::read(root.path().join("data/sqlite.db")).unwrap();
+    let j = root.path().join("migrations/sqlite/meta/_journal.json");
+    fixture::write_folder(
+        &root.path().join("migrations/sqlite"),
+        "sqlite",
+        "7",
+        &[("0000_first", 1, "CREATE TABLE first (x integer);"), ("0001_second", 2, "CREATE TABLE second (x);")],
+    );
+    assert!(j.exists());
+    for cmd in ["migrate", "status"] {
+        let err = stderr_of_failure(xtask_in(root.path()).args([cmd, "--database-url", "file:data/sqlite.db?mode=ro"]));
+        assert!(err.contains("?mode=ro") && err.contains("not supported") && err.contains("read-only"), "{err}");
+    }
+    assert_eq!(fs::read(root.path().join("data/sqlite.db")).unwrap(), before, "nothing was written");
+}

@@ -42,11 +42,18 @@ impl DatabaseUrl {
         for prefix in ["sqlite://", "sqlite:", "file://", "file:"] {
             if lower.starts_with(prefix) {
                 let rest = &raw[prefix.len()..];
-                // `file:x.db?mode=rwc` style options are not ours to interpret; drop them.
-                let path = rest.split('?').next().unwrap_or_default();
+                let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
                 if path.is_empty() {
                     return Err(DbError::Url(format!(
                         "`{}` names no database file; write e.g. file:data/sqlite.db",
+                        redact(raw)
+                    )));
+                }
+                // SQLite URI options (`?mode=ro`, `?cache=shared`) would be silently dropped, and
+                // `mode=ro` would not stop a write command: refuse them instead.
+                if !options.is_empty() {
+                    return Err(DbError::Url(format!(
+                        "`{}`: SQLite URL options after `?` are not supported; remove them. Commands that only read (status, check, diff, backup) open the database read-only already, and the studio has --read-only",
                         redact(raw)
                     )));
                 }
@@ -449,10 +456,9 @@ mod tests {
                 "{raw}"
             );
         }
-        assert_eq!(
-            DatabaseUrl::parse("file:/abs/x.db?mode=rwc").unwrap(),
-            DatabaseUrl::Sqlite { path: "/abs/x.db".into() }
-        );
+        // Options are refused, never silently dropped (`mode=ro` would not stop a write).
+        assert!(DatabaseUrl::parse("file:/abs/x.db?mode=rwc").is_err());
+        assert_eq!(DatabaseUrl::parse("file:/abs/x.db?").unwrap(), DatabaseUrl::Sqlite { path: "/abs/x.db".into() });
     }
 
     #[test]
@@ -490,6 +496,16 @@ mod tests {
         );
         let url = DatabaseUrl::parse("postgresql://a:b@c/d").unwrap();
         assert_eq!(format!("{url} {url:?}"), "postgresql://a:***@c/d DatabaseUrl(postgresql://a:***@c/d)");
+    }
+
+    #[test]
+    fn sqlite_url_options_are_refused_not_dropped() {
+        for raw in ["file:data/x.db?mode=ro", "sqlite:x.db?cache=shared", "sqlite:?mode=ro"] {
+            let err = DatabaseUrl::parse(raw).unwrap_err().to_string();
+            assert!(err.contains("are not supported") || err.contains("names no database"), "{raw}: {err}");
+        }
+        let err = DatabaseUrl::parse("file:data/x.db?mode=ro").unwrap_err().to_string();
+        assert!(err.contains("?mode=ro") && err.contains("read-only"), "{err}");
     }
 
     #[test]
