@@ -298,7 +298,7 @@ fn databases_that_are_not_files_are_refused_with_what_to_do() {
     fs::write(&text, "these are not the tables you are looking for\n").unwrap();
     let cases = [
         (format!("file:{}", folder.display()), "it is a directory"),
-        ("file:/dev/null".to_string(), "it is a device"),
+        ("file:/dev/null".to_string(), "it is a character device"),
         (format!("file:{}", text.display()), "it is not an SQLite database"),
     ];
     for (url, expected) in &cases {

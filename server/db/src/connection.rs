@@ -241,35 +241,27 @@ fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> Value {
     }
 }
 
-impl Sql for rusqlite::Connection {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
-        sqlite_query(self, sql, params)
-    }
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
-        sqlite_execute(self, sql, params)
-    }
-    fn batch(&mut self, sql: &str) -> Result<(), DbError> {
-        self.execute_batch(sql).map_err(sqlite_error(sql))
-    }
+macro_rules! impl_sqlite_sql {
+    ($t:ty) => {
+        impl Sql for $t {
+            fn dialect(&self) -> Dialect {
+                Dialect::Sqlite
+            }
+            fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+                sqlite_query(self, sql, params)
+            }
+            fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+                sqlite_execute(self, sql, params)
+            }
+            fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+                self.execute_batch(sql).map_err(sqlite_error(sql))
+            }
+        }
+    };
 }
 
-impl Sql for rusqlite::Transaction<'_> {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
-        sqlite_query(self, sql, params)
-    }
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
-        sqlite_execute(self, sql, params)
-    }
-    fn batch(&mut self, sql: &str) -> Result<(), DbError> {
-        self.execute_batch(sql).map_err(sqlite_error(sql))
-    }
-}
+impl_sqlite_sql!(rusqlite::Connection);
+impl_sqlite_sql!(rusqlite::Transaction<'_>);
 
 fn sqlite_query(c: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
     let e = sqlite_error(sql);

@@ -25,8 +25,8 @@ pub fn read_regular(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u
         io::ErrorKind::NotFound => ReadError::NotFound(e),
         _ => ReadError::Io(e),
     })?;
-    if !meta.is_file() {
-        return Err(ReadError::NotRegular { kind: kind_of(&meta.file_type()) });
+    if let Some(kind) = special_kind(&meta) {
+        return Err(ReadError::NotRegular { kind });
     }
     if meta.len() > limit {
         return Err(ReadError::TooLarge { limit, what });
@@ -40,9 +40,13 @@ pub fn read_regular(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u
     Ok(bytes)
 }
 
-fn kind_of(t: &std::fs::FileType) -> &'static str {
+/// What a path that is not a regular file is, in words (`None` for a regular file).
+pub fn special_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt;
-    if t.is_dir() {
+    let t = meta.file_type();
+    Some(if t.is_file() {
+        return None;
+    } else if t.is_dir() {
         "a directory"
     } else if t.is_fifo() {
         "a FIFO (named pipe)"
@@ -54,7 +58,7 @@ fn kind_of(t: &std::fs::FileType) -> &'static str {
         "a socket"
     } else {
         "a special file"
-    }
+    })
 }
 
 #[cfg(test)]

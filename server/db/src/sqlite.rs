@@ -30,25 +30,12 @@ enum Found {
 /// what to do, before SQLite turns it into "disk I/O error" or an empty database.
 fn inspect(path: &Path) -> Result<Found, String> {
     use std::io::Read as _;
-    use std::os::unix::fs::FileTypeExt;
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
         Err(e) => return Err(format!("{e}; check DATABASE_URL and the folder's permissions")),
     };
-    let t = meta.file_type();
-    let kind = if t.is_dir() {
-        "a directory"
-    } else if t.is_char_device() || t.is_block_device() {
-        "a device"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        ""
-    };
-    if !kind.is_empty() {
+    if let Some(kind) = crate::regular_file::special_kind(&meta) {
         return Err(format!(
             "it is {kind}, not a database file; point DATABASE_URL at an SQLite file (e.g. file:data/sqlite.db)"
         ));
