@@ -12,7 +12,9 @@ mod check;
 mod confirm;
 mod diff;
 mod files;
+mod generate;
 mod migrate;
+mod push;
 mod reset_complete;
 mod reset_data;
 mod restore;
@@ -45,11 +47,15 @@ struct Cli {
 enum Command {
     /// Apply pending migrations, each in its own transaction
     Migrate(migrate::Args),
+    /// Write the migration from the migrations folders to the code schema (both dialects), verified
+    Generate(generate::Args),
     /// Print the SQL between two schemas (database, migrations folder, SQL file, empty), verified
     Diff(diff::Args),
+    /// Development: make the database match the code schema directly (data-loss guard)
+    Push(push::Args),
     /// Show every migration as applied, pending, modified, missing or out of order
     Status(status::Args),
-    /// Exit non-zero when the database and the migrations folder disagree (CI gate)
+    /// Exit non-zero when the database, the migrations folder and the code schema disagree (CI gate)
     Check(check::Args),
     /// Seed the demo environment (idempotent; --seed N reproducible; --scale N large)
     Seed(seed::Args),
@@ -81,7 +87,9 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Migrate(args) => migrate::run(&ctx, args),
+        Command::Generate(args) => generate::run(&ctx, args),
         Command::Diff(args) => diff::run(&ctx, args),
+        Command::Push(args) => push::run(&ctx, args),
         Command::Status(args) => status::run(&ctx, args),
         Command::Check(args) => check::run(&ctx, args),
         Command::Seed(args) => seed::run(&ctx, args),
