@@ -6,6 +6,7 @@ pub mod declare;
 pub mod diff;
 pub mod introspect;
 pub mod model;
+pub mod preflight;
 pub mod source;
 pub mod sql;
 pub mod verify;
