@@ -105,14 +105,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         (None, _) => ScratchServer::default(),
     };
 
-    // Schema drift: the configured database's folder, then the other dialect's default one.
+    // Schema drift: the configured database's folder, then the other dialect's default one
+    // (only against the code schema: `--schema sql:FILE` is SQL of one dialect).
     let mut folders: Vec<(Dialect, PathBuf)> = vec![(dialect, set.dir.clone())];
     let other = match dialect {
         Dialect::Sqlite => Dialect::Postgres,
         Dialect::Postgres => Dialect::Sqlite,
     };
     let other_dir = ctx.root.join(other.default_folder());
-    if args.migrations.is_none() && other_dir.is_dir() {
+    if args.migrations.is_none() && other_dir.is_dir() && matches!(desired, Source::Schema) {
         folders.push((other, other_dir));
     }
     let mut own_folder_schema = None;
@@ -137,7 +138,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         if !changes.is_empty() {
             problems.push(schema_drift(ctx, d, &dir, &desired, &changes));
         }
-        checked.push(format!("{} builds {desired}", ctx.show(&dir)));
+        checked.push(format!("{} builds {}", ctx.show(&dir), label(&desired)));
         if dir == set.dir {
             own_folder_schema = Some(built);
         }
@@ -197,11 +198,16 @@ fn blocking_problem(set: &MigrationSet) -> Option<String> {
     set.problems.iter().find(|p| !matches!(p, JournalProblem::UnlistedFile { .. })).map(ToString::to_string)
 }
 
-fn schema_drift(ctx: &Context, d: Dialect, dir: &Path, desired: &Source, changes: &[Change]) -> Problem {
-    let what = match desired {
+/// What the folders are compared with, in words.
+fn label(desired: &Source) -> String {
+    match desired {
         Source::Schema => "the code schema (server/db/src/cms_schema.rs)".to_string(),
         other => other.to_string(),
-    };
+    }
+}
+
+fn schema_drift(ctx: &Context, d: Dialect, dir: &Path, desired: &Source, changes: &[Change]) -> Problem {
+    let what = label(desired);
     let to_do = match desired {
         Source::Schema => {
             "run `cargo xtask generate` to write the migration that does (or change cms_schema.rs to match the folder)"
