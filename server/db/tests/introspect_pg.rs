@@ -95,6 +95,7 @@ CREATE MATERIALIZED VIEW "team_counts" AS SELECT "team_id", count(*) AS "n" FROM
 CREATE FUNCTION "touch"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER "set_updated" BEFORE UPDATE ON "teams" FOR EACH ROW EXECUTE FUNCTION "touch"();
 CREATE TRIGGER "set_updated" BEFORE UPDATE ON "posts" FOR EACH ROW EXECUTE FUNCTION "touch"();
+CREATE FUNCTION "auth"."is_admin"(r "auth"."role") RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT r = 'admin' $$;
 CREATE SCHEMA "drizzle";
 CREATE TABLE "drizzle"."__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint);
 CREATE UNIQUE INDEX "__drizzle_migrations_applied_once" ON "drizzle"."__drizzle_migrations" ("hash", "created_at");
@@ -287,6 +288,32 @@ fn every_object_kind_is_read_in_normal_form() {
         s.triggers[&(public("teams"), "set_updated".into())].definition,
         "CREATE TRIGGER set_updated BEFORE UPDATE ON teams FOR EACH ROW EXECUTE FUNCTION touch()"
     );
+
+    assert_eq!(
+        s.functions.values().cloned().collect::<Vec<_>>(),
+        [
+            Function {
+                name: QualifiedName::new("auth", "is_admin"),
+                kind: RoutineKind::Function,
+                arguments: "r auth.role".into(),
+                parameters: "r auth.role".into(),
+                returns: Some("boolean".into()),
+                definition: "CREATE OR REPLACE FUNCTION auth.is_admin(r auth.role)\n RETURNS boolean\n LANGUAGE sql\n \
+                             IMMUTABLE\nAS $function$ SELECT r = 'admin' $function$"
+                    .into(),
+            },
+            Function {
+                name: public("touch"),
+                kind: RoutineKind::Function,
+                arguments: String::new(),
+                parameters: String::new(),
+                returns: Some("trigger".into()),
+                definition: "CREATE OR REPLACE FUNCTION public.touch()\n RETURNS trigger\n LANGUAGE plpgsql\n\
+                             AS $function$ BEGIN RETURN NEW; END $function$"
+                    .into(),
+            },
+        ]
+    );
 }
 
 #[test]
@@ -347,8 +374,10 @@ fn a_schema_filter_reads_only_its_namespaces() {
     assert_eq!(auth.tables.keys().map(ToString::to_string).collect::<Vec<_>>(), ["auth.users"]);
     assert_eq!(auth.enums.keys().map(ToString::to_string).collect::<Vec<_>>(), ["auth.role"]);
     assert!(auth.sequences.is_empty() && auth.views.is_empty() && auth.triggers.is_empty());
+    assert_eq!(auth.functions.values().map(|f| f.name.to_string()).collect::<Vec<_>>(), ["auth.is_admin"]);
     let public = introspect::postgres(&mut client, SchemaFilter::only(["public"])).unwrap();
     assert_eq!(public.tables.len(), 2);
+    assert_eq!(public.functions.values().map(|f| f.name.to_string()).collect::<Vec<_>>(), ["touch"]);
     assert!(public.schemas.is_empty());
 }
 
@@ -417,4 +446,81 @@ fn the_projects_postgresql_folder_applied_twice_reads_equal_with_its_tables_keys
     );
     // Unique constraints are not indexes.
     assert!(!s.table("teams").unwrap().indexes.contains_key("teams_name_unique"));
+}
+
+/// Functions are keyed by name and identity arguments (overloads are two functions), with
+/// procedures among them; whatever way the SQL created them (a `DO` block, CRLF line endings)
+/// they read the same; functions of an extension are not part of the schema.
+#[test]
+fn functions_overloads_and_procedures_read_in_normal_form() {
+    const FUNCTIONS: &str = "CREATE TABLE pages (id integer PRIMARY KEY, title text);
+        CREATE FUNCTION fmt(n integer) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'n' || n $$;
+        CREATE FUNCTION fmt(s text, width integer DEFAULT 10) RETURNS text LANGUAGE sql IMMUTABLE
+            AS $$ SELECT lpad(s, width) $$;
+        CREATE FUNCTION titles() RETURNS SETOF pages LANGUAGE sql STABLE AS $$ SELECT * FROM pages $$;
+        CREATE PROCEDURE retitle(p integer, INOUT t text) LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE pages SET title = t WHERE id = p;
+        END $$;";
+    let Some(s) = schema_of(FUNCTIONS) else { return };
+    let keys: Vec<(String, String)> = s.functions.keys().map(|(n, a)| (n.to_string(), a.clone())).collect();
+    assert_eq!(
+        keys,
+        [
+            ("fmt".to_string(), "n integer".to_string()),
+            ("fmt".into(), "s text, width integer".into()),
+            ("retitle".into(), "IN p integer, INOUT t text".into()),
+            ("titles".into(), String::new()),
+        ]
+    );
+    let fmt = &s.functions[&(public("fmt"), "s text, width integer".into())];
+    assert_eq!(fmt.parameters, "s text, width integer DEFAULT 10");
+    assert_eq!(fmt.returns.as_deref(), Some("text"));
+    let retitle = &s.functions[&(public("retitle"), "IN p integer, INOUT t text".into())];
+    assert_eq!((retitle.kind, retitle.returns.as_deref()), (RoutineKind::Procedure, None));
+    assert!(retitle.definition.starts_with("CREATE OR REPLACE PROCEDURE public.retitle(IN p integer, INOUT t text)\n"));
+    assert_eq!(s.functions[&(public("titles"), String::new())].returns.as_deref(), Some("SETOF pages"));
+
+    // The same functions made in a DO block (as Drizzle folders make them) and with CRLF line
+    // endings read the same.
+    let in_do_block = format!("DO $do$ BEGIN {} END $do$;", FUNCTIONS.replace("$$", "$f$"));
+    assert_eq!(schema_of(&in_do_block).unwrap(), s);
+    assert_eq!(schema_of(&FUNCTIONS.replace('\n', "\r\n")).unwrap(), s);
+    let other_body = FUNCTIONS.replace("SELECT 'n' || n", "SELECT 'N' || n");
+    assert_ne!(schema_of(&other_body).unwrap(), s);
+}
+
+#[test]
+fn functions_an_extension_owns_are_not_read() {
+    let Some(db) = test_support::pg::database() else { return };
+    let mut client = db.client();
+    let available =
+        client.query_opt("SELECT 1 FROM pg_available_extensions WHERE name = 'citext'", &[]).unwrap().is_some();
+    if !available {
+        eprintln!("SKIPPED: the extension citext is not installed on this server; its functions cannot be checked");
+        return;
+    }
+    client
+        .batch_execute(
+            "CREATE EXTENSION IF NOT EXISTS citext;
+            CREATE TABLE users (id integer PRIMARY KEY, email citext NOT NULL);
+            CREATE FUNCTION email_domain(e citext) RETURNS text LANGUAGE sql AS $$ SELECT split_part(e::text, '@', 2) $$;",
+        )
+        .unwrap();
+    let extension_functions: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_depend WHERE classid = 'pg_proc'::regclass AND deptype = 'e' \
+             AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'citext')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(extension_functions > 10, "citext brings its own functions");
+    let s = read(&mut client);
+    assert_eq!(
+        s.functions.keys().map(|(n, a)| format!("{n}({a})")).collect::<Vec<_>>(),
+        ["email_domain(e citext)"],
+        "only the user's function"
+    );
+    assert_eq!(s.table("users").unwrap().column("email").unwrap().data_type, "citext");
 }

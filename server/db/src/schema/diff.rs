@@ -12,6 +12,10 @@
 //!   for `CONSTRAINT n …`), otherwise by content; the same content under another name is a
 //!   rename (PostgreSQL), a changed content a drop and an add. An index is matched the same way
 //!   and a changed index is a drop and a create.
+//! - PostgreSQL functions are matched by name and identity arguments (an overload is another
+//!   function): a changed body or attribute is [`Change::ReplaceFunction`] (`CREATE OR
+//!   REPLACE`); a changed result type, kind or parameter list is a drop and a create (the
+//!   renderer takes what calls it down and up around them). Functions hold no rows: safe.
 //! - Column order is not compared: PostgreSQL cannot reorder columns without recreating the
 //!   table, and SQLite follows the same rule so that both dialects behave alike.
 //! - Table-level changes name the table by its name in `to` (after any [`Change::RenameTable`]);
@@ -188,6 +192,20 @@ pub enum Change {
     ReplaceVirtualTable {
         from: VirtualTable,
         to: VirtualTable,
+    },
+    /// A new PostgreSQL function or procedure (also the second half of one whose signature
+    /// changed: see [`Function::replaceable_by`]).
+    CreateFunction {
+        function: Function,
+    },
+    DropFunction {
+        function: Function,
+    },
+    /// The same function (name, arguments, result) with another body or other attributes:
+    /// `CREATE OR REPLACE`, which keeps what depends on it.
+    ReplaceFunction {
+        from: Function,
+        to: Function,
     },
 }
 
@@ -556,8 +574,16 @@ impl fmt::Display for Change {
             CreateVirtualTable { table } => write!(f, "create virtual table {}", table.name),
             DropVirtualTable { table } => write!(f, "drop virtual table {}", table.name),
             ReplaceVirtualTable { to, .. } => write!(f, "replace virtual table {}", to.name),
+            CreateFunction { function } => write!(f, "create {}", function_label(function)),
+            DropFunction { function } => write!(f, "drop {}", function_label(function)),
+            ReplaceFunction { to, .. } => write!(f, "replace {}", function_label(to)),
         }
     }
+}
+
+/// `function f(a integer)`, `procedure p()`.
+fn function_label(function: &Function) -> String {
+    format!("{} {}({})", function.kind.sql().to_ascii_lowercase(), function.name, function.arguments)
 }
 
 /// PostgreSQL's `serial` pseudo-types (the model's normal form for a column owning its
@@ -1035,6 +1061,7 @@ pub fn diff(from: &Schema, to: &Schema, renames: &Renames) -> Result<Vec<Change>
         |v| Change::DropVirtualTable { table: v.clone() },
         |a, b| Change::ReplaceVirtualTable { from: a.clone(), to: b.clone() },
     );
+    diff_functions(&f, to, &mut out);
     for (name, s) in &f.sequences {
         if !to.sequences.contains_key(name) {
             out.push(Change::DropSequence { sequence: s.clone() });
@@ -1148,6 +1175,29 @@ fn diff_keyed<K: Ord + Clone, V: PartialEq>(
             None => out.push(create(v)),
             Some(old) if old != v => out.push(replace(old, v)),
             Some(_) => {}
+        }
+    }
+}
+
+/// Functions by (name, identity arguments): a changed one is replaced in place when
+/// `CREATE OR REPLACE` can do it, else dropped and created.
+fn diff_functions(f: &Schema, to: &Schema, out: &mut Vec<Change>) {
+    for (key, old) in &f.functions {
+        if !to.functions.contains_key(key) {
+            out.push(Change::DropFunction { function: old.clone() });
+        }
+    }
+    for (key, new) in &to.functions {
+        match f.functions.get(key) {
+            None => out.push(Change::CreateFunction { function: new.clone() }),
+            Some(old) if old == new => {}
+            Some(old) if old.replaceable_by(new) => {
+                out.push(Change::ReplaceFunction { from: old.clone(), to: new.clone() })
+            }
+            Some(old) => {
+                out.push(Change::DropFunction { function: old.clone() });
+                out.push(Change::CreateFunction { function: new.clone() });
+            }
         }
     }
 }
@@ -1693,6 +1743,60 @@ mod tests {
             ok(&with_enum(&["a", "b"]), &with_enum(&["a", "c"]), &Renames::parse(["mood.b=c"]).unwrap()),
             ["rename value 'b' of enum mood to 'c'"]
         );
+    }
+
+    fn function(name: &str, arguments: &str, returns: &str, body: &str) -> Function {
+        Function {
+            name: q(name),
+            kind: RoutineKind::Function,
+            arguments: arguments.into(),
+            parameters: arguments.into(),
+            returns: Some(returns.into()),
+            definition: format!(
+                "CREATE OR REPLACE FUNCTION public.{name}({arguments})\n RETURNS {returns}\n LANGUAGE sql\n\
+                 AS $function$ {body} $function$"
+            ),
+        }
+    }
+
+    fn with_functions(functions: &[Function]) -> Schema {
+        let mut s = Schema::empty(Dialect::Postgres);
+        for f in functions {
+            s.functions.insert(f.key(), f.clone());
+        }
+        s
+    }
+
+    #[test]
+    fn functions_are_matched_by_name_and_arguments_and_replaced_when_they_can_be() {
+        let int = function("fmt", "n integer", "text", "SELECT 'n' || n");
+        let text = function("fmt", "s text", "text", "SELECT s");
+        let from = with_functions(&[int.clone(), text.clone()]);
+        // An overload added and one dropped: two functions, no ambiguity.
+        let big = function("fmt", "n bigint", "text", "SELECT 'n' || n");
+        let to = with_functions(&[big.clone(), text.clone()]);
+        assert_eq!(ok(&from, &to, &Renames::none()), ["drop function fmt(n integer)", "create function fmt(n bigint)"]);
+        // Another body: replaced in place.
+        let text2 = function("fmt", "s text", "text", "SELECT upper(s)");
+        let changes = diff(&from, &with_functions(&[int.clone(), text2.clone()]), &Renames::none()).unwrap();
+        assert_eq!(changes, [Change::ReplaceFunction { from: text.clone(), to: text2 }]);
+        assert_eq!(changes[0].safety(), Safety::Safe);
+        // Another result type or a parameter's default: dropped and created.
+        let varchar = function("fmt", "s text", "character varying", "SELECT s");
+        assert_eq!(
+            ok(&from, &with_functions(&[int.clone(), varchar]), &Renames::none()),
+            ["drop function fmt(s text)", "create function fmt(s text)"]
+        );
+        let defaulted = Function { parameters: "s text DEFAULT 'x'::text".into(), ..text.clone() };
+        assert!(!text.replaceable_by(&defaulted) && text.replaceable_by(&text));
+        let procedure = Function { kind: RoutineKind::Procedure, returns: None, ..text.clone() };
+        assert_eq!(
+            ok(&from, &with_functions(&[int, procedure]), &Renames::none()),
+            ["drop function fmt(s text)", "create procedure fmt(s text)"]
+        );
+        let dropped = diff(&from, &Schema::empty(Dialect::Postgres), &Renames::none()).unwrap();
+        assert!(dropped.iter().all(|c| matches!(c, Change::DropFunction { .. }) && c.safety() == Safety::Safe));
+        assert!(!same(&from, &to) && same(&from, &from.clone()));
     }
 
     #[test]

@@ -39,6 +39,11 @@
 //!   sequence name); the sequence is not listed in `Schema::sequences`. Any other
 //!   sequence-backed default keeps its text (`nextval('s'::regclass)`) and its sequence is
 //!   listed;
+//! - PostgreSQL functions and procedures: keyed by name and identity arguments
+//!   (`pg_get_function_identity_arguments`, so overloads are distinct); the definition is
+//!   `pg_get_functiondef` (the whole `CREATE OR REPLACE FUNCTION …`, the name always
+//!   qualified) with line endings made `\n` and trailing whitespace dropped; functions an
+//!   extension owns, aggregates and window functions are not read;
 //! - drizzle's bookkeeping table (`__drizzle_migrations`, schema `drizzle`), SQLite's own
 //!   tables (`sqlite_%`) and an FTS5 table's shadow tables are never part of a schema.
 
@@ -90,6 +95,9 @@ pub struct Schema {
     pub triggers: BTreeMap<(QualifiedName, String), Trigger>,
     /// SQLite virtual tables (FTS5 …): one object each, their shadow tables included.
     pub virtual_tables: BTreeMap<QualifiedName, VirtualTable>,
+    /// PostgreSQL functions and procedures (not an extension's), keyed by name and identity
+    /// arguments ([`Function::key`]): overloads are distinct objects. Empty on SQLite.
+    pub functions: BTreeMap<(QualifiedName, String), Function>,
 }
 
 impl Schema {
@@ -103,6 +111,7 @@ impl Schema {
             sequences: BTreeMap::new(),
             triggers: BTreeMap::new(),
             virtual_tables: BTreeMap::new(),
+            functions: BTreeMap::new(),
         }
     }
 
@@ -119,6 +128,7 @@ impl Schema {
             && self.sequences.is_empty()
             && self.triggers.is_empty()
             && self.virtual_tables.is_empty()
+            && self.functions.is_empty()
     }
 }
 
@@ -332,6 +342,54 @@ impl Trigger {
     /// Its key in [`Schema::triggers`]: (table, trigger name).
     pub fn key(&self) -> (QualifiedName, String) {
         (self.table.clone(), self.name.name.clone())
+    }
+}
+
+/// A PostgreSQL function or procedure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Function {
+    pub name: QualifiedName,
+    pub kind: RoutineKind,
+    /// The identity arguments (`pg_get_function_identity_arguments`: `a integer, b text`, names
+    /// and modes, no defaults): with the name, what tells one overload from another.
+    pub arguments: String,
+    /// The parameters as declared (`pg_get_function_arguments`: defaults included).
+    pub parameters: String,
+    /// The result (`pg_get_function_result`: `trigger`, `SETOF pages`, `TABLE(…)`); `None`
+    /// for a procedure.
+    pub returns: Option<String>,
+    /// The whole `CREATE OR REPLACE FUNCTION …` statement (`pg_get_functiondef`).
+    pub definition: String,
+}
+
+impl Function {
+    /// Its key in [`Schema::functions`]: (name, identity arguments).
+    pub fn key(&self) -> (QualifiedName, String) {
+        (self.name.clone(), self.arguments.clone())
+    }
+
+    /// Whether `CREATE OR REPLACE` can turn `self` into `other` (same key): PostgreSQL refuses
+    /// to change a routine's kind, its result type, or its parameters' names and defaults that
+    /// way, so any of those changed is a drop and a create.
+    pub fn replaceable_by(&self, other: &Function) -> bool {
+        self.kind == other.kind && self.returns == other.returns && self.parameters == other.parameters
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutineKind {
+    Function,
+    Procedure,
+}
+
+impl RoutineKind {
+    /// As DDL spells it: `FUNCTION`, `PROCEDURE`.
+    pub fn sql(self) -> &'static str {
+        match self {
+            RoutineKind::Function => "FUNCTION",
+            RoutineKind::Procedure => "PROCEDURE",
+        }
     }
 }
 

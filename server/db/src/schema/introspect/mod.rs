@@ -8,13 +8,13 @@
 //!   defaults, collations, generated expressions, AUTOINCREMENT, DEFERRABLE, index
 //!   expressions and predicates).
 //! - [`postgres()`]: `pg_catalog` (`format_type`, `pg_get_expr`, `pg_get_constraintdef`,
-//!   `pg_get_indexdef`, `pg_get_viewdef`, `pg_get_triggerdef`, enums, sequences, identity).
+//!   `pg_get_indexdef`, `pg_get_viewdef`, `pg_get_triggerdef`, `pg_get_functiondef`, enums,
+//!   sequences, identity, functions and procedures).
 //!
 //! Not read (the model has no place for them yet): SQLite `ON CONFLICT` clauses and `MATCH`;
-//! PostgreSQL functions (a trigger's function is named in its definition only), domains,
-//! exclusion constraints, partitioning, `NOT VALID`/`NO INHERIT` on checks, indexes on
-//! materialized views, comments, grants and row-level security policies, and anything an
-//! extension owns.
+//! PostgreSQL aggregates, domains, exclusion constraints, partitioning, `NOT VALID`/`NO
+//! INHERIT` on checks, indexes on materialized views, comments, grants and row-level security
+//! policies, and anything an extension owns.
 //!
 //! [`normalize_sql_expression`] is the one normalisation of SQLite expression text: defaults,
 //! checks, generated columns, index expressions and predicates, views, triggers and virtual

@@ -1,7 +1,8 @@
 //! PostgreSQL introspection from `pg_catalog`: the server prints every expression and type
 //! itself (`format_type`, `pg_get_expr`, `pg_get_constraintdef`, `pg_get_indexdef`,
-//! `pg_get_viewdef`, `pg_get_triggerdef`), so its text is already canonical and kept as
-//! printed. Objects that belong to an extension are not part of the schema.
+//! `pg_get_viewdef`, `pg_get_triggerdef`, `pg_get_functiondef`), so its text is already
+//! canonical and kept as printed. Objects that belong to an extension are not part of the
+//! schema.
 
 use std::collections::BTreeMap;
 
@@ -36,6 +37,7 @@ pub fn postgres(client: &mut Client, filter: SchemaFilter) -> Result<Schema, Int
     r.enums()?;
     r.views()?;
     r.triggers()?;
+    r.functions()?;
     let Reader { mut schema, tables, .. } = r;
     for (_, mut table) in tables.into_values() {
         table.normalize();
@@ -398,6 +400,45 @@ impl Reader<'_> {
         }
         Ok(())
     }
+
+    /// Functions and procedures that no extension owns (aggregates and window functions are
+    /// not read: `pg_get_functiondef` cannot print an aggregate).
+    fn functions(&mut self) -> Result<(), IntrospectError> {
+        let sql = format!(
+            "SELECT n.nspname::text, p.proname::text, p.prokind::text, \
+               pg_get_function_identity_arguments(p.oid), pg_get_function_arguments(p.oid), \
+               pg_get_function_result(p.oid), pg_get_functiondef(p.oid) \
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE p.prokind IN ('f', 'p') AND {SYSTEM_NAMESPACES} \
+               AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_proc'::regclass \
+                 AND e.objid = p.oid AND e.deptype = 'e')"
+        );
+        for row in self.query("functions", &sql)? {
+            let ns: String = row.get(0);
+            if !self.wanted(&ns) {
+                continue;
+            }
+            let kind = match row.get::<_, String>(2).as_str() {
+                "p" => RoutineKind::Procedure,
+                _ => RoutineKind::Function,
+            };
+            let function = Function {
+                name: QualifiedName::new(ns, row.get::<_, String>(1)),
+                kind,
+                arguments: row.get(3),
+                parameters: row.get(4),
+                returns: row.get(5),
+                definition: function_definition(&row.get::<_, String>(6)),
+            };
+            self.schema.functions.insert(function.key(), function);
+        }
+        Ok(())
+    }
+}
+
+/// A function's definition in normal form: `\n` line endings, no trailing whitespace.
+fn function_definition(printed: &str) -> String {
+    printed.replace("\r\n", "\n").trim_end().to_string()
 }
 
 fn fk_action(code: &str) -> Action {

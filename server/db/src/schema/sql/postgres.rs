@@ -5,11 +5,19 @@
 //! reorders them by a new type its columns are converted to.
 //!
 //! Order: schemas, enums and sequences first; renames; then what depends on something that
-//! changes is dropped (triggers, views, foreign keys), tables dropped, indexes and
-//! constraints dropped, columns dropped, enums recreated, columns added and altered, constraints and indexes
-//! added, new tables created (parents first, their foreign keys inline when the parent exists,
-//! else added after), foreign keys added, views and triggers created; enums, sequences and
-//! schemas that are gone are dropped last.
+//! changes is dropped (triggers, views, foreign keys, and the checks, indexes and defaults
+//! that call a function being dropped or name an enum being recreated), tables dropped,
+//! indexes and constraints dropped, columns dropped, functions dropped, enums recreated,
+//! functions created or replaced, columns added and altered, constraints and indexes added,
+//! new tables created (parents first, their foreign keys inline when the parent exists, else
+//! added after), functions that need those new tables, foreign keys added, views and
+//! triggers created; enums, sequences and schemas that are gone are dropped last.
+//!
+//! Functions: a changed body is `CREATE OR REPLACE` (what calls it stays); a changed
+//! signature is a `DROP FUNCTION` and a create, with everything that calls it (triggers,
+//! views, checks, indexes, defaults) dropped before and created again after. A `serial`
+//! column that changes width keeps its sequence (`ALTER SEQUENCE … AS`), and so where it
+//! stands.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -431,6 +439,72 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
         }
     }
 
+    // Functions: created, replaced in place, dropped (a changed signature is both). A function
+    // whose signature names an enum that is recreated is dropped and created again around the
+    // swap (the old type cannot be dropped under it).
+    let mut fn_drops: Vec<&Function> = Vec::new();
+    let mut fn_creates: Vec<&Function> = Vec::new();
+    for c in changes {
+        match c {
+            Change::DropFunction { function } => fn_drops.push(function),
+            Change::CreateFunction { function } | Change::ReplaceFunction { to: function, .. } => {
+                fn_creates.push(function)
+            }
+            _ => {}
+        }
+    }
+    for (e, _) in &recreated_enums {
+        let names = [e.name.clone()];
+        for (key, old) in &f.functions {
+            let signature = format!("{} {}", old.parameters, old.returns.as_deref().unwrap_or_default());
+            if !mentions_any(&signature, &names) || fn_drops.iter().any(|d| d.key() == *key) {
+                continue;
+            }
+            fn_drops.push(old);
+            if let Some(new) = to.functions.get(key) {
+                if !fn_creates.iter().any(|c| c.key() == *key) {
+                    fn_creates.push(new);
+                }
+            }
+        }
+    }
+    let dropped_fns: BTreeSet<String> = fn_drops.iter().map(|d| d.name.name.clone()).collect();
+    // What calls a dropped function, or names a recreated enum's values, and stays: checks and
+    // indexes are dropped before and added again after, defaults dropped and set again.
+    let mut callers: BTreeSet<String> = dropped_fns.clone();
+    let enum_names: BTreeSet<String> = recreated_enums.iter().map(|(e, _)| e.name.clone()).collect();
+    let mut default_restores: Vec<(QualifiedName, &Column)> = Vec::new();
+    for (tname, t) in &f.tables {
+        let Some(new_t) = to.tables.get(tname).filter(|_| !dropped_names.contains(tname)) else { continue };
+        let names_any = |text: &str, set: &BTreeSet<String>| !set.is_empty() && mentions_any(text, set);
+        let stands_on = |text: &str| names_any(text, &dropped_fns) || names_any(text, &enum_names);
+        for c in &t.checks {
+            if stands_on(&c.expression)
+                && new_t.checks.contains(c)
+                && !check_recreate.iter().any(|(x, y)| x == tname && *y == c)
+            {
+                check_recreate.push((tname.clone(), c));
+            }
+        }
+        for i in t.indexes.values() {
+            let on_it = i.keys.iter().any(|k| matches!(&k.target, IndexTarget::Expression(e) if stands_on(e)))
+                || i.predicate.as_deref().is_some_and(stands_on);
+            if on_it
+                && new_t.indexes.get(&i.name) == Some(i)
+                && !index_recreate.iter().any(|(x, y)| x == tname && y.name == i.name)
+            {
+                index_recreate.push((tname.clone(), i));
+            }
+        }
+        for c in &t.columns {
+            let calls = c.default.as_deref().is_some_and(|d| names_any(d, &dropped_fns));
+            if calls && !dropped_col_set.contains(&(tname.clone(), c.name.clone())) {
+                default_restores.push((tname.clone(), c));
+            }
+        }
+    }
+    callers.extend(enum_names.iter().cloned());
+
     // 1. Schemas, enums, sequences.
     for c in changes {
         if let Change::CreateSchema { name } = c {
@@ -590,6 +664,8 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
     for v in &view_drops {
         affected.insert(v.name.clone());
     }
+    // Views that call a dropped function or name a recreated enum go down and up with it.
+    affected.extend(callers.iter().cloned());
     loop {
         let before = view_drops.len();
         for (name, v) in &f.views {
@@ -605,6 +681,16 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
     for name in &view_drops {
         if to.views.contains_key(name) {
             created_views.insert(name.clone());
+        }
+    }
+    // Triggers that call a dropped function are dropped first and created again after.
+    for (key, t) in &f.triggers {
+        let listed = trigger_drops.iter().any(|d| d.key() == *key);
+        if !listed && !dropped_fns.is_empty() && mentions_any(&t.definition, &dropped_fns) {
+            trigger_drops.push(t);
+            if to.triggers.contains_key(key) {
+                created_triggers.insert(key.clone());
+            }
         }
     }
     // Triggers on a view that is dropped go with it.
@@ -641,6 +727,25 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
             }
         }
     }
+    // Functions that need a dropped table ([`names_tables`]: a row type in their signature, a
+    // `BEGIN ATOMIC` body) go before it, unless something dropped with the tables still calls
+    // them; the others after the columns (a dropped table's or column's default may call
+    // them).
+    let dropped_table_names: BTreeSet<String> = dropped_names.iter().map(|t| t.name.clone()).collect();
+    let called_by_dropped = |name: &str| {
+        let names = [name.to_string()];
+        let calls = |text: &str| mentions_any(text, &names);
+        dropped_tables.iter().any(|t| table_calls(t, &calls))
+            || dropped_cols.iter().any(|(_, c)| column_calls(c, &calls))
+            || check_recreate.iter().any(|(_, c)| calls(&c.expression))
+            || index_recreate.iter().any(|(_, i)| index_calls(i, &calls))
+            || default_restores.iter().any(|(_, c)| column_calls(c, &calls))
+    };
+    let (fn_drops_first, fn_drops_later): (Vec<&Function>, Vec<&Function>) =
+        fn_drops.iter().partition(|d| names_tables(d, &dropped_table_names) && !called_by_dropped(&d.name.name));
+    for d in &fn_drops_first {
+        out.push(Statement::new(drop_function_sql(d)));
+    }
     // Tables dropped (their foreign keys to each other are gone; the keys they point at may
     // change next).
     for t in dropped_tables.iter().filter(|t| !rename_targets.contains(&t.name)) {
@@ -672,8 +777,11 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
     for (table, pk) in &pk_recreate {
         out.push(drop_constraint(table, &pk.name));
     }
+    for (table, c) in &default_restores {
+        out.push(alter(table, format!("ALTER COLUMN {} DROP DEFAULT", quote(&c.name))));
+    }
 
-    // 4. Columns dropped.
+    // 4. Columns dropped; then the functions nothing calls any more.
     for (table, col) in &dropped_cols {
         if displaced_cols.contains(&(table.clone(), col.name.clone())) {
             continue;
@@ -684,6 +792,10 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
         } else {
             st.with_warning(Loss::Column { table: table.clone(), column: col.name.clone() }.to_string())
         });
+    }
+
+    for d in &fn_drops_later {
+        out.push(Statement::new(drop_function_sql(d)));
     }
 
     // 5. Enums recreated: columns leaving the enum change type first (their values need not
@@ -745,6 +857,22 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
                 out.push(alter(table, format!("ALTER COLUMN {} SET DEFAULT {d}", quote(&c.name))));
             }
         }
+    }
+
+    // Functions created or replaced: here, after the types they use and before the defaults,
+    // checks, indexes, views and triggers that call them; those that need a table created or
+    // a column added by this migration ([`names_tables`]) after the new tables.
+    let mut new_names: BTreeSet<String> = created.iter().map(|t| t.name.clone()).collect();
+    for c in changes {
+        if let Change::AddColumn { table, column } = c {
+            new_names.insert(table.name.clone());
+            new_names.insert(column.name.clone());
+        }
+    }
+    let (fn_creates_later, fn_creates_now): (Vec<&Function>, Vec<&Function>) =
+        fn_creates.iter().partition(|c| names_tables(c, &new_names));
+    for c in &fn_creates_now {
+        out.push(Statement::new(c.definition.clone()));
     }
 
     // 6. Columns added and altered.
@@ -827,6 +955,24 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
         done.insert(name.clone());
     }
 
+    for c in &fn_creates_later {
+        out.push(Statement::new(c.definition.clone()));
+    }
+    // Defaults that call a function that was dropped and created again, unless their column's
+    // own changes set them.
+    for (table, c) in &default_restores {
+        let own = alters.get(&(table.clone(), c.name.clone())).is_some_and(|list| {
+            list.iter().any(|ch| {
+                matches!(ch, ColumnChange::Default { .. } | ColumnChange::Type { .. } | ColumnChange::Collation { .. })
+            })
+        });
+        let by_enum = enum_cols.iter().any(|(t, _, col, _)| t == table && col.name == c.name);
+        let new_default = to.tables.get(table).and_then(|t| t.column(&c.name)).and_then(|c| c.default.as_ref());
+        if let (false, false, Some(d)) = (own, by_enum, new_default) {
+            out.push(alter(table, format!("ALTER COLUMN {} SET DEFAULT {d}", quote(&c.name))));
+        }
+    }
+
     // 9. Foreign keys added.
     for c in changes {
         if let Change::AddForeignKey { table, foreign_key } = c {
@@ -885,6 +1031,47 @@ fn constraint_covers(t: &Table, cols: &[String]) -> bool {
         || t.uniques.iter().any(|u| same(&u.columns))
 }
 
+/// `DROP FUNCTION "s"."f"(a integer);` (or `PROCEDURE`).
+fn drop_function_sql(f: &Function) -> String {
+    format!("DROP {} {}({});", f.kind.sql(), qualified(&f.name), f.arguments)
+}
+
+/// The language a function is written in, as `pg_get_functiondef` prints it (` LANGUAGE x` on
+/// a line of its own, before the body).
+fn function_language(f: &Function) -> Option<&str> {
+    f.definition.lines().find_map(|l| l.strip_prefix(" LANGUAGE ")).map(str::trim)
+}
+
+/// Whether `f` may need one of `names` (tables, columns) to exist: its signature names one
+/// (a row type), or its body does and is checked when it is created or depends on what it
+/// names (any language but PL/pgSQL, which binds names only when it runs).
+fn names_tables(f: &Function, names: &BTreeSet<String>) -> bool {
+    if names.is_empty() {
+        return false;
+    }
+    let signature = format!("{} {}", f.parameters, f.returns.as_deref().unwrap_or_default());
+    mentions_any(&signature, names) || (function_language(f) != Some("plpgsql") && mentions_any(&f.definition, names))
+}
+
+/// Whether a column's default or generated expression satisfies `calls`.
+fn column_calls(c: &Column, calls: &dyn Fn(&str) -> bool) -> bool {
+    c.default.as_deref().is_some_and(calls) || c.generated.as_ref().is_some_and(|g| calls(&g.expression))
+}
+
+/// Whether an index's expressions or predicate satisfy `calls`.
+fn index_calls(i: &Index, calls: &dyn Fn(&str) -> bool) -> bool {
+    i.keys.iter().any(|k| matches!(&k.target, IndexTarget::Expression(e) if calls(e)))
+        || i.predicate.as_deref().is_some_and(calls)
+}
+
+/// Whether any expression of a table (defaults, generated columns, checks, indexes) satisfies
+/// `calls`.
+fn table_calls(t: &Table, calls: &dyn Fn(&str) -> bool) -> bool {
+    t.columns.iter().any(|c| column_calls(c, calls))
+        || t.checks.iter().any(|c| calls(&c.expression))
+        || t.indexes.values().any(|i| index_calls(i, calls))
+}
+
 fn drop_constraint(table: &QualifiedName, name: &Option<String>) -> Statement {
     match name {
         Some(n) => alter(table, format!("DROP CONSTRAINT {}", quote(n))),
@@ -925,7 +1112,17 @@ fn alter_column(
     if old.generated.is_some() && new.generated.is_none() {
         out.push(alter(table, format!("ALTER COLUMN {col} DROP EXPRESSION")));
     }
-    if type_change {
+    if type_change && is_serial(&old.data_type) && is_serial(&new.data_type) {
+        // Another width of `serial`: the column and its own sequence change type; the sequence
+        // (and where it stands) is kept.
+        let new_base = serial_base(&new.data_type);
+        out.push(alter(table, format!("ALTER COLUMN {col} SET DATA TYPE {new_base} USING {col}::{new_base}")));
+        out.push(Statement::new(format!(
+            "DO $$ BEGIN EXECUTE 'ALTER SEQUENCE ' || pg_get_serial_sequence({}, {}) || ' AS {new_base}'; END $$;",
+            literal(&qualified(table)),
+            literal(&new.name)
+        )));
+    } else if type_change {
         let new_base = serial_base(&new.data_type);
         if is_serial(&old.data_type) {
             // The sequence `serial` made goes with the default.
@@ -1081,6 +1278,84 @@ mod tests {
                 "ALTER TABLE \"t\" ALTER COLUMN \"n\" DROP DEFAULT;",
                 "ALTER TABLE \"t\" ALTER COLUMN \"n\" SET DATA TYPE integer USING \"n\"::integer;",
                 "ALTER TABLE \"t\" ALTER COLUMN \"n\" SET DEFAULT 1;",
+            ]
+        );
+    }
+
+    fn function(name: &str, arguments: &str, language: &str, body: &str) -> Function {
+        Function {
+            name: q(name),
+            kind: RoutineKind::Function,
+            arguments: arguments.into(),
+            parameters: arguments.into(),
+            returns: Some("text".into()),
+            definition: format!(
+                "CREATE OR REPLACE FUNCTION public.{name}({arguments})\n RETURNS text\n LANGUAGE {language}\n\
+                 AS $function$ {body} $function$"
+            ),
+        }
+    }
+
+    fn sql_of(from: &Schema, to: &Schema) -> Vec<String> {
+        plan(from, to).into_iter().map(|s| s.sql).collect()
+    }
+
+    #[test]
+    fn functions_come_after_what_they_need_and_before_what_calls_them() {
+        let mut to = Schema::empty(Dialect::Postgres);
+        let mut t = keyed("t", &[]);
+        t.columns.push(Column { default: Some("code()".into()), ..Column::new("code", "text") });
+        to.tables.insert(q("t"), t);
+        // A PL/pgSQL body that names t binds it only when it runs; a SQL body is checked.
+        for f in [
+            function("code", "", "plpgsql", "BEGIN RETURN 'x'; END"),
+            function("n", "", "sql", "SELECT count(*) FROM t"),
+        ] {
+            to.functions.insert(f.key(), f);
+        }
+        let sql = sql_of(&Schema::empty(Dialect::Postgres), &to);
+        let at =
+            |needle: &str| sql.iter().position(|s| s.contains(needle)).unwrap_or_else(|| panic!("{needle}: {sql:#?}"));
+        assert!(at("FUNCTION public.code()") < at("CREATE TABLE \"t\""), "{sql:#?}");
+        assert!(at("CREATE TABLE \"t\"") < at("FUNCTION public.n()"), "{sql:#?}");
+        // Dropped: the table whose default calls it first.
+        let sql = sql_of(&to, &Schema::empty(Dialect::Postgres));
+        let at =
+            |needle: &str| sql.iter().position(|s| s.contains(needle)).unwrap_or_else(|| panic!("{needle}: {sql:#?}"));
+        assert!(at("DROP TABLE \"t\"") < at("DROP FUNCTION \"public\".\"code\"()"), "{sql:#?}");
+    }
+
+    #[test]
+    fn a_new_signature_takes_what_calls_the_function_down_and_up() {
+        let mut from = Schema::empty(Dialect::Postgres);
+        let mut t = keyed("t", &[]);
+        t.columns.push(Column { default: Some("f(1)".into()), ..Column::new("n", "text") });
+        t.checks.push(Check { name: Some("t_n_check".into()), expression: "f(id) <> ''::text".into() });
+        from.tables.insert(q("t"), t);
+        let old = function("f", "x integer", "sql", "SELECT x::text");
+        from.functions.insert(old.key(), old);
+        let trigger = Trigger {
+            name: q("t_f"),
+            table: q("t"),
+            definition:
+                "CREATE TRIGGER t_f BEFORE UPDATE ON t FOR EACH ROW WHEN (f(old.id) <> '') EXECUTE FUNCTION g()".into(),
+        };
+        from.triggers.insert(trigger.key(), trigger);
+        let mut to = from.clone();
+        to.functions.clear();
+        let new = function("f", "y integer", "sql", "SELECT y::text");
+        to.functions.insert(new.key(), new);
+        assert_eq!(
+            sql_of(&from, &to),
+            [
+                "DROP TRIGGER \"t_f\" ON \"t\";",
+                "ALTER TABLE \"t\" DROP CONSTRAINT \"t_n_check\";",
+                "ALTER TABLE \"t\" ALTER COLUMN \"n\" DROP DEFAULT;",
+                "DROP FUNCTION \"public\".\"f\"(x integer);",
+                "CREATE OR REPLACE FUNCTION public.f(y integer)\n RETURNS text\n LANGUAGE sql\nAS $function$ SELECT y::text $function$;",
+                "ALTER TABLE \"t\" ADD CONSTRAINT \"t_n_check\" CHECK (f(id) <> ''::text);",
+                "ALTER TABLE \"t\" ALTER COLUMN \"n\" SET DEFAULT f(1);",
+                "CREATE TRIGGER t_f BEFORE UPDATE ON t FOR EACH ROW WHEN (f(old.id) <> '') EXECUTE FUNCTION g();",
             ]
         );
     }
