@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::connection::{Sql, Value};
 use crate::error::DbError;
 use crate::migrate::journal::{Dialect, Migration, MigrationFile, MigrationSet};
 use crate::migrate::plan::{plan, AppliedRow, Status};
@@ -27,6 +28,52 @@ pub fn applied_twice(e: impl std::fmt::Display) -> DbError {
         "the bookkeeping table __drizzle_migrations records a migration more than once (two runs at once, before this version kept them apart)",
         format!("{e}; check the data those migrations changed, then delete the later duplicate rows (same hash and created_at) and run again"),
     )
+}
+
+/// The bookkeeping rows of the database `conn` talks to, in the order they were written; none
+/// when there is no bookkeeping table. drizzle-orm writes only `hash` and `created_at`: our own
+/// `name` and `applied_at` columns may be absent. The one reader of `__drizzle_migrations`:
+/// the migrate drivers, `status`, `check`, the seed's "is it migrated" and the server's health
+/// check all read through it, on whatever connection they hold.
+pub fn applied_rows(conn: &mut dyn Sql) -> Result<Vec<AppliedRow>, DbError> {
+    // Where drizzle-orm keeps the table, and the order its rows were written in (SQLite's
+    // `id SERIAL` is not a rowid alias, so drizzle-orm's rows have no id there).
+    let (columns_sql, params, table, order): (&str, Vec<Value>, String, &str) = match conn.dialect() {
+        Dialect::Sqlite => (
+            "SELECT name FROM pragma_table_info($1)",
+            vec![MIGRATIONS_TABLE.into()],
+            format!("\"{MIGRATIONS_TABLE}\""),
+            "rowid",
+        ),
+        Dialect::Postgres => (
+            "SELECT column_name::text FROM information_schema.columns WHERE table_name = $1 AND table_schema = $2",
+            vec![MIGRATIONS_TABLE.into(), MIGRATIONS_SCHEMA.into()],
+            format!("\"{MIGRATIONS_SCHEMA}\".\"{MIGRATIONS_TABLE}\""),
+            "id",
+        ),
+    };
+    let columns: Vec<String> =
+        conn.query(columns_sql, &params)?.into_iter().filter_map(|r| r.into_iter().next()?.into_text()).collect();
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let has = |c: &str| columns.iter().any(|x| x == c);
+    // The same SQL on both: bigint columns come back as integers.
+    let sql = format!(
+        "SELECT hash, CAST(created_at AS bigint), {}, {} FROM {table} ORDER BY {order}",
+        if has("name") { "name" } else { "CAST(NULL AS text)" },
+        if has("applied_at") { "CAST(applied_at AS bigint)" } else { "CAST(NULL AS bigint)" },
+    );
+    Ok(conn
+        .query(&sql, &[])?
+        .into_iter()
+        .map(|r| AppliedRow {
+            hash: r.first().and_then(Value::text).unwrap_or_default().to_string(),
+            created_at: r.get(1).and_then(Value::int),
+            name: r.get(2).and_then(Value::text).map(str::to_string),
+            applied_at: r.get(3).and_then(Value::int),
+        })
+        .collect())
 }
 
 /// What a driver records next to a migration.
@@ -180,5 +227,64 @@ pub fn aftermath(p: &Prepared<'_>, number: usize) -> String {
             }
         }
         _ => rolled_back.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::Connection;
+
+    /// Rows as drizzle-orm writes them (hash and created_at), then with our own columns.
+    fn bookkeeping_reads_back(conn: &mut dyn Sql, table: &str, create: &str, add_ours: &str) {
+        assert_eq!(applied_rows(conn).unwrap(), [], "no table, no rows");
+        conn.batch(create).unwrap();
+        conn.execute(&format!("INSERT INTO {table} (hash, created_at) VALUES ($1, $2)"), &["b".into(), 20.into()])
+            .unwrap();
+        conn.execute(&format!("INSERT INTO {table} (hash, created_at) VALUES ($1, $2)"), &["a".into(), 10.into()])
+            .unwrap();
+        let drizzle = |hash: &str, created_at: i64| AppliedRow {
+            hash: hash.into(),
+            created_at: Some(created_at),
+            name: None,
+            applied_at: None,
+        };
+        assert_eq!(applied_rows(conn).unwrap(), [drizzle("b", 20), drizzle("a", 10)], "in the order written");
+        conn.batch(add_ours).unwrap();
+        conn.execute(
+            &format!("INSERT INTO {table} (hash, created_at, name, applied_at) VALUES ($1, $2, $3, $4)"),
+            &["c".into(), 30.into(), "0002_c".into(), 99.into()],
+        )
+        .unwrap();
+        let rows = applied_rows(conn).unwrap();
+        assert_eq!(rows[..2], [drizzle("b", 20), drizzle("a", 10)]);
+        let ours =
+            AppliedRow { hash: "c".into(), created_at: Some(30), name: Some("0002_c".into()), applied_at: Some(99) };
+        assert_eq!(rows[2], ours);
+    }
+
+    #[test]
+    fn the_bookkeeping_reader_reads_drizzle_s_rows_and_ours_on_sqlite() {
+        let mut conn = Connection::Sqlite(crate::sqlite::open_in_memory().unwrap());
+        bookkeeping_reads_back(
+            &mut conn,
+            "\"__drizzle_migrations\"",
+            "CREATE TABLE \"__drizzle_migrations\" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)",
+            "ALTER TABLE \"__drizzle_migrations\" ADD COLUMN name text;
+             ALTER TABLE \"__drizzle_migrations\" ADD COLUMN applied_at integer",
+        );
+    }
+
+    #[test]
+    fn the_bookkeeping_reader_reads_drizzle_s_rows_and_ours_on_postgres() {
+        let Some(db) = test_support::pg::database() else { return };
+        let mut conn = Connection::Postgres(db.client());
+        bookkeeping_reads_back(
+            &mut conn,
+            "drizzle.__drizzle_migrations",
+            "CREATE SCHEMA drizzle;
+             CREATE TABLE drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)",
+            "ALTER TABLE drizzle.__drizzle_migrations ADD COLUMN name text, ADD COLUMN applied_at bigint",
+        );
     }
 }
