@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use cms_db::connection::{connect, Connection};
+use cms_db::connection::{connect, Connection, Sql};
 use cms_db::migrate::migrator::{self, MigrateOptions};
 use cms_db::seed::SeedOptions;
 use cms_db::DatabaseUrl;
@@ -170,7 +170,7 @@ fn sqlite_has_data(path: &Path) -> Result<bool> {
     Ok(cms_db::seed::counts(&mut conn)?.iter().any(|(_, n)| *n > 0))
 }
 
-fn postgres_has_data(conn: &mut Connection) -> Result<bool> {
+fn postgres_has_data(conn: &mut dyn Sql) -> Result<bool> {
     Ok(cms_db::seed::counts(conn)?.iter().any(|(_, n)| *n > 0))
 }
 
@@ -188,9 +188,8 @@ fn safety_backup(ctx: &Context) -> Result<()> {
 
 /// Drops every application table and type and the drizzle schema in one transaction, giving up
 /// rather than waiting forever on a lock someone else holds.
-fn drop_postgres(conn: &mut Connection) -> Result<()> {
-    let Connection::Postgres(c) = conn else { bail!("not a PostgreSQL connection") };
-    c.batch_execute(
+fn drop_postgres(conn: &mut dyn Sql) -> Result<()> {
+    conn.batch(
         "BEGIN; SET LOCAL lock_timeout = '10s';
          DO $$ DECLARE r record; BEGIN
            FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use cms_db::connection::{connect, Connection};
+use cms_db::connection::{connect, Connection, Sql, Value};
 use cms_db::migrate::migrator;
+use cms_db::migrate::plan::EntryState;
 use cms_db::seed::scale::{self, Anchors, ROWS_PER_SITE};
 use cms_db::seed::{self, ids::IdSource, SeedOptions, SeedOutcome};
 use cms_db::DatabaseUrl;
@@ -50,7 +51,8 @@ pub fn open_migrated(ctx: &Context, url: &DatabaseUrl) -> Result<Connection> {
     let set = ctx.migrations(None, url)?;
     let mut driver = cms_db::driver(url, true)?;
     let st = migrator::status(driver.as_mut(), &set)?;
-    let pending = st.count("pending") + st.count("out of order");
+    let pending =
+        st.entries.iter().filter(|e| matches!(e.state, EntryState::Pending | EntryState::OutOfOrder { .. })).count();
     let problems = st.findings().iter().filter(|f| f.blocks_migrate(false)).count();
     if pending > 0 || problems > 0 {
         bail!(
@@ -62,14 +64,14 @@ pub fn open_migrated(ctx: &Context, url: &DatabaseUrl) -> Result<Connection> {
 }
 
 /// Seeds and prints the summary (counts, ids, home page URL).
-pub fn seed_and_report(conn: &mut Connection, options: &SeedOptions) -> Result<()> {
+pub fn seed_and_report(conn: &mut dyn Sql, options: &SeedOptions) -> Result<()> {
     seed_with_images_and_report(conn, options, &[])
 }
 
 /// Seeds with the image files on disk recorded in the same transaction (see [`present_images`])
 /// and prints the summary.
 pub fn seed_with_images_and_report(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     options: &SeedOptions,
     images: &[cms_db::seed::ImageFile],
 ) -> Result<()> {
@@ -145,14 +147,10 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
         indicatif::ProgressBar::hidden()
     };
     let started = Instant::now();
-    if let Connection::Sqlite(c) = conn {
-        // Up to 1 GiB of page cache, so a million-row load (~330 MB) is not spilled to the WAL
-        // half-way (measured: 277k -> 287k rows/s); larger loads spill beyond that bound.
-        c.execute_batch("PRAGMA cache_size = -1048576")?;
-    }
     // Generation runs on its own thread, a couple of batches ahead of the writer.
     // Written batches go back to it to be freed: the allocator's arena is that thread's, and the
-    // writer spends its time in SQLite instead (measured on 1M rows: 287k -> 313-331k rows/s).
+    // writer spends its time in the database instead (measured on SQLite, 1M rows: 287k ->
+    // 313-331k rows/s).
     let (tx_batches, batches) = std::sync::mpsc::sync_channel(2);
     let (tx_spent, spent) = std::sync::mpsc::channel::<Vec<cms_db::seed::Table>>();
     std::thread::scope(|scope| -> Result<()> {
@@ -164,7 +162,7 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
                 let n = BATCH.min(sites - done);
                 let batch = scale::sites(&mut ids, &anchors, first + done, n, now);
                 spent.try_iter().for_each(drop);
-                if tx_batches.send((batch, n)).is_err() {
+                if tx_batches.send(batch).is_err() {
                     return; // the writer failed and stopped listening
                 }
             }
@@ -172,28 +170,11 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
             spent.iter().for_each(drop); // …and it hands back the last batches
         });
         // One transaction for the whole run: all or nothing, and a single commit.
-        match conn {
-            Connection::Sqlite(c) => {
-                let tx = c.transaction()?;
-                for (tables, n) in batches.iter() {
-                    cms_db::seed::write::sqlite(&tx, &tables)?;
-                    bar.inc((n * ROWS_PER_SITE) as u64);
-                    let _ = tx_spent.send(tables);
-                }
-                tx.commit()?;
-            }
-            Connection::Postgres(c) => {
-                let mut tx = c.transaction()?;
-                let keys = cms_db::seed::write::postgres_drop_foreign_keys(&mut tx, scale::TABLES)?;
-                for (tables, n) in batches.iter() {
-                    cms_db::seed::write::postgres(&mut tx, &tables)?;
-                    bar.inc((n * ROWS_PER_SITE) as u64);
-                    let _ = tx_spent.send(tables);
-                }
-                cms_db::seed::write::postgres_add_foreign_keys(&mut tx, &keys)?;
-                tx.commit()?;
-            }
-        }
+        cms_db::seed::bulk::load(conn, scale::TABLES, batches.iter(), |tables| {
+            let rows: usize = tables.iter().map(|t| t.rows.len()).sum();
+            bar.inc(rows as u64);
+            let _ = tx_spent.send(tables);
+        })?;
         Ok(())
     })?;
     bar.finish_and_clear();
@@ -203,31 +184,24 @@ fn scale_up(conn: &mut Connection, sites: usize, seed: Option<u64>) -> Result<()
     Ok(())
 }
 
-fn anchors(conn: &mut Connection) -> Result<Anchors> {
-    let q = |conn: &mut Connection, sql: &str| -> Result<Vec<String>> {
-        Ok(match conn {
-            Connection::Sqlite(c) => {
-                let mut st = c.prepare(sql)?;
-                let v = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-                v
-            }
-            Connection::Postgres(c) => c.query(sql, &[])?.iter().map(|r| r.get(0)).collect(),
-        })
-    };
-    let team_id = q(conn, "SELECT id FROM teams WHERE name = 'dev-team'")?
+/// The first column of every row of `sql`, as text.
+fn texts(conn: &mut dyn Sql, sql: &str) -> Result<Vec<String>> {
+    Ok(conn.query(sql, &[])?.into_iter().filter_map(|r| r.into_iter().next()?.into_text()).collect())
+}
+
+fn anchors(conn: &mut dyn Sql) -> Result<Anchors> {
+    let team_id = texts(conn, "SELECT id FROM teams WHERE name = 'dev-team'")?
         .pop()
         .context("the demo team dev-team is missing; run `cargo xtask seed` first")?;
-    let text_section_id = q(conn, "SELECT id FROM section_definitions WHERE key = 'text'")?
+    let text_section_id = texts(conn, "SELECT id FROM section_definitions WHERE key = 'text'")?
         .pop()
         .context("the `text` section definition is missing; run `cargo xtask seed --force`")?;
-    let locales = q(conn, "SELECT code FROM locales ORDER BY code")?;
+    let locales = texts(conn, "SELECT code FROM locales ORDER BY code")?;
     Ok(Anchors { team_id, text_section_id, locales })
 }
 
-fn existing_sites(conn: &mut Connection) -> Result<usize> {
-    let n: i64 = match conn {
-        Connection::Sqlite(c) => c.query_row("SELECT count(*) FROM sites", [], |r| r.get(0))?,
-        Connection::Postgres(c) => c.query_one("SELECT count(*) FROM sites", &[])?.get(0),
-    };
-    Ok(n as usize)
+fn existing_sites(conn: &mut dyn Sql) -> Result<usize> {
+    let rows = conn.query("SELECT count(*) FROM sites", &[])?;
+    let n = rows.first().and_then(|r| r.first()).and_then(Value::int).context("counting sites")?;
+    Ok(usize::try_from(n)?)
 }

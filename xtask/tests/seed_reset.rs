@@ -248,7 +248,7 @@ fn a_failure_part_way_through_seeding_leaves_nothing() {
     // Break a late table: a post whose environment does not exist.
     let posts = tables.iter_mut().find(|t| t.name == "posts").unwrap();
     let env = posts.columns.iter().position(|c| *c == "environment_id").unwrap();
-    posts.rows[1][env] = cms_db::seed::V::Text("no-such-environment".into());
+    posts.rows[1][env] = cms_db::connection::Value::Text("no-such-environment".into());
     let mut conn = cms_db::connection::connect(&cms_db::DatabaseUrl::Sqlite { path: p.db() }).unwrap();
     assert!(cms_db::seed::seed_tables(&mut conn, &tables, false).is_err());
     drop(conn);
@@ -400,15 +400,23 @@ fn reset_complete_refuses_while_another_process_has_the_database_open() {
     let mut holder = std::process::Command::new("sqlite3")
         .arg(p.db())
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .spawn();
     let Ok(child) = holder.as_mut() else {
         panic!("this test holds the database open from another process with the sqlite3 CLI (apt-get install sqlite3)");
     };
-    // Let sqlite3 open the file.
-    use std::io::Write as _;
+    // sqlite3 has the file open once it answers a query on it.
+    use std::io::{BufRead as _, Write as _};
     child.stdin.as_mut().unwrap().write_all(b"SELECT count(*) FROM teams;\n").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let stdout = child.stdout.take().unwrap();
+    let (answered, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = answered.send(line);
+    });
+    let line = answer.recv_timeout(std::time::Duration::from_secs(30)).expect("sqlite3 answers within 30 s");
+    assert_eq!(line.trim(), "1", "sqlite3 read the seeded database");
     p.xtask(&["reset-complete", "--yes"])
         .assert()
         .failure()

@@ -209,9 +209,9 @@ fn seed_7_writes_exactly_the_pinned_rows() {
 /// The reset as reset-data runs it, on an open transaction: the writer lock, clearing and the
 /// seed's rows.
 fn reset_uncommitted(tx: &mut postgres::Transaction<'_>, seed: u64) {
-    cms_db::seed::clear::lock_postgres_writers(tx).unwrap();
-    cms_db::seed::clear::clear_postgres(tx).unwrap_or_else(|e| panic!("the reset could not clear the data: {e}"));
-    cms_db::seed::write::postgres(tx, &cms_db::seed::demo_tables(Some(seed)).0).unwrap();
+    cms_db::seed::clear::lock_writers(tx).unwrap();
+    cms_db::seed::clear::delete_all(tx).unwrap_or_else(|e| panic!("the reset could not clear the data: {e:#?}"));
+    cms_db::seed::write::insert(tx, &cms_db::seed::demo_tables(Some(seed)).0).unwrap();
 }
 
 #[test]
@@ -327,7 +327,7 @@ fn a_failure_part_way_through_seeding_leaves_nothing() {
     let (mut tables, _) = cms_db::seed::demo_tables(Some(1));
     let posts = tables.iter_mut().find(|t| t.name == "posts").unwrap();
     let env = posts.columns.iter().position(|c| *c == "environment_id").unwrap();
-    posts.rows[2][env] = cms_db::seed::V::Text("no-such-environment".into());
+    posts.rows[2][env] = cms_db::connection::Value::Text("no-such-environment".into());
     let err = cms_db::seed::seed_tables(&mut p.connection(), &tables, false).unwrap_err();
     assert!(err.to_string().contains("posts"), "{err}");
     assert!(p.counts().values().all(|n| *n == 0), "{:?}", p.counts());
@@ -462,9 +462,6 @@ fn scale_on_postgres_puts_back_every_foreign_key_and_a_violation_undoes_everythi
 
     // A bulk load whose rows break a foreign key fails when the key is added back, and the
     // transaction leaves neither rows nor a missing constraint behind.
-    let mut client = p.db.client();
-    let mut tx = client.transaction().unwrap();
-    let keys = cms_db::seed::write::postgres_drop_foreign_keys(&mut tx, cms_db::seed::scale::TABLES).unwrap();
     let anchors = cms_db::seed::scale::Anchors {
         team_id: "no-such-team".into(),
         text_section_id: "no-such-definition".into(),
@@ -472,11 +469,11 @@ fn scale_on_postgres_puts_back_every_foreign_key_and_a_violation_undoes_everythi
     };
     let tables =
         cms_db::seed::scale::sites(&mut cms_db::seed::ids::IdSource::new(Some(9)), &anchors, 100, 1, 1_700_000_000_000);
-    cms_db::seed::write::postgres(&mut tx, &tables).unwrap();
-    let err = cms_db::seed::write::postgres_add_foreign_keys(&mut tx, &keys).unwrap_err();
+    let mut written = 0;
+    let err = cms_db::seed::bulk::load(&mut p.connection(), cms_db::seed::scale::TABLES, [tables], |_| written += 1)
+        .unwrap_err();
+    assert_eq!(written, 1, "the rows were written before the keys came back");
     assert!(err.to_string().contains("foreign key"), "{err}");
-    drop(tx);
-    drop(client);
     assert_eq!(foreign_keys(&p), keys_before);
     assert_eq!(p.dump(), rows_before);
 }

@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::connection::Connection;
+use crate::connection::{transaction, Row, Sql, TxMode, Value};
+use crate::dialect::Dialect;
 use crate::error::DbError;
 use crate::migrate::migrator::MIGRATIONS_TABLE;
-use crate::postgres::pg_message;
 
 /// Tables in delete order: every child before its parents. Cycles (sites ↔ environments) are
 /// broken deterministically; the caller defers foreign-key checks to commit for them.
@@ -36,88 +36,65 @@ pub fn delete_order(tables: &[String], edges: &[(String, String)]) -> Vec<String
     order
 }
 
-/// Application tables: everything but SQLite's own, FTS shadow tables and the bookkeeping.
-pub fn application_tables(conn: &mut Connection) -> Result<Vec<String>, DbError> {
-    match conn {
-        Connection::Sqlite(c) => sqlite_tables(c),
-        Connection::Postgres(c) => postgres_tables(c),
+/// What clearing reads from and says to a database, per dialect: the catalog queries and the
+/// statements whose spelling differs. [`dialect_sql`] chooses; nothing else looks at the
+/// dialect.
+struct DialectSql {
+    /// Application tables by name (`$1`: the bookkeeping table, which is not one).
+    tables: &'static str,
+    /// (child, parent) table pairs of the foreign keys.
+    foreign_keys: &'static str,
+    /// Defers foreign-key checks to the commit, for the rest of the transaction.
+    defer_foreign_keys: &'static str,
+    /// `DELETE FROM` a table (`{}` stands for its name).
+    delete_from: &'static str,
+    /// The sequences of serial and identity columns, restarted once their tables are empty.
+    owned_sequences: Option<&'static str>,
+    /// Takes the writers' lock until the transaction ends (`$1`: [`WRITER_LOCK_KEY`]). SQLite
+    /// needs none: a write transaction (`BEGIN IMMEDIATE`) holds the database's write lock.
+    writer_lock: Option<&'static str>,
+}
+
+fn dialect_sql(dialect: Dialect) -> &'static DialectSql {
+    match dialect {
+        Dialect::Sqlite => &SQLITE,
+        Dialect::Postgres => &POSTGRES,
     }
 }
 
-/// Base tables of the `public` schema (the drizzle schema holds the bookkeeping).
-fn postgres_tables(c: &mut impl ::postgres::GenericClient) -> Result<Vec<String>, DbError> {
-    Ok(c.query(
-        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
-        &[],
-    )
-    .map_err(|e| DbError::database("listing tables", pg_message(&e)))?
-    .iter()
-    .map(|r| r.get(0))
-    .collect())
-}
-
-fn sqlite_tables(c: &rusqlite::Connection) -> Result<Vec<String>, DbError> {
-    let e = |err| DbError::database("listing tables", err);
-    let mut stmt = c
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
-               AND name <> ?1 AND (sql IS NULL OR sql NOT LIKE 'CREATE VIRTUAL%')
+/// Tables other than SQLite's own, FTS shadow tables and the bookkeeping.
+const SQLITE: DialectSql = DialectSql {
+    tables: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+               AND name <> $1 AND (sql IS NULL OR sql NOT LIKE 'CREATE VIRTUAL%')
                AND name NOT IN (SELECT m.name || suffix FROM sqlite_master m,
                     (SELECT '_data' AS suffix UNION ALL SELECT '_idx' UNION ALL SELECT '_content'
                      UNION ALL SELECT '_docsize' UNION ALL SELECT '_config') WHERE m.sql LIKE 'CREATE VIRTUAL%')
              ORDER BY name",
-        )
-        .map_err(e)?;
-    let names =
-        stmt.query_map([MIGRATIONS_TABLE], |r| r.get(0)).map_err(e)?.collect::<Result<Vec<String>, _>>().map_err(e)?;
-    Ok(names)
-}
+    foreign_keys: "SELECT m.name, k.\"table\" FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) k
+                    WHERE m.type = 'table' ORDER BY 1, 2",
+    defer_foreign_keys: "PRAGMA defer_foreign_keys = ON",
+    delete_from: "DELETE FROM \"{}\"",
+    owned_sequences: None,
+    writer_lock: None,
+};
 
-fn sqlite_edges(c: &rusqlite::Connection, tables: &[String]) -> Result<Vec<(String, String)>, DbError> {
-    let e = |err| DbError::database("reading foreign keys", err);
-    let mut edges = Vec::new();
-    for t in tables {
-        let mut stmt = c.prepare("SELECT \"table\" FROM pragma_foreign_key_list(?1)").map_err(e)?;
-        for parent in stmt.query_map([t], |r| r.get::<_, String>(0)).map_err(e)? {
-            edges.push((t.clone(), parent.map_err(e)?));
-        }
-    }
-    Ok(edges)
-}
-
-/// Deletes every application row inside the caller's transaction; foreign-key checks are
-/// deferred to commit so cycles need no special order.
-pub fn clear_sqlite(tx: &rusqlite::Connection) -> Result<Vec<String>, DbError> {
-    let tables = sqlite_tables(tx)?;
-    let order = delete_order(&tables, &sqlite_edges(tx, &tables)?);
-    tx.execute_batch("PRAGMA defer_foreign_keys = ON").map_err(|e| DbError::database("deferring foreign keys", e))?;
-    for t in &order {
-        tx.execute(&format!("DELETE FROM \"{t}\""), []).map_err(|e| DbError::database(format!("clearing {t}"), e))?;
-    }
-    Ok(order)
-}
-
-/// (child, parent) table pairs of the foreign keys between `public` tables.
-fn postgres_edges(c: &mut impl ::postgres::GenericClient) -> Result<Vec<(String, String)>, DbError> {
-    Ok(c.query(
-        "SELECT child.relname::text, parent.relname::text
-           FROM pg_constraint k
-           JOIN pg_class child ON child.oid = k.conrelid
-           JOIN pg_class parent ON parent.oid = k.confrelid
-          WHERE k.contype = 'f'
-            AND child.relnamespace = 'public'::regnamespace AND parent.relnamespace = 'public'::regnamespace
-          ORDER BY 1, 2",
-        &[],
-    )
-    .map_err(|e| DbError::database("reading foreign keys", pg_message(&e)))?
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect())
-}
-
-/// Sequences owned by a column of `public` tables (serial and identity columns).
-fn postgres_owned_sequences(c: &mut impl ::postgres::GenericClient) -> Result<Vec<String>, DbError> {
-    Ok(c.query(
+/// Base tables of the `public` schema (the drizzle schema holds the bookkeeping).
+const POSTGRES: DialectSql = DialectSql {
+    tables: "SELECT table_name::text FROM information_schema.tables
+              WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name::text <> $1
+              ORDER BY 1",
+    foreign_keys: "SELECT child.relname::text, parent.relname::text
+                     FROM pg_constraint k
+                     JOIN pg_class child ON child.oid = k.conrelid
+                     JOIN pg_class parent ON parent.oid = k.confrelid
+                    WHERE k.contype = 'f'
+                      AND child.relnamespace = 'public'::regnamespace AND parent.relnamespace = 'public'::regnamespace
+                    ORDER BY 1, 2",
+    // Deferrable keys (sites.default_environment_id) are checked at commit, when the seed's
+    // rows are in; the others hold at every statement because children go first.
+    defer_foreign_keys: "SET CONSTRAINTS ALL DEFERRED",
+    delete_from: "DELETE FROM public.\"{}\"",
+    owned_sequences: Some(
         "SELECT s.oid::regclass::text
            FROM pg_class s
            JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid
@@ -125,78 +102,88 @@ fn postgres_owned_sequences(c: &mut impl ::postgres::GenericClient) -> Result<Ve
            JOIN pg_class t ON t.oid = d.refobjid
           WHERE s.relkind = 'S' AND t.relkind IN ('r', 'p') AND t.relnamespace = 'public'::regnamespace
           ORDER BY 1",
-        &[],
-    )
-    .map_err(|e| DbError::database("listing sequences", pg_message(&e)))?
-    .iter()
-    .map(|r| r.get(0))
-    .collect())
+    ),
+    writer_lock: Some("SELECT pg_advisory_xact_lock($1)"),
+};
+
+/// The first column of every row, as text.
+fn texts(rows: Vec<Row>) -> Vec<String> {
+    rows.into_iter().filter_map(|r| r.into_iter().next()?.into_text()).collect()
 }
 
-/// Deletes every application row inside the caller's transaction, children before parents, and
-/// restarts the sequences of serial and identity columns. Returns the tables in that order.
+/// Application tables: everything but the database's own, FTS shadow tables and the
+/// bookkeeping, by name.
+pub fn application_tables(conn: &mut dyn Sql) -> Result<Vec<String>, DbError> {
+    let sql = dialect_sql(conn.dialect());
+    let rows = conn.query(sql.tables, &[MIGRATIONS_TABLE.into()]).map_err(|e| e.in_context("listing tables"))?;
+    Ok(texts(rows))
+}
+
+/// (child, parent) table pairs of the foreign keys.
+fn foreign_keys(conn: &mut dyn Sql) -> Result<Vec<(String, String)>, DbError> {
+    let sql = dialect_sql(conn.dialect());
+    let rows = conn.query(sql.foreign_keys, &[]).map_err(|e| e.in_context("reading foreign keys"))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| match <[Value; 2]>::try_from(r) {
+            Ok([Value::Text(child), Value::Text(parent)]) => Some((child, parent)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Deletes every application row inside the caller's transaction, children before parents,
+/// with foreign-key checks deferred to the commit (cycles need no special order), and restarts
+/// the sequences of serial and identity columns. Returns the tables in the order cleared.
 ///
-/// `DELETE`, not `TRUNCATE`, because the server keeps reading meanwhile. `TRUNCATE` is not
-/// MVCC-safe: a request whose snapshot predates the commit but that reaches a table after it
-/// finds the table empty (a 404 "no site", a page without sections), and its ACCESS EXCLUSIVE
-/// locks, taken table by table in an order of their own, deadlock with requests that hold
-/// ACCESS SHARE on one table and wait for the next. `DELETE` takes ROW EXCLUSIVE, which no
-/// reader's ACCESS SHARE conflicts with, and the rows it removes stay visible to every snapshot
-/// taken before the commit: a request sees the whole old data or the whole new data. Restarting a
-/// sequence (transactional since PostgreSQL 10) locks only the sequence, which readers never
-/// touch. Nothing here takes a table lock stronger than ROW EXCLUSIVE.
-pub fn clear_postgres(tx: &mut ::postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
-    let tables = postgres_tables(tx)?;
-    let order = delete_order(&tables, &postgres_edges(tx)?);
-    // Deferrable keys (sites.default_environment_id) are checked at commit, when the seed's
-    // rows are in; the others hold at every statement because children go first.
-    tx.batch_execute("SET CONSTRAINTS ALL DEFERRED")
-        .map_err(|e| DbError::database("deferring foreign keys", pg_message(&e)))?;
+/// `DELETE`, not `TRUNCATE`, because the server keeps reading meanwhile. On PostgreSQL
+/// `TRUNCATE` is not MVCC-safe: a request whose snapshot predates the commit but that reaches a
+/// table after it finds the table empty (a 404 "no site", a page without sections), and its
+/// ACCESS EXCLUSIVE locks, taken table by table in an order of their own, deadlock with requests
+/// that hold ACCESS SHARE on one table and wait for the next. `DELETE` takes ROW EXCLUSIVE,
+/// which no reader's ACCESS SHARE conflicts with, and the rows it removes stay visible to every
+/// snapshot taken before the commit: a request sees the whole old data or the whole new data.
+/// Restarting a sequence (transactional since PostgreSQL 10) locks only the sequence, which
+/// readers never touch. Nothing here takes a table lock stronger than ROW EXCLUSIVE.
+pub fn delete_all(tx: &mut dyn Sql) -> Result<Vec<String>, DbError> {
+    let sql = dialect_sql(tx.dialect());
+    let tables = application_tables(tx)?;
+    let order = delete_order(&tables, &foreign_keys(tx)?);
+    tx.batch(sql.defer_foreign_keys).map_err(|e| e.in_context("deferring foreign keys"))?;
     for t in &order {
-        tx.batch_execute(&format!("DELETE FROM public.\"{t}\""))
-            .map_err(|e| DbError::database(format!("clearing {t}"), pg_message(&e)))?;
+        tx.batch(&sql.delete_from.replace("{}", t)).map_err(|e| e.in_context(format!("clearing {t}")))?;
     }
-    for s in postgres_owned_sequences(tx)? {
-        tx.batch_execute(&format!("ALTER SEQUENCE {s} RESTART"))
-            .map_err(|e| DbError::database(format!("restarting the sequence {s}"), pg_message(&e)))?;
+    if let Some(sequences) = sql.owned_sequences {
+        let sequences = tx.query(sequences, &[]).map_err(|e| e.in_context("listing sequences"))?;
+        for s in texts(sequences) {
+            tx.batch(&format!("ALTER SEQUENCE {s} RESTART"))
+                .map_err(|e| e.in_context(format!("restarting the sequence {s}")))?;
+        }
     }
     Ok(order)
 }
 
 /// The advisory-lock key that rewrites of the data (seed, `seed --force`, reset-data) take for
-/// their transaction ("cms_seed" in ASCII; `migrate` uses another).
+/// their transaction on PostgreSQL ("cms_seed" in ASCII; `migrate` uses another).
 pub const WRITER_LOCK_KEY: i64 = 0x636d_735f_7365_6564;
 
-/// Waits for any other seed or reset to commit, then holds the writer lock until this
-/// transaction ends: two rewrites take turns, and the second one's statements (READ COMMITTED)
-/// see everything the first wrote. Readers never take this lock.
-pub fn lock_postgres_writers(tx: &mut ::postgres::Transaction<'_>) -> Result<(), DbError> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK_KEY])
-        .map_err(|e| DbError::database("waiting for another seed or reset to finish", pg_message(&e)))?;
+/// Inside a write transaction: waits for any other seed or reset to commit, then holds the
+/// writers' lock until this transaction ends. Two rewrites take turns, and the second one's
+/// statements (READ COMMITTED) see everything the first wrote. Readers never take this lock.
+pub fn lock_writers(tx: &mut dyn Sql) -> Result<(), DbError> {
+    if let Some(lock) = dialect_sql(tx.dialect()).writer_lock {
+        tx.execute(lock, &[WRITER_LOCK_KEY.into()])
+            .map_err(|e| e.in_context("waiting for another seed or reset to finish"))?;
+    }
     Ok(())
 }
 
 /// Clears every application row in one transaction. Returns the tables in the order cleared.
-pub fn clear(conn: &mut Connection) -> Result<Vec<String>, DbError> {
-    match conn {
-        Connection::Sqlite(c) => {
-            // IMMEDIATE: the write lock first, so a concurrent writer waits (busy timeout) instead
-            // of failing when it upgrades a read transaction.
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(|e| DbError::database("starting the transaction", e))?;
-            let order = clear_sqlite(&tx)?;
-            tx.commit().map_err(|e| DbError::database("committing", e))?;
-            Ok(order)
-        }
-        Connection::Postgres(c) => {
-            let mut tx = c.transaction().map_err(|e| DbError::database("starting the transaction", pg_message(&e)))?;
-            lock_postgres_writers(&mut tx)?;
-            let order = clear_postgres(&mut tx)?;
-            tx.commit().map_err(|e| DbError::database("committing", pg_message(&e)))?;
-            Ok(order)
-        }
-    }
+pub fn clear(conn: &mut dyn Sql) -> Result<Vec<String>, DbError> {
+    transaction(conn, TxMode::Write, |tx| {
+        lock_writers(tx)?;
+        delete_all(tx)
+    })
 }
 
 #[cfg(test)]

@@ -1,18 +1,30 @@
-//! Demo data: the seeded demo environment, large generated data sets (`--scale`), and clearing
+//! Demo data: the seeded demo environment (its copy in the data file `demo.json`, turned into
+//! rows by a pure builder), large generated data sets (`--scale`), image rows, and clearing
 //! every application row in an order taken from the database's own foreign-key graph.
+//!
+//! Everything goes through [`crate::connection::Sql`] with `$n` placeholders, in one
+//! transaction per command; the only writer that differs by dialect is [`bulk`], for
+//! `--scale`.
 
+pub mod bulk;
 pub mod clear;
 pub mod content;
+pub mod data;
 pub mod ids;
+pub mod images;
 pub mod scale;
+pub mod structure;
+pub mod table;
 pub mod write;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::connection::Connection;
+use crate::connection::{transaction, Sql, TxMode};
 use crate::error::DbError;
-pub use content::{DemoIds, ImageFile, Table, V};
+pub use content::DemoIds;
 use ids::{base_time, IdSource};
+pub use images::ImageFile;
+pub use table::Table;
 
 #[derive(Clone, Debug, Default)]
 pub struct SeedOptions {
@@ -56,110 +68,66 @@ pub fn demo_tables_with_images(seed: Option<u64>, files: &[ImageFile]) -> (Vec<T
 
 /// Seeds the demo environment in one transaction: all or nothing. On a database that already
 /// holds a team it changes nothing, unless `force`.
-pub fn seed(conn: &mut Connection, options: &SeedOptions) -> Result<SeedOutcome, DbError> {
+pub fn seed(conn: &mut dyn Sql, options: &SeedOptions) -> Result<SeedOutcome, DbError> {
     seed_with_images(conn, options, &[])
 }
 
 /// [`seed`], with the image files present in `uploads/images` recorded as they are, in the same
 /// transaction: a reset that readers see committed has its images registered too.
 pub fn seed_with_images(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     options: &SeedOptions,
     files: &[ImageFile],
 ) -> Result<SeedOutcome, DbError> {
     let (tables, ids) = demo_tables_with_images(options.seed, files);
-    seed_tables(conn, &tables, options.force)?.map_or_else(
-        || Ok(SeedOutcome::Seeded { ids, counts: counts(conn)? }),
-        |teams| Ok(SeedOutcome::AlreadySeeded { teams }),
-    )
+    match seed_tables(conn, &tables, options.force)? {
+        Some(teams) => Ok(SeedOutcome::AlreadySeeded { teams }),
+        None => Ok(SeedOutcome::Seeded { ids, counts: counts(conn)? }),
+    }
 }
 
 /// Writes `tables` in one transaction, after clearing everything when `force`. Returns the
 /// number of teams instead when the database is already seeded and not `force`.
+///
+/// The transaction holds the writers' lock from its start ([`clear::lock_writers`]; SQLite's
+/// write transaction is one): a concurrent seed or reset waits for this one and then sees its
+/// teams.
 ///
 /// Image rows already there for the seed's files (seed-images may have run first) give way to
 /// the seed's: the id is the same (both derive it from the file name; a row registered before
 /// that rule is re-keyed, which is safe because without a team nothing refers to an image), and
 /// the times and metadata become the seed's, so the result depends on the seed and the files
 /// on disk only, not on what ran before.
-pub fn seed_tables(conn: &mut Connection, tables: &[Table], force: bool) -> Result<Option<i64>, DbError> {
-    let e = |m: &'static str| move |err: rusqlite::Error| DbError::database(m.to_string(), err);
-    let files = image_file_names(tables);
-    match conn {
-        Connection::Sqlite(c) => {
-            // IMMEDIATE: a concurrent seed or reset waits for this one (busy timeout) and then
-            // sees its teams, instead of failing when it upgrades a read transaction.
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(e("starting the seed transaction"))?;
-            let teams: i64 =
-                tx.query_row("SELECT count(*) FROM teams", [], |r| r.get(0)).map_err(e("counting teams"))?;
-            if teams > 0 && !force {
-                return Ok(Some(teams));
-            }
-            if force {
-                clear::clear_sqlite(&tx)?;
-            }
-            {
-                let mut st =
-                    tx.prepare("DELETE FROM images WHERE file_name = ?1").map_err(e("replacing image rows"))?;
-                for f in &files {
-                    st.execute([f]).map_err(e("replacing image rows"))?;
-                }
-            }
-            write::sqlite(&tx, tables)?;
-            tx.commit().map_err(e("committing the seed"))?;
+pub fn seed_tables(conn: &mut dyn Sql, tables: &[Table], force: bool) -> Result<Option<i64>, DbError> {
+    let files = images::file_names(tables);
+    transaction(conn, TxMode::Write, |tx| {
+        clear::lock_writers(tx)?;
+        let teams = count(tx, "teams")?;
+        if teams > 0 && !force {
+            return Ok(Some(teams));
         }
-        Connection::Postgres(c) => {
-            let pe =
-                |m: &'static str| move |err: ::postgres::Error| DbError::database(m, crate::postgres::pg_message(&err));
-            let mut tx = c.transaction().map_err(pe("starting the seed transaction"))?;
-            clear::lock_postgres_writers(&mut tx)?;
-            let teams: i64 = tx.query_one("SELECT count(*) FROM teams", &[]).map_err(pe("counting teams"))?.get(0);
-            if teams > 0 && !force {
-                return Ok(Some(teams));
-            }
-            if force {
-                clear::clear_postgres(&mut tx)?;
-            }
-            tx.execute("DELETE FROM images WHERE file_name = ANY($1)", &[&files])
-                .map_err(pe("replacing image rows"))?;
-            write::postgres(&mut tx, tables)?;
-            tx.commit().map_err(pe("committing the seed"))?;
+        if force {
+            clear::delete_all(tx)?;
         }
-    }
-    Ok(None)
+        images::forget(tx, &files)?;
+        write::insert(tx, tables)?;
+        Ok(None)
+    })
 }
 
-/// The file names of the image rows in `tables`.
-fn image_file_names(tables: &[Table]) -> Vec<String> {
-    let Some(images) = tables.iter().find(|t| t.name == "images") else { return Vec::new() };
-    let Some(col) = images.columns.iter().position(|c| *c == "file_name") else { return Vec::new() };
-    images
-        .rows
-        .iter()
-        .filter_map(|r| match &r[col] {
-            V::Text(f) => Some(f.clone()),
-            _ => None,
-        })
-        .collect()
+fn count(conn: &mut dyn Sql, table: &str) -> Result<i64, DbError> {
+    let rows = conn
+        .query(&format!("SELECT count(*) FROM \"{table}\""), &[])
+        .map_err(|e| e.in_context(format!("counting the rows of {table}")))?;
+    Ok(rows.first().and_then(|r| r.first()).and_then(|v| v.int()).unwrap_or(0))
 }
 
 /// Rows per application table, in name order.
-pub fn counts(conn: &mut Connection) -> Result<Vec<(String, i64)>, DbError> {
+pub fn counts(conn: &mut dyn Sql) -> Result<Vec<(String, i64)>, DbError> {
     let tables = clear::application_tables(conn)?;
     let mut out = Vec::with_capacity(tables.len());
     for t in tables {
-        let sql = format!("SELECT count(*) FROM \"{t}\"");
-        let n: i64 = match conn {
-            Connection::Sqlite(c) => {
-                c.query_row(&sql, [], |r| r.get(0)).map_err(|e| DbError::database("counting rows", e))?
-            }
-            Connection::Postgres(c) => c
-                .query_one(&sql, &[])
-                .map_err(|e| DbError::database("counting rows", crate::postgres::pg_message(&e)))?
-                .get(0),
-        };
+        let n = count(conn, &t)?;
         out.push((t, n));
     }
     Ok(out)

@@ -1,11 +1,9 @@
 //! `seed --scale N`: N more sites under the demo team, each with environments, pages,
 //! sections, localized contents and posts, generated in batches so memory stays flat.
 
-use crate::seed::content::{
-    Table, ENVIRONMENTS, PAGES as PAGES_COLS, PAGE_SECTIONS, PAGE_SECTION_CONTENTS as CONTENTS, POSTS as POSTS_COLS,
-    SITES, V,
-};
+use crate::connection::Value;
 use crate::seed::ids::IdSource;
+use crate::seed::table::{Layout, Table};
 
 /// Per site: 2 environments, each with PAGES pages of SECTIONS sections in 2 locales, and
 /// POSTS posts.
@@ -41,86 +39,135 @@ impl Ids<'_> {
     }
 }
 
+/// The order in which the generator gives each table's values (checked against the schema
+/// once per batch: a column added there needs a value here).
+struct Layouts {
+    sites: Layout,
+    environments: Layout,
+    pages: Layout,
+    sections: Layout,
+    contents: Layout,
+    posts: Layout,
+}
+
+impl Layouts {
+    fn new() -> Layouts {
+        let timestamps = ["created_at", "updated_at"];
+        let with_times = |name: &'static str, columns: &[&str]| Layout::new(name, &[columns, &timestamps[..]].concat());
+        Layouts {
+            sites: with_times("sites", &["id", "team_id", "name", "domain", "default_environment_id"]),
+            environments: with_times("environments", &["id", "site_id", "name"]),
+            pages: with_times("pages", &["id", "site_id", "environment_id", "slug", "name"]),
+            sections: with_times("page_sections", &["id", "page_id", "section_def_id", "sort_order", "status"]),
+            contents: with_times("page_section_contents", &["id", "page_section_id", "locale_code", "content"]),
+            posts: Layout::new(
+                "posts",
+                &[
+                    "id",
+                    "site_id",
+                    "environment_id",
+                    "title",
+                    "slug",
+                    "excerpt",
+                    "body",
+                    "status",
+                    "published_at",
+                    "created_at",
+                    "updated_at",
+                    "featured_image_id",
+                ],
+            ),
+        }
+    }
+}
+
 /// Generates sites `first..first + count` (numbering keeps names unique across batches).
 pub fn sites(source: &mut IdSource, anchors: &Anchors, first: usize, count: usize, now: i64) -> Vec<Table> {
-    let mut sites = Table { name: "sites", columns: SITES, rows: Vec::with_capacity(count) };
-    let mut envs = Table { name: "environments", columns: ENVIRONMENTS, rows: Vec::with_capacity(count * 2) };
-    let mut pages = Table { name: "pages", columns: PAGES_COLS, rows: Vec::new() };
-    let mut sections = Table { name: "page_sections", columns: PAGE_SECTIONS, rows: Vec::new() };
-    let mut contents = Table { name: "page_section_contents", columns: CONTENTS, rows: Vec::new() };
-    let mut posts = Table { name: "posts", columns: POSTS_COLS, rows: Vec::new() };
-    let t = |s: &str| V::Text(s.to_string());
+    let layouts = Layouts::new();
+    let mut sites = layouts.sites.table(count);
+    let mut envs = layouts.environments.table(count * 2);
+    let mut pages = layouts.pages.table(count * 2 * PAGES);
+    let mut sections = layouts.sections.table(count * 2 * PAGES * SECTIONS);
+    let mut contents = layouts.contents.table(count * 2 * PAGES * SECTIONS * anchors.locales.len());
+    let mut posts = layouts.posts.table(count * 2 * POSTS);
+    let t = |s: &str| Value::Text(s.to_string());
     for n in first..first + count {
         let mut ids = Ids { source: &mut *source, next_stamp: now as u64 + (n * ROWS_PER_SITE) as u64 };
         let site = ids.next();
         let env_ids = [ids.next(), ids.next()];
-        let ts = V::Int(now + n as i64);
-        sites.rows.push(vec![
+        let ts = Value::Int(now + n as i64);
+        sites.rows.push(layouts.sites.row([
             t(&site),
             t(&anchors.team_id),
-            V::Text(format!("site-{n:06}")),
-            V::Text(format!("site-{n:06}.example.test")),
+            Value::Text(format!("site-{n:06}")),
+            Value::Text(format!("site-{n:06}.example.test")),
             t(&env_ids[0]),
             ts.clone(),
             ts.clone(),
-        ]);
+        ]));
         for (e, env) in env_ids.iter().enumerate() {
-            envs.rows.push(vec![t(env), t(&site), t(["main", "staging"][e]), ts.clone(), ts.clone()]);
+            envs.rows.push(layouts.environments.row([
+                t(env),
+                t(&site),
+                t(["main", "staging"][e]),
+                ts.clone(),
+                ts.clone(),
+            ]));
             for p in 0..PAGES {
                 let page = ids.next();
-                pages.rows.push(vec![
+                pages.rows.push(layouts.pages.row([
                     t(&page),
                     t(&site),
                     t(env),
-                    V::Text(format!("page-{p}")),
-                    V::Text(format!("Page {p} of site {n}")),
+                    Value::Text(format!("page-{p}")),
+                    Value::Text(format!("Page {p} of site {n}")),
                     ts.clone(),
                     ts.clone(),
-                ]);
+                ]));
                 for s in 0..SECTIONS {
                     let section = ids.next();
-                    sections.rows.push(vec![
+                    sections.rows.push(layouts.sections.row([
                         t(&section),
                         t(&page),
                         t(&anchors.text_section_id),
-                        V::Int(s as i64),
+                        Value::Int(s as i64),
                         t("published"),
                         ts.clone(),
                         ts.clone(),
-                    ]);
+                    ]));
                     for locale in &anchors.locales {
                         // Every part is digits or a locale code: valid JSON without escaping.
                         let body = format!(
                             r#"{{"title":"Section {s} of page {p} ({locale})","body":"Generated text {} for site {n}, page {p}, section {s}."}}"#,
                             ids.source.next_u64() % 100_000
                         );
-                        contents.rows.push(vec![
-                            V::Text(ids.next()),
+                        contents.rows.push(layouts.contents.row([
+                            Value::Text(ids.next()),
                             t(&section),
                             t(locale),
-                            V::Text(body),
+                            Value::Text(body),
                             ts.clone(),
                             ts.clone(),
-                        ]);
+                        ]));
                     }
                 }
             }
             for k in 0..POSTS {
                 let published = k % 2 == 0;
-                posts.rows.push(vec![
-                    V::Text(ids.next()),
+                posts.rows.push(layouts.posts.row([
+                    Value::Text(ids.next()),
                     t(&site),
                     t(env),
-                    V::Text(format!("Post {k} of site {n}")),
-                    V::Text(format!("post-{k}")),
-                    V::Text(format!("Excerpt of post {k}.")),
-                    V::Text(format!("# Post {k}\n\nBody of post {k} on site {n}.")),
+                    Value::Text(format!("Post {k} of site {n}")),
+                    Value::Text(format!("post-{k}")),
+                    Value::Text(format!("Excerpt of post {k}.")),
+                    Value::Text(format!("# Post {k}\n\nBody of post {k} on site {n}.")),
                     t(if published { "published" } else { "draft" }),
-                    if published { V::Int(now - (k as i64) * 86_400_000) } else { V::Null },
+                    if published { Value::Int(now - (k as i64) * 86_400_000) } else { Value::Null },
                     ts.clone(),
                     ts.clone(),
-                    V::Null, // featured_image_id
-                ]);
+                    Value::Null, // featured_image_id
+                ]));
             }
         }
     }
@@ -143,7 +190,7 @@ mod tests {
         }
         let contents = tables.iter().find(|t| t.name == "page_section_contents").unwrap();
         for row in &contents.rows {
-            let V::Text(body) = &row[3] else { panic!("content is text") };
+            let Value::Text(body) = &row[contents.position("content").unwrap()] else { panic!("content is text") };
             let json: serde_json::Value = serde_json::from_str(body).unwrap();
             assert!(json["title"].is_string() && json["body"].is_string(), "{body}");
         }
@@ -151,7 +198,7 @@ mod tests {
         let next = sites(&mut IdSource::new(Some(1)), &anchors, 3, 2, 0);
         let mut all = std::collections::HashSet::new();
         for t in tables.iter().chain(&next) {
-            let ids: Vec<&V> = t.rows.iter().map(|r| &r[0]).collect();
+            let ids: Vec<&Value> = t.rows.iter().map(|r| &r[t.position("id").unwrap()]).collect();
             let mut sorted = ids.clone();
             sorted.sort_by_key(|v| format!("{v:?}"));
             assert_eq!(ids, sorted, "{}", t.name);
