@@ -313,6 +313,8 @@ fn add_columns(d: Dialect) {
     if d == Dialect::Sqlite {
         // A constant default is ADD COLUMN; unixepoch() is not, so the table is rebuilt.
         assert!(done.text.contains("__new_pages"), "{}", done.text);
+        // Types in drizzle-kit's spelling.
+        assert!(done.text.contains("`views` integer,") && done.text.contains("`title` text NOT NULL"), "{}", done.text);
         assert_eq!(done.rows("SELECT count(*) FROM pages WHERE created_at > 0"), ["2"]);
     }
 }
@@ -1092,6 +1094,14 @@ fn project_schema_created_and_dropped(d: Dialect) {
             .unwrap_or_else(|| panic!("{t} in\n{text}"))
     };
     assert!(at("teams") < at("sites") && at("pages") < at("page_sections"), "{text}");
+    if d == Dialect::Sqlite {
+        // Written as drizzle-kit writes it (lower-case types): the folder's own statement.
+        let teams = up.iter().find(|s| s.sql.starts_with("CREATE TABLE `teams`")).unwrap();
+        let initial =
+            std::fs::read_to_string(test_support::fixture::project_migrations("sqlite").join("0000_initial.sql"))
+                .unwrap();
+        assert!(initial.contains(&teams.sql), "{}\nnot in the folder's 0000_initial.sql", teams.sql);
+    }
     let down = verify::plan(&server, &cms, &empty, &Renames::none()).unwrap_or_else(|e| panic!("{e}"));
     assert!(sql::to_migration_text(&down).contains("-- warning: drops table pages and all its rows"));
 }

@@ -17,6 +17,9 @@
 //! rename is done; the project's runner runs a migration holding `PRAGMA foreign_keys` with
 //! foreign keys off and checks `PRAGMA foreign_key_check` before it commits.
 //!
+//! Column types are written in lower case, as Drizzle Kit writes them (`text`, `integer`),
+//! while the model keeps SQLite's normal form (upper case).
+//!
 //! Order: triggers and views that depend on what changes are dropped; indexes dropped; tables
 //! and columns renamed; new tables created (parents first); columns added; tables rebuilt
 //! (parents first); columns and tables dropped (children first); then indexes, views and
@@ -104,7 +107,7 @@ fn column_def(c: &Column, inline_pk: bool, requalified: &dyn Fn(&str) -> String)
     let mut s = quote(&c.name);
     if !c.data_type.is_empty() {
         s.push(' ');
-        s.push_str(&c.data_type);
+        s.push_str(&type_sql(&c.data_type));
     }
     if inline_pk {
         s.push_str(" PRIMARY KEY");
@@ -131,6 +134,13 @@ fn column_def(c: &Column, inline_pk: bool, requalified: &dyn Fn(&str) -> String)
         s.push_str(" NOT NULL");
     }
     s
+}
+
+/// A column type as Drizzle Kit writes it: lower case (`text`, `integer`, `varchar(255)`).
+/// The model's normal form is upper case; SQLite reads a type name in any case the same, so
+/// introspection gives the model's spelling back.
+fn type_sql(data_type: &str) -> String {
+    data_type.to_ascii_lowercase()
 }
 
 fn foreign_key_sql(fk: &ForeignKey) -> String {
@@ -646,8 +656,8 @@ mod tests {
         let to = schema(vec![pages(vec![constant, Column::new("n", "INTEGER")])]);
         assert_eq!(
             text(&from, &to),
-            "ALTER TABLE `pages` ADD `status` TEXT DEFAULT 'draft' NOT NULL;--> statement-breakpoint\n\
-             ALTER TABLE `pages` ADD `n` INTEGER;\n"
+            "ALTER TABLE `pages` ADD `status` text DEFAULT 'draft' NOT NULL;--> statement-breakpoint\n\
+             ALTER TABLE `pages` ADD `n` integer;\n"
         );
     }
 
@@ -660,9 +670,9 @@ mod tests {
             text(&from, &to),
             "PRAGMA foreign_keys=OFF;--> statement-breakpoint\n\
              CREATE TABLE `__new_pages` (\n\
-             \t`id` INTEGER PRIMARY KEY NOT NULL,\n\
-             \t`title` TEXT,\n\
-             \t`at` TEXT DEFAULT CURRENT_TIMESTAMP NOT NULL\n\
+             \t`id` integer PRIMARY KEY NOT NULL,\n\
+             \t`title` text,\n\
+             \t`at` text DEFAULT CURRENT_TIMESTAMP NOT NULL\n\
              );\n--> statement-breakpoint\n\
              INSERT INTO `__new_pages`(`id`, `title`) SELECT `id`, `title` FROM `pages`;--> statement-breakpoint\n\
              -- warning: table rebuild drops column pages.gone and its values\n\
