@@ -55,6 +55,8 @@ enum What {
     },
     /// Back up and restore a large SQLite database plus uploads; compare with tar czf and a plain copy
     Backup(crate::bench_backup::Args),
+    /// What migrate's pre-flight costs on a large seeded database (seed --scale)
+    Preflight(crate::bench_preflight::Args),
 }
 
 pub fn run(_ctx: &Context, args: Args) -> Result<ExitCode> {
@@ -66,6 +68,7 @@ pub fn run(_ctx: &Context, args: Args) -> Result<ExitCode> {
             crate::bench_images::run(count, latency_ms, concurrency.clamp(1, 64))
         }
         What::Backup(args) => crate::bench_backup::run(_ctx, args),
+        What::Preflight(args) => crate::bench_preflight::run(_ctx, args),
     }
 }
 

@@ -8,16 +8,19 @@ mod bench;
 mod bench_backup;
 mod bench_diff;
 mod bench_images;
+mod bench_preflight;
 mod check;
 mod confirm;
 mod diff;
 mod files;
 mod generate;
+mod lint;
 mod migrate;
 mod push;
 mod reset_complete;
 mod reset_data;
 mod restore;
+mod rollback;
 mod schema_plan;
 mod seed;
 mod seed_images;
@@ -47,6 +50,10 @@ struct Cli {
 enum Command {
     /// Apply pending migrations, each in its own transaction
     Migrate(migrate::Args),
+    /// What pending migrations will do to the data, before they run (errors, warnings; CI gate)
+    Lint(lint::Args),
+    /// Undo the newest applied migration(s): a .down.sql, the engine's verified change, or the backup
+    Rollback(rollback::Args),
     /// Write the migration from the migrations folders to the code schema (both dialects), verified
     Generate(generate::Args),
     /// Print the SQL between two schemas (database, migrations folder, SQL file, empty), verified
@@ -82,11 +89,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if matches!(cli.command, Command::ResetComplete(_) | Command::ResetData(_) | Command::Restore(_)) {
+    if matches!(
+        cli.command,
+        Command::ResetComplete(_) | Command::ResetData(_) | Command::Restore(_) | Command::Rollback(_)
+    ) {
         ctx.announce_root();
     }
     let result = match cli.command {
         Command::Migrate(args) => migrate::run(&ctx, args),
+        Command::Lint(args) => lint::run(&ctx, args),
+        Command::Rollback(args) => rollback::run(&ctx, args),
         Command::Generate(args) => generate::run(&ctx, args),
         Command::Diff(args) => diff::run(&ctx, args),
         Command::Push(args) => push::run(&ctx, args),

@@ -257,7 +257,10 @@ impl MigrationSet {
             })?;
             let name = item.file_name().to_string_lossy().into_owned();
             if let Some(stem) = name.strip_suffix(".sql") {
-                if !seen_tag.contains(stem) {
+                // `<tag>.down.sql` belongs to migration <tag> (what `rollback` runs to undo
+                // it); drizzle-orm reads only the files the journal lists, so it ignores it.
+                let down_of_listed = stem.strip_suffix(".down").is_some_and(|tag| seen_tag.contains(tag));
+                if !seen_tag.contains(stem) && !down_of_listed {
                     unlisted.push(name);
                 }
             }
@@ -357,6 +360,16 @@ mod tests {
             .problems
             .contains(&JournalProblem::FileMissing { tag: "0003_gone".into(), file: "0003_gone.sql".into() }));
         assert!(set.problems.contains(&JournalProblem::UnlistedFile { file: "0009_stray.sql".into() }));
+    }
+
+    #[test]
+    fn a_down_file_belongs_to_its_migration() {
+        let j =
+            r#"{"version":"7","dialect":"sqlite","entries":[{"idx":0,"when":1,"tag":"0000_a","breakpoints":true}]}"#;
+        let dir = folder(j, &[("0000_a.sql", "x"), ("0000_a.down.sql", "y"), ("0001_gone.down.sql", "z")]);
+        let set = MigrationSet::load(dir.path()).unwrap();
+        // Only the down file of a migration the journal does not list is a stray file.
+        assert_eq!(set.problems, vec![JournalProblem::UnlistedFile { file: "0001_gone.down.sql".into() }]);
     }
 
     #[test]

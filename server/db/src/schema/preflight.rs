@@ -377,7 +377,9 @@ pub fn text_renames(d: Dialect, sql: &str) -> Vec<TextRename> {
         } else if word(&toks, 1, "TYPE") {
             let Some((name, i)) = qualified(d, &toks, 2) else { continue };
             if word(&toks, i, "RENAME") && word(&toks, i + 1, "VALUE") && word(&toks, i + 3, "TO") {
-                if let (Some(old), Some(new)) = (toks.get(i + 2).and_then(Token::ident), toks.get(i + 4).and_then(Token::ident)) {
+                if let (Some(old), Some(new)) =
+                    (toks.get(i + 2).and_then(Token::ident), toks.get(i + 4).and_then(Token::ident))
+                {
                     out.push(TextRename::EnumValue { name, old, new });
                 }
             }
@@ -389,7 +391,16 @@ pub fn text_renames(d: Dialect, sql: &str) -> Vec<TextRename> {
 /// Whether the text's renames make `candidate` a rename (`reverse`: the text is the migration
 /// being undone, so its renames run backwards).
 fn is_text_rename(d: Dialect, renames: &[TextRename], candidate: &RenameCandidate, reverse: bool) -> bool {
-    let (from_to, eq) = (|old: &str, new: &str| if reverse { (new.to_string(), old.to_string()) } else { (old.to_string(), new.to_string()) }, |a: &str, b: &str| same_name(d, a, b));
+    let (from_to, eq) = (
+        |old: &str, new: &str| {
+            if reverse {
+                (new.to_string(), old.to_string())
+            } else {
+                (old.to_string(), new.to_string())
+            }
+        },
+        |a: &str, b: &str| same_name(d, a, b),
+    );
     renames.iter().any(|r| match (r, candidate) {
         (TextRename::Table { old, new }, RenameCandidate::Table { dropped, added }) => {
             let (o, n) = from_to(old, new);
@@ -415,7 +426,12 @@ fn is_text_rename(d: Dialect, renames: &[TextRename], candidate: &RenameCandidat
 /// The changes from `before` to `after` that a migration makes: a dropped-and-added pair is a
 /// rename exactly when `rename_text` renames it (`reverse`: undoing that text), else a drop
 /// and an add.
-pub fn changes_for(before: &Schema, after: &Schema, rename_text: &str, reverse: bool) -> Result<Vec<Change>, DiffError> {
+pub fn changes_for(
+    before: &Schema,
+    after: &Schema,
+    rename_text: &str,
+    reverse: bool,
+) -> Result<Vec<Change>, DiffError> {
     match diff::diff(before, after, &Renames::none()) {
         Err(DiffError::Ambiguous { candidates }) => {
             let renames = text_renames(before.dialect, rename_text);
@@ -541,7 +557,8 @@ pub fn created_indexes(d: Dialect, sql: &str) -> Vec<IndexStatement> {
 fn uses_existing_index(d: Dialect, sql: &str, name: &str) -> bool {
     statements(d, sql).iter().any(|st| {
         let toks = tokenize(st, lexer(d));
-        toks.windows(2).any(|w| w[0].is_word("CONSTRAINT") && name_of(d, Some(&w[1])).is_some_and(|n| same_name(d, &n, name)))
+        toks.windows(2)
+            .any(|w| w[0].is_word("CONSTRAINT") && name_of(d, Some(&w[1])).is_some_and(|n| same_name(d, &n, name)))
             && toks.windows(2).any(|w| w[0].is_word("USING") && w[1].is_word("INDEX"))
     })
 }
@@ -606,7 +623,11 @@ pub fn conversion(d: Dialect, sql: &str, column: &str) -> Conversion {
             let et = tokenize(&expr, lexer(d));
             let is_col = |t: Option<&Token<'_>>| name_of(d, t).is_some_and(|n| same_name(d, &n, column));
             let simple = (et.len() >= 3 && is_col(et.first()) && et[1].is("::"))
-                || (et.len() >= 5 && et[0].is_word("CAST") && et[1].is("(") && is_col(et.get(2)) && et[3].is_word("AS"));
+                || (et.len() >= 5
+                    && et[0].is_word("CAST")
+                    && et[1].is("(")
+                    && is_col(et.get(2))
+                    && et[3].is_word("AS"));
             return if simple { Conversion::Cast } else { Conversion::Using(expr) };
         }
     }
@@ -666,7 +687,9 @@ struct LiveTable {
 enum Origin {
     Live(LiveTable),
     /// Created by a pending migration: empty, unless a migration writes rows into it.
-    New { written: bool },
+    New {
+        written: bool,
+    },
 }
 
 impl Origin {
@@ -704,7 +727,9 @@ const VOLATILE_FUNCTIONS: &[&str] = &[
 fn is_volatile(d: Dialect, expr: &str) -> bool {
     let toks = tokenize(expr, lexer(d));
     toks.windows(2).any(|w| {
-        w[1].is("(") && matches!(w[0].kind, TokenKind::Word) && VOLATILE_FUNCTIONS.iter().any(|f| w[0].text.eq_ignore_ascii_case(f))
+        w[1].is("(")
+            && matches!(w[0].kind, TokenKind::Word)
+            && VOLATILE_FUNCTIONS.iter().any(|f| w[0].text.eq_ignore_ascii_case(f))
     })
 }
 
@@ -972,15 +997,46 @@ pub struct Probe {
     /// Run only when the count is above zero: up to [`SAMPLE_LIMIT`] rows of text cells.
     pub sample_sql: Option<String>,
     pub sample_key: String,
+    /// How many leading cells of a sample row are the key (the rest: the duplicated value's
+    /// count, the missing parent key, the value that does not convert); 0: all of them.
+    pub key_cells: usize,
     /// What is wrong when the count is above zero (the count is put in front).
     pub what: String,
     pub advice: String,
 }
 
+impl Probe {
+    /// One sample row (text cells, `None` for NULL) as the report shows it: the key, and for
+    /// duplicates how often the value occurs, for orphans the missing parent key, for a
+    /// conversion the value.
+    pub fn sample(&self, cells: &[Option<String>]) -> String {
+        let show = |c: &[Option<String>]| {
+            let v: Vec<String> = c.iter().map(|x| x.clone().unwrap_or_else(|| "NULL".into())).collect();
+            if v.len() == 1 {
+                v[0].clone()
+            } else {
+                format!("({})", v.join(", "))
+            }
+        };
+        let k = if self.key_cells == 0 || self.key_cells > cells.len() { cells.len() } else { self.key_cells };
+        let (key, rest) = cells.split_at(k);
+        match (self.rule, rest) {
+            (_, []) => show(key),
+            (Rule::DuplicatesUnderUnique, [n, ..]) => format!("{} x{}", show(key), n.as_deref().unwrap_or("?")),
+            (Rule::UnconvertibleValues, [v, ..]) => format!("{}: '{}'", show(key), v.as_deref().unwrap_or("NULL")),
+            _ => format!("{} -> {}", show(key), show(rest)),
+        }
+    }
+}
+
 /// What running a probe gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Counted { count: u64, detail: Option<u64>, samples: Vec<String> },
+    Counted {
+        count: u64,
+        detail: Option<u64>,
+        samples: Vec<String>,
+    },
     /// The query failed with this message.
     Failed(String),
 }
@@ -1061,7 +1117,15 @@ pub fn plan(dialect: Dialect, mode: Mode<'_>, steps: &[Step<'_>]) -> Result<Plan
         let mut after = lineage.clone();
         after.apply(&sp.changes);
         after.mark_written(&written_tables(dialect, step.sql), &before);
-        let ctx = StepCtx { dialect, index: i, step, changes: &sp.changes, before: &before, after: &after, live: matches!(mode, Mode::Live(_)) };
+        let ctx = StepCtx {
+            dialect,
+            index: i,
+            step,
+            changes: &sp.changes,
+            before: &before,
+            after: &after,
+            live: matches!(mode, Mode::Live(_)),
+        };
         for change in &sp.changes {
             ctx.analyse(change, &mut sp.findings, &mut out.probes);
         }
@@ -1101,7 +1165,8 @@ impl StepCtx<'_> {
             Rule::NotMeasured,
             Severity::Note,
             format!("{what}: not measured ({why})"),
-            "the migration's own transaction is the check: if the data does not allow it, it fails and is rolled back".into(),
+            "the migration's own transaction is the check: if the data does not allow it, it fails and is rolled back"
+                .into(),
         )
         .on(table, column)
     }
@@ -1135,6 +1200,7 @@ impl StepCtx<'_> {
             count_sql: String::new(),
             sample_sql: None,
             sample_key: String::new(),
+            key_cells: 0,
             what: String::new(),
             advice: String::new(),
         }
@@ -1188,8 +1254,13 @@ impl StepCtx<'_> {
             Change::DropVirtualTable { table } | Change::ReplaceVirtualTable { from: table, .. } => {
                 let what = format!("drops virtual table {} and its contents", table.name);
                 findings.push(
-                    self.finding(Rule::DataLoss, Severity::Warning, what, "rebuild its contents after the migration".into())
-                        .on(&table.name, None),
+                    self.finding(
+                        Rule::DataLoss,
+                        Severity::Warning,
+                        what,
+                        "rebuild its contents after the migration".into(),
+                    )
+                    .on(&table.name, None),
                 );
                 return;
             }
@@ -1208,13 +1279,18 @@ impl StepCtx<'_> {
             _ => return,
         };
         let what = match (change, column) {
-            (Change::AlterColumn { .. }, Some(c)) => format!("replaces the values of {table}.{c} by a generated expression"),
+            (Change::AlterColumn { .. }, Some(c)) => {
+                format!("replaces the values of {table}.{c} by a generated expression")
+            }
             (_, Some(c)) => format!("drops column {table}.{c}"),
             _ => format!("drops table {table}"),
         };
         let advice = "if the data is still needed, copy it elsewhere first; `lint` and migrate's pre-migrate backup keep it recoverable".to_string();
         if !self.live {
-            findings.push(self.finding(Rule::DataLoss, Severity::Warning, format!("{what} and its data"), advice).on(table, column));
+            findings.push(
+                self.finding(Rule::DataLoss, Severity::Warning, format!("{what} and its data"), advice)
+                    .on(table, column),
+            );
             return;
         }
         let t = match self.before.get(table, &[]).or_else(|| self.before.get(table, self.changes)) {
@@ -1235,9 +1311,10 @@ impl StepCtx<'_> {
         p.count_sql = format!("SELECT count(*) FROM {}{filter}", t.from(d));
         p.sample_sql = Some(format!("SELECT {} FROM {}{filter} LIMIT {SAMPLE_LIMIT}", keys.join(", "), t.from(d)));
         p.sample_key = label;
+        p.key_cells = keys.len();
         p.what = match column {
-            Some(_) => format!("row(s) hold a value that {what} deletes"),
-            None => format!("row(s) are deleted: {what}"),
+            Some(_) => format!("{what}: {{n}} row(s) hold a value"),
+            None => format!("{what} and its {{n}} row(s)"),
         };
         p.advice = advice;
         probes.push(p);
@@ -1253,7 +1330,10 @@ impl StepCtx<'_> {
                 if built.iter().any(|s| s.concurrently && same_name(d, &s.name, &index.name)) {
                     return;
                 }
-                let what = format!("builds index {} on {table} without CONCURRENTLY: writes to {table} wait until it is built", index.name);
+                let what = format!(
+                    "builds index {} on {table} without CONCURRENTLY: writes to {table} wait until it is built",
+                    index.name
+                );
                 let advice = format!(
                     "CREATE {}INDEX CONCURRENTLY in a migration of its own (it cannot run in a transaction; the migrator runs such a file without one)",
                     if index.unique { "UNIQUE " } else { "" }
@@ -1325,13 +1405,27 @@ impl StepCtx<'_> {
         }
     }
 
-    fn size_probe(&self, t: &LiveTable, table: &QualifiedName, what: String, advice: String, findings: &mut Vec<Finding>, probes: &mut Vec<Probe>) {
+    fn size_probe(
+        &self,
+        t: &LiveTable,
+        table: &QualifiedName,
+        what: String,
+        advice: String,
+        findings: &mut Vec<Finding>,
+        probes: &mut Vec<Probe>,
+    ) {
         if !self.live {
-            findings.push(self.not_measured(table, None, &what, "the table's size needs a database: run lint against it"));
+            findings.push(self.not_measured(
+                table,
+                None,
+                &what,
+                "the table's size needs a database: run lint against it",
+            ));
             return;
         }
         let d = self.dialect;
-        let mut p = self.probe(Rule::IndexNotConcurrent, ProbeKind::TableSize { threshold: LARGE_TABLE_ROWS }, table, None);
+        let mut p =
+            self.probe(Rule::IndexNotConcurrent, ProbeKind::TableSize { threshold: LARGE_TABLE_ROWS }, table, None);
         let from = t.from(d);
         // The planner's estimate; a table never analysed is counted up to the threshold.
         p.count_sql = format!(
@@ -1369,14 +1463,19 @@ impl StepCtx<'_> {
         let (keys, label) = t.sample_keys(d, None);
         let mut p = self.probe(Rule::NotMeasured, ProbeKind::MustBeZero, &table, None);
         p.sample_key = label;
-        let unmeasured = |why: String, column: Option<&str>| self.not_measured(&table, column, &change.to_string(), &why);
+        p.key_cells = keys.len();
+        let unmeasured =
+            |why: String, column: Option<&str>| self.not_measured(&table, column, &change.to_string(), &why);
         match change {
             Change::AddColumn { column, .. } => {
                 p.rule = Rule::NotNullColumnOnRows;
                 p.column = Some(column.name.clone());
                 p.count_sql = format!("SELECT count(*) FROM {from}");
                 p.sample_sql = Some(format!("SELECT {} FROM {from} LIMIT {SAMPLE_LIMIT}", keys.join(", ")));
-                p.what = format!("row(s) in {table}, and the new column {} is NOT NULL without a default", column.name);
+                p.what = format!(
+                    "{{n}} row(s) in {table}, and the new column {} is NOT NULL without a default",
+                    column.name
+                );
                 p.advice = format!("give {} a DEFAULT, or add it nullable, fill it (UPDATE {table} SET {} = …), then make it NOT NULL in a later migration", column.name, column.name);
             }
             Change::AlterColumn { column, change: ColumnChange::NotNull { .. }, .. } => {
@@ -1387,8 +1486,9 @@ impl StepCtx<'_> {
                 p.rule = Rule::NullsUnderNotNull;
                 p.column = Some(column.clone());
                 p.count_sql = format!("SELECT count(*) FROM {from} WHERE {e} IS NULL");
-                p.sample_sql = Some(format!("SELECT {} FROM {from} WHERE {e} IS NULL LIMIT {SAMPLE_LIMIT}", keys.join(", ")));
-                p.what = format!("row(s) of {table} have NULL in {column}, which this migration makes NOT NULL");
+                p.sample_sql =
+                    Some(format!("SELECT {} FROM {from} WHERE {e} IS NULL LIMIT {SAMPLE_LIMIT}", keys.join(", ")));
+                p.what = format!("{{n}} row(s) of {table} have NULL in {column}, which this migration makes NOT NULL");
                 p.advice = format!("give them a value first (UPDATE {table} SET {column} = … WHERE {column} IS NULL) in an earlier migration or at the top of this one, or give the column a DEFAULT");
             }
             Change::AlterColumn { column, change: ColumnChange::Type { from: ft, to: tt }, .. } => {
@@ -1397,11 +1497,24 @@ impl StepCtx<'_> {
             }
             Change::SetPrimaryKey { to: Some(pk), .. } => {
                 let cols: Vec<&str> = pk.columns.iter().map(String::as_str).collect();
-                return self.duplicates(t, &table, &cols.iter().map(|c| Key::Column(c)).collect::<Vec<_>>(), None, true, "primary key", p, findings, probes);
+                return self.duplicates(
+                    t,
+                    &table,
+                    &cols.iter().map(|c| Key::Column(c)).collect::<Vec<_>>(),
+                    None,
+                    true,
+                    "primary key",
+                    p,
+                    findings,
+                    probes,
+                );
             }
             Change::AddUnique { unique, .. } => {
                 let keys: Vec<Key<'_>> = unique.columns.iter().map(|c| Key::Column(c)).collect();
-                let name = unique.name.as_deref().map_or("UNIQUE constraint".to_string(), |n| format!("UNIQUE constraint {n}"));
+                let name = unique
+                    .name
+                    .as_deref()
+                    .map_or("UNIQUE constraint".to_string(), |n| format!("UNIQUE constraint {n}"));
                 return self.duplicates(t, &table, &keys, None, unique.nulls_not_distinct, &name, p, findings, probes);
             }
             Change::CreateIndex { index, .. } => {
@@ -1414,7 +1527,17 @@ impl StepCtx<'_> {
                     })
                     .collect();
                 let name = format!("unique index {}", index.name);
-                return self.duplicates(t, &table, &keys, index.predicate.as_deref(), false, &name, p, findings, probes);
+                return self.duplicates(
+                    t,
+                    &table,
+                    &keys,
+                    index.predicate.as_deref(),
+                    false,
+                    &name,
+                    p,
+                    findings,
+                    probes,
+                );
             }
             Change::AddCheck { check, .. } => {
                 let e = match t.expr(d, &check.expression, None) {
@@ -1423,9 +1546,10 @@ impl StepCtx<'_> {
                 };
                 p.rule = Rule::RowsFailingCheck;
                 p.count_sql = format!("SELECT count(*) FROM {from} WHERE NOT ({e})");
-                p.sample_sql = Some(format!("SELECT {} FROM {from} WHERE NOT ({e}) LIMIT {SAMPLE_LIMIT}", keys.join(", ")));
+                p.sample_sql =
+                    Some(format!("SELECT {} FROM {from} WHERE NOT ({e}) LIMIT {SAMPLE_LIMIT}", keys.join(", ")));
                 let name = check.name.as_deref().map_or(String::new(), |n| format!(" {n}"));
-                p.what = format!("row(s) of {table} fail the new check{name} ({})", check.expression);
+                p.what = format!("{{n}} row(s) of {table} fail the new check{name} ({})", check.expression);
                 p.advice = format!("fix those rows first (SELECT * FROM {table} WHERE NOT ({}))", check.expression);
             }
             Change::AddForeignKey { foreign_key: fk, .. } => {
@@ -1472,7 +1596,9 @@ impl StepCtx<'_> {
         if let Some(pred) = predicate {
             match t.expr(d, pred, None) {
                 Ok(e) => filters.push(format!("({e})")),
-                Err(why) => return findings.push(self.not_measured(table, None, &format!("new {what} on {table}"), &why)),
+                Err(why) => {
+                    return findings.push(self.not_measured(table, None, &format!("new {what} on {table}"), &why))
+                }
             }
         }
         let filter = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
@@ -1490,7 +1616,9 @@ impl StepCtx<'_> {
             shown.join(", ")
         ));
         p.sample_key = if names.len() == 1 { names[0].clone() } else { format!("({})", names.join(", ")) };
-        p.what = format!("row(s) of {table} share a value of ({}), which the new {what} forbids", names.join(", "));
+        p.key_cells = exprs.len();
+        p.what =
+            format!("{{n}} row(s) of {table} share a value of ({}), which the new {what} forbids", names.join(", "));
         p.advice = format!(
             "remove or merge the duplicates first (find them: SELECT {0}, count(*) FROM {table} GROUP BY {0} HAVING count(*) > 1)",
             names.join(", ")
@@ -1498,9 +1626,22 @@ impl StepCtx<'_> {
         probes.push(p);
     }
 
-    fn orphans(&self, t: &LiveTable, table: &QualifiedName, fk: &ForeignKey, mut p: Probe, findings: &mut Vec<Finding>, probes: &mut Vec<Probe>) {
+    fn orphans(
+        &self,
+        t: &LiveTable,
+        table: &QualifiedName,
+        fk: &ForeignKey,
+        mut p: Probe,
+        findings: &mut Vec<Finding>,
+        probes: &mut Vec<Probe>,
+    ) {
         let d = self.dialect;
-        let what = format!("new foreign key {table}({}) -> {}({})", fk.columns.join(", "), fk.references, fk.referenced_columns.join(", "));
+        let what = format!(
+            "new foreign key {table}({}) -> {}({})",
+            fk.columns.join(", "),
+            fk.references,
+            fk.referenced_columns.join(", ")
+        );
         let mut child = Vec::new();
         for c in &fk.columns {
             match t.column_expr(d, c, Some("c")) {
@@ -1519,7 +1660,11 @@ impl StepCtx<'_> {
                         Err(why) => return findings.push(self.not_measured(table, None, &what, &why)),
                     }
                 }
-                filter.push_str(&format!(" AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})", parent.from(d), on.join(" AND ")));
+                filter.push_str(&format!(
+                    " AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+                    parent.from(d),
+                    on.join(" AND ")
+                ));
             }
             // A parent created empty by this deploy: every child row with a key is an orphan.
             Target::Empty => {}
@@ -1531,10 +1676,15 @@ impl StepCtx<'_> {
         p.column = (fk.columns.len() == 1).then(|| fk.columns[0].clone());
         p.count_sql = format!("SELECT count(*) FROM {from} c WHERE {filter}");
         let shown: Vec<String> = child.iter().map(|e| format!("CAST({e} AS text)")).collect();
-        p.sample_sql = Some(format!("SELECT {}, {} FROM {from} c WHERE {filter} LIMIT {SAMPLE_LIMIT}", keys.join(", "), shown.join(", ")));
+        p.sample_sql = Some(format!(
+            "SELECT {}, {} FROM {from} c WHERE {filter} LIMIT {SAMPLE_LIMIT}",
+            keys.join(", "),
+            shown.join(", ")
+        ));
         p.sample_key = format!("{label} -> {}", fk.columns.join(", "));
+        p.key_cells = keys.len();
         p.what = format!(
-            "row(s) of {table} have a {} with no row in {}({}), which the new foreign key forbids",
+            "{{n}} row(s) of {table} have a {} with no row in {}({}), which the new foreign key forbids",
             fk.columns.join(", "),
             fk.references,
             fk.referenced_columns.join(", ")
@@ -1548,7 +1698,17 @@ impl StepCtx<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn conversion(&self, t: &LiveTable, table: &QualifiedName, column: &str, from: &str, to: &str, mut p: Probe, findings: &mut Vec<Finding>, probes: &mut Vec<Probe>) {
+    fn conversion(
+        &self,
+        t: &LiveTable,
+        table: &QualifiedName,
+        column: &str,
+        from: &str,
+        to: &str,
+        mut p: Probe,
+        findings: &mut Vec<Finding>,
+        probes: &mut Vec<Probe>,
+    ) {
         let d = self.dialect;
         if d == Dialect::Sqlite {
             findings.push(
@@ -1564,34 +1724,53 @@ impl StepCtx<'_> {
         }
         let e = match t.column_expr(d, column, None) {
             Ok(e) => e,
-            Err(why) => return findings.push(self.not_measured(table, Some(column), &format!("type change of {table}.{column}"), &why)),
+            Err(why) => {
+                return findings.push(self.not_measured(
+                    table,
+                    Some(column),
+                    &format!("type change of {table}.{column}"),
+                    &why,
+                ))
+            }
         };
         let (keys, label) = t.sample_keys(d, None);
         let src = t.from(d);
         p.rule = Rule::UnconvertibleValues;
         p.column = Some(column.to_string());
         p.sample_key = label;
+        p.key_cells = keys.len();
         p.advice = format!("fix or clear those values first, or convert them with an explicit USING expression (ALTER TABLE {table} ALTER COLUMN {column} TYPE {to} USING …)");
         let how = conversion(d, self.step.sql, column);
         let text = format!("CAST({e} AS text)");
         let invalid = match &how {
-            Conversion::Plain | Conversion::Cast | Conversion::NotFound if is_textual(from) => invalid_text(&text, to, &how),
+            Conversion::Plain | Conversion::Cast | Conversion::NotFound if is_textual(from) => {
+                invalid_text(&text, to, &how)
+            }
             _ => None,
         };
         match (invalid, how) {
             (Some(bad), _) => {
                 let filter = format!("{e} IS NOT NULL AND {bad}");
                 p.count_sql = format!("SELECT count(*) FROM {src} WHERE {filter}");
-                p.sample_sql = Some(format!("SELECT {}, {text} FROM {src} WHERE {filter} LIMIT {SAMPLE_LIMIT}", keys.join(", ")));
-                p.what = format!("value(s) of {table}.{column} do not convert from {from} to {to}");
+                p.sample_sql =
+                    Some(format!("SELECT {}, {text} FROM {src} WHERE {filter} LIMIT {SAMPLE_LIMIT}", keys.join(", ")));
+                p.what = format!("{{n}} value(s) of {table}.{column} do not convert from {from} to {to}");
             }
             (None, Conversion::Using(expr)) => match t.expr(d, &expr, None) {
                 Ok(u) => {
                     p.kind = ProbeKind::CastAttempt;
                     p.count_sql = format!("SELECT count(CAST(({u}) AS {to})) FROM {src}");
-                    p.what = format!("the values of {table}.{column} do not convert from {from} to {to} with USING {expr}");
+                    p.what =
+                        format!("the values of {table}.{column} do not convert from {from} to {to} with USING {expr}");
                 }
-                Err(why) => return findings.push(self.not_measured(table, Some(column), &format!("type change of {table}.{column}"), &why)),
+                Err(why) => {
+                    return findings.push(self.not_measured(
+                        table,
+                        Some(column),
+                        &format!("type change of {table}.{column}"),
+                        &why,
+                    ))
+                }
             },
             (None, _) => {
                 p.kind = ProbeKind::CastAttempt;
@@ -1602,13 +1781,25 @@ impl StepCtx<'_> {
         probes.push(p);
     }
 
-    fn enum_values(&self, name: &QualifiedName, from: &[String], to: &[String], findings: &mut Vec<Finding>, probes: &mut Vec<Probe>) {
+    fn enum_values(
+        &self,
+        name: &QualifiedName,
+        from: &[String],
+        to: &[String],
+        findings: &mut Vec<Finding>,
+        probes: &mut Vec<Probe>,
+    ) {
         let d = self.dialect;
         let removed: Vec<&String> = from.iter().filter(|v| !to.contains(v)).collect();
         if removed.is_empty() {
             return;
         }
-        let spelled = [name.name.clone(), name.to_string(), format!("{}.{}", name.schema, name.name), format!("\"{}\"", name.name)];
+        let spelled = [
+            name.name.clone(),
+            name.to_string(),
+            format!("{}.{}", name.schema, name.name),
+            format!("\"{}\"", name.name),
+        ];
         let values = removed.iter().map(|v| literal(v)).collect::<Vec<_>>().join(", ");
         for (tname, table) in &self.step.before.tables {
             for col in &table.columns {
@@ -1625,14 +1816,24 @@ impl StepCtx<'_> {
                     Target::Live(t) => t,
                     Target::Empty => continue,
                     Target::Unknown(why) => {
-                        findings.push(self.not_measured(&current, Some(&col.name), &format!("values removed from enum {name}"), &why));
+                        findings.push(self.not_measured(
+                            &current,
+                            Some(&col.name),
+                            &format!("values removed from enum {name}"),
+                            &why,
+                        ));
                         continue;
                     }
                 };
                 let e = match t.column_expr(d, &col.name, None) {
                     Ok(e) => e,
                     Err(why) => {
-                        findings.push(self.not_measured(&current, Some(&col.name), &format!("values removed from enum {name}"), &why));
+                        findings.push(self.not_measured(
+                            &current,
+                            Some(&col.name),
+                            &format!("values removed from enum {name}"),
+                            &why,
+                        ));
                         continue;
                     }
                 };
@@ -1644,14 +1845,19 @@ impl StepCtx<'_> {
                 let (keys, label) = t.sample_keys(d, None);
                 let mut p = self.probe(Rule::EnumValueInUse, ProbeKind::MustBeZero, &current, Some(&col.name));
                 p.count_sql = format!("SELECT count(*) FROM {} WHERE {cond}", t.from(d));
-                p.sample_sql = Some(format!("SELECT {} FROM {} WHERE {cond} LIMIT {SAMPLE_LIMIT}", keys.join(", "), t.from(d)));
+                p.sample_sql =
+                    Some(format!("SELECT {} FROM {} WHERE {cond} LIMIT {SAMPLE_LIMIT}", keys.join(", "), t.from(d)));
                 p.sample_key = label;
+                p.key_cells = keys.len();
                 p.what = format!(
-                    "row(s) of {current}.{} hold {} of enum {name}, which this migration removes",
+                    "{{n}} row(s) of {current}.{} hold {} of enum {name}, which this migration removes",
                     col.name,
                     removed.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ")
                 );
-                p.advice = format!("update those rows to another value first (UPDATE {current} SET {} = … WHERE {} IN ({values}))", col.name, col.name);
+                p.advice = format!(
+                    "update those rows to another value first (UPDATE {current} SET {} = … WHERE {} IN ({values}))",
+                    col.name, col.name
+                );
                 probes.push(p);
             }
         }
@@ -1674,7 +1880,11 @@ impl fmt::Display for Key<'_> {
 
 fn is_textual(ty: &str) -> bool {
     let t = ty.to_ascii_lowercase();
-    t == "text" || t.starts_with("character varying") || t.starts_with("varchar") || t.starts_with("character") || t == "citext"
+    t == "text"
+        || t.starts_with("character varying")
+        || t.starts_with("varchar")
+        || t.starts_with("character")
+        || t == "citext"
 }
 
 /// A condition true for text values (`text`, already not NULL) that cannot become `to`,
@@ -1693,11 +1903,16 @@ fn invalid_text(text: &str, to: &str, how: &Conversion) -> Option<String> {
         "real" | "double precision" | "float4" | "float8" | "numeric" => Some(format!(
             "{text} !~* '^\\s*([+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(e[+-]?[0-9]+)?|[+-]?(infinity|inf)|nan)\\s*$'"
         )),
-        "boolean" | "bool" => Some(format!("{text} !~* '^\\s*(t|tr|tru|true|y|ye|yes|on|1|f|fa|fal|fals|false|n|no|of|off|0)\\s*$'")),
+        "boolean" | "bool" => {
+            Some(format!("{text} !~* '^\\s*(t|tr|tru|true|y|ye|yes|on|1|f|fa|fal|fals|false|n|no|of|off|0)\\s*$'"))
+        }
         "uuid" => Some(format!("{text} !~* '^\\s*\\{{?[0-9a-f]{{4}}(-?[0-9a-f]{{4}}){{7}}\\}}?\\s*$'")),
         _ => {
             // varchar(n) refuses longer values in an assignment; an explicit cast truncates.
-            let n = t.strip_prefix("character varying(").or_else(|| t.strip_prefix("varchar(")).and_then(|r| r.strip_suffix(')'))?;
+            let n = t
+                .strip_prefix("character varying(")
+                .or_else(|| t.strip_prefix("varchar("))
+                .and_then(|r| r.strip_suffix(')'))?;
             let n: u64 = n.parse().ok()?;
             match how {
                 Conversion::Cast => None,
@@ -1714,7 +1929,11 @@ fn binary_coercible(from: &str, to: &str) -> bool {
         if s == "character varying" || s == "varchar" {
             return Some(None);
         }
-        s.strip_prefix("character varying(").or_else(|| s.strip_prefix("varchar(")).and_then(|r| r.strip_suffix(')')).and_then(|n| n.parse().ok()).map(Some)
+        s.strip_prefix("character varying(")
+            .or_else(|| s.strip_prefix("varchar("))
+            .and_then(|r| r.strip_suffix(')'))
+            .and_then(|n| n.parse().ok())
+            .map(Some)
     };
     let numeric = |s: &str| -> Option<Option<(u64, u64)>> {
         if s == "numeric" {
@@ -1789,7 +2008,7 @@ pub fn judge(migration: &str, probe: &Probe, outcome: &Outcome) -> Option<Findin
                 migration,
                 Rule::NotMeasured,
                 Severity::Note,
-                format!("could not measure ({}): {message}", probe.what),
+                format!("could not measure ({}): {message}", probe.what.replace("{n} ", "")),
                 "the migration's own transaction is the check".into(),
             )
             .on(&probe.table, probe.column.as_deref()),
@@ -1803,18 +2022,16 @@ pub fn judge(migration: &str, probe: &Probe, outcome: &Outcome) -> Option<Findin
                 (Rule::DuplicatesUnderUnique, Some(groups)) => format!(" ({groups} duplicated value(s))"),
                 _ => String::new(),
             };
-            let mut f = base(probe.rule, Severity::Error, format!("{count} {}{detail}", probe.what));
+            let mut f =
+                base(probe.rule, Severity::Error, format!("{}{detail}", probe.what.replace("{n}", &count.to_string())));
             f.count = Some(*count);
             f.samples = samples.clone();
             f.sample_key = Some(probe.sample_key.clone());
             Some(f)
         }
         (Outcome::Counted { count, samples, .. }, ProbeKind::Loss) => {
-            let mut f = if *count == 0 {
-                base(Rule::DataLoss, Severity::Note, format!("no {}", probe.what.replacen("row(s) hold", "row holds", 1).replacen("row(s) are deleted", "row is deleted", 1)))
-            } else {
-                base(Rule::DataLoss, Severity::Warning, format!("{count} {}", probe.what))
-            };
+            let severity = if *count == 0 { Severity::Note } else { Severity::Warning };
+            let mut f = base(Rule::DataLoss, severity, probe.what.replace("{n}", &count.to_string()));
             f.count = Some(*count);
             f.samples = samples.clone();
             f.sample_key = (!samples.is_empty()).then(|| probe.sample_key.clone());
@@ -1892,12 +2109,20 @@ mod tests {
         let d = Dialect::Sqlite;
         let before = schema(d, vec![table(d, "posts", &[("id", true), ("title", false)])]);
         let after = schema(d, vec![table(d, "posts", &[("id", true), ("headline", false)])]);
-        let renamed = changes_for(&before, &after, "ALTER TABLE `posts` RENAME COLUMN `title` TO `headline`;", false).unwrap();
-        assert_eq!(renamed.iter().map(ToString::to_string).collect::<Vec<_>>(), ["rename column posts.title to headline"]);
+        let renamed =
+            changes_for(&before, &after, "ALTER TABLE `posts` RENAME COLUMN `title` TO `headline`;", false).unwrap();
+        assert_eq!(
+            renamed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["rename column posts.title to headline"]
+        );
         let dropped = changes_for(&before, &after, "ALTER TABLE `posts` DROP COLUMN `title`;", false).unwrap();
-        assert_eq!(dropped.iter().map(ToString::to_string).collect::<Vec<_>>(), ["add column posts.headline", "drop column posts.title"]);
+        assert_eq!(
+            dropped.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["add column posts.headline", "drop column posts.title"]
+        );
         // Undoing the rename: the same text, backwards.
-        let back = changes_for(&after, &before, "ALTER TABLE `posts` RENAME COLUMN `title` TO `headline`;", true).unwrap();
+        let back =
+            changes_for(&after, &before, "ALTER TABLE `posts` RENAME COLUMN `title` TO `headline`;", true).unwrap();
         assert_eq!(back.iter().map(ToString::to_string).collect::<Vec<_>>(), ["rename column posts.headline to title"]);
     }
 
@@ -1906,20 +2131,40 @@ mod tests {
         let d = Dialect::Sqlite;
         let sql = "INSERT INTO `__new_a`(\"id\", \"x\") SELECT \"id\", \"x\" FROM `a`;--> statement-breakpoint\nINSERT INTO `__new_b`(\"id\", \"x\") SELECT \"id\", coalesce(\"x\", '') FROM `b`;\nUPDATE OR IGNORE c SET x = 1;\nDELETE FROM \"d\" WHERE 1;\nCREATE TABLE e (x);";
         assert_eq!(written_tables(d, sql), ["b", "c", "d"].iter().map(|s| s.to_string()).collect());
-        assert_eq!(written_tables(Dialect::Postgres, "TRUNCATE TABLE ONLY a, \"B\"; UPDATE Posts SET x = 1;"), ["B", "a", "posts"].iter().map(|s| s.to_string()).collect());
+        assert_eq!(
+            written_tables(Dialect::Postgres, "TRUNCATE TABLE ONLY a, \"B\"; UPDATE Posts SET x = 1;"),
+            ["B", "a", "posts"].iter().map(|s| s.to_string()).collect()
+        );
     }
 
     #[test]
     fn index_statements_and_conversions() {
         let d = Dialect::Postgres;
         assert_eq!(
-            created_indexes(d, "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS \"a_idx\" ON t (x); CREATE INDEX b ON t (y);"),
-            [IndexStatement { name: "a_idx".into(), concurrently: true }, IndexStatement { name: "b".into(), concurrently: false }]
+            created_indexes(
+                d,
+                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS \"a_idx\" ON t (x); CREATE INDEX b ON t (y);"
+            ),
+            [
+                IndexStatement { name: "a_idx".into(), concurrently: true },
+                IndexStatement { name: "b".into(), concurrently: false }
+            ]
         );
         assert_eq!(conversion(d, "ALTER TABLE t ALTER COLUMN n SET DATA TYPE integer;", "n"), Conversion::Plain);
-        assert_eq!(conversion(d, "ALTER TABLE t ALTER COLUMN \"n\" TYPE integer USING \"n\"::integer, ADD COLUMN z text;", "n"), Conversion::Cast);
         assert_eq!(
-            conversion(d, "ALTER TABLE t ALTER n TYPE integer USING (CASE WHEN n = '' THEN NULL ELSE n END)::integer;", "n"),
+            conversion(
+                d,
+                "ALTER TABLE t ALTER COLUMN \"n\" TYPE integer USING \"n\"::integer, ADD COLUMN z text;",
+                "n"
+            ),
+            Conversion::Cast
+        );
+        assert_eq!(
+            conversion(
+                d,
+                "ALTER TABLE t ALTER n TYPE integer USING (CASE WHEN n = '' THEN NULL ELSE n END)::integer;",
+                "n"
+            ),
             Conversion::Using("(CASE WHEN n = '' THEN NULL ELSE n END)::integer".into())
         );
         assert_eq!(conversion(d, "ALTER TABLE t ALTER COLUMN m TYPE integer;", "n"), Conversion::NotFound);
@@ -1950,13 +2195,19 @@ mod tests {
         let mut l = Lineage::new(&live);
         let changes = vec![
             Change::RenameColumn { table: q(d, "posts"), from: "title".into(), to: "headline".into() },
-            Change::AddColumn { table: q(d, "posts"), column: Column { default: Some("'x'::text".into()), ..Column::new("slug", "text") } },
+            Change::AddColumn {
+                table: q(d, "posts"),
+                column: Column { default: Some("'x'::text".into()), ..Column::new("slug", "text") },
+            },
             Change::AddColumn { table: q(d, "posts"), column: Column::new("note", "text") },
         ];
         l.apply(&changes);
         let Some(Origin::Live(t)) = l.tables.get(&q(d, "posts")) else { panic!() };
-        assert_eq!(t.expr(d, "(lower(headline) <> slug) AND (\"note\" IS NULL) AND x.headline = 'headline'::text", None).unwrap(),
-            "(lower(\"title\") <> ('x'::text)) AND ((NULL) IS NULL) AND x.headline = 'headline'::text");
+        assert_eq!(
+            t.expr(d, "(lower(headline) <> slug) AND (\"note\" IS NULL) AND x.headline = 'headline'::text", None)
+                .unwrap(),
+            "(lower(\"title\") <> ('x'::text)) AND ((NULL) IS NULL) AND x.headline = 'headline'::text"
+        );
         assert_eq!(t.column_expr(d, "headline", Some("c")).unwrap(), "c.\"title\"");
     }
 
@@ -1966,7 +2217,11 @@ mod tests {
         let live = schema(d, vec![table(d, "posts", &[("id", true), ("title", false)])]);
         // 1: add a column with a default; 2: make title NOT NULL and the new column unique.
         let mut s1 = live.clone();
-        s1.tables.get_mut(&q(d, "posts")).unwrap().columns.push(Column { default: Some("'a'".into()), ..Column::new("slug", "text") });
+        s1.tables
+            .get_mut(&q(d, "posts"))
+            .unwrap()
+            .columns
+            .push(Column { default: Some("'a'".into()), ..Column::new("slug", "text") });
         let mut s2 = s1.clone();
         let t2 = s2.tables.get_mut(&q(d, "posts")).unwrap();
         t2.columns[1].not_null = true;
@@ -1975,13 +2230,22 @@ mod tests {
             Index {
                 name: "posts_slug".into(),
                 unique: true,
-                keys: vec![IndexKey { target: IndexTarget::Column("slug".into()), descending: false, collation: None, nulls_not_default: false, opclass: None }],
+                keys: vec![IndexKey {
+                    target: IndexTarget::Column("slug".into()),
+                    descending: false,
+                    collation: None,
+                    nulls_not_default: false,
+                    opclass: None,
+                }],
                 predicate: None,
                 method: None,
                 include: vec![],
             },
         );
-        let steps = [step("0001_a", &live, &s1, "ALTER TABLE posts ADD slug text DEFAULT 'a';"), step("0002_b", &s1, &s2, "-- rebuild\n")];
+        let steps = [
+            step("0001_a", &live, &s1, "ALTER TABLE posts ADD slug text DEFAULT 'a';"),
+            step("0002_b", &s1, &s2, "-- rebuild\n"),
+        ];
         let p = plan(d, Mode::Live(&live), &steps).unwrap();
         let sqls: Vec<(usize, Rule, &str)> = p.probes.iter().map(|p| (p.step, p.rule, p.count_sql.as_str())).collect();
         assert_eq!(
@@ -2014,7 +2278,10 @@ mod tests {
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].message.contains("writes rows of posts itself"), "{}", notes[0].message);
         // The SET NOT NULL scan on an existing table is a lock hazard.
-        assert!(p.steps[1].findings.iter().any(|f| f.rule == Rule::SetNotNullScan && f.table.as_deref() == Some("posts")));
+        assert!(p.steps[1]
+            .findings
+            .iter()
+            .any(|f| f.rule == Rule::SetNotNullScan && f.table.as_deref() == Some("posts")));
     }
 
     #[test]
@@ -2040,7 +2307,11 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert!(!errors[0].allowed, "errors cannot be allowed");
         let text = errors[0].to_string();
-        assert!(text.contains("0001_x: error nulls-under-not-null: 2 row(s) of posts have NULL in title") && text.contains("sample keys id: a, b"), "{text}");
+        assert!(
+            text.contains("0001_x: error nulls-under-not-null: 2 row(s) of posts have NULL in title")
+                && text.contains("sample keys id: a, b"),
+            "{text}"
+        );
         assert!(r.warnings().is_empty(), "the data loss is allowed");
         assert_eq!(r.data_loss().len(), 1);
         assert!(r.data_loss()[0].allowed);
