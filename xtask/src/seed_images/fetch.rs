@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result};
 use reqwest::blocking::Client;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 
+use super::resolve::{LookupError, SystemResolver};
 use super::retry::{self, Policy};
 use super::verify;
 
@@ -62,6 +63,7 @@ impl AttemptError {
 
 pub fn client(cfg: &FetchConfig) -> Result<Client> {
     Client::builder()
+        .dns_resolver(std::sync::Arc::new(SystemResolver))
         .connect_timeout(cfg.connect_timeout)
         .timeout(cfg.timeout)
         .redirect(reqwest::redirect::Policy::limited(5))
@@ -88,55 +90,63 @@ pub fn fetch(client: &Client, url: &str, cfg: &FetchConfig, events: &dyn Fn(Even
     }
 }
 
-/// Why a request that got no response cannot succeed by trying again, from what reqwest says
-/// about the error (`is_redirect`, `is_builder`, `is_connect`) and its error chain's text: the
-/// start of the message, or `None` when another attempt may succeed (a refused or reset
-/// connection, a temporary DNS failure, a handshake that broke off).
-fn permanent_send_failure(redirect: bool, builder: bool, connect: bool, chain: &str) -> Option<&'static str> {
-    let lower = chain.to_ascii_lowercase();
-    if redirect {
-        // Too many redirects, a loop, or a Location that is not a usable URL.
-        return Some("the redirects cannot be followed");
-    }
-    if builder {
-        return Some("the request cannot be made");
-    }
-    if !connect {
-        return None;
-    }
-    // getaddrinfo's EAI_NONAME / EAI_NODATA: the name does not resolve (an offline laptop must
-    // not wait seconds per image). EAI_AGAIN ("Temporary failure in name resolution") is left
-    // to the retries.
-    if lower.contains("name or service not known")
-        || lower.contains("no address associated with hostname")
-        || lower.contains("nodename nor servname provided")
-    {
-        return Some("cannot resolve the host");
-    }
-    let tls = lower.contains("tls") || lower.contains("ssl");
-    if lower.contains("certificate")
-        || (tls
-            && ["handshake failure", "handshake failed", "wrong version number", "unsupported protocol"]
-                .iter()
-                .any(|m| lower.contains(m)))
-    {
-        return Some("the TLS connection is refused");
-    }
-    None
+/// Why a request got no response, from the types of its error chain (reqwest's kinds, the
+/// resolver's [`LookupError`], the operating system's `io::Error`), never from its words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SendFailure {
+    /// Too many redirects, a loop, or a Location that is not a usable URL.
+    Redirect,
+    /// The request cannot be made (a URL the client cannot use).
+    Builder,
+    /// The host name does not exist (an offline laptop must not wait seconds per image).
+    NoSuchHost,
+    /// The resolver could not answer now.
+    ResolverFailed,
+    /// The connection failed at the operating system (refused, reset, unreachable, broken off
+    /// during the TLS handshake): another attempt may get through.
+    Connection,
+    /// The connection was made but its TLS session refused (a certificate or protocol the
+    /// client does not accept): no operating-system error beneath it.
+    TlsRefused,
+    /// The request failed after the connection was made.
+    Request,
 }
 
-/// Every message of an error chain, outermost first, joined with `: `.
-fn chain_text(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
+impl SendFailure {
+    /// From reqwest's flags and the error's chain of sources.
+    fn classify(redirect: bool, builder: bool, connect: bool, chain: &[&(dyn std::error::Error + 'static)]) -> Self {
+        if redirect {
+            return SendFailure::Redirect;
         }
-        source = s.source();
+        if builder {
+            return SendFailure::Builder;
+        }
+        if !connect {
+            return SendFailure::Request;
+        }
+        match chain.iter().find_map(|e| e.downcast_ref::<LookupError>()) {
+            Some(LookupError::NoSuchHost { .. }) => SendFailure::NoSuchHost,
+            Some(LookupError::Failed { .. }) => SendFailure::ResolverFailed,
+            None if chain.iter().any(|e| e.is::<std::io::Error>()) => SendFailure::Connection,
+            None => SendFailure::TlsRefused,
+        }
     }
-    parts.join(": ")
+
+    /// Why trying again cannot help (the start of the message), or `None` when it may.
+    fn permanent(self) -> Option<&'static str> {
+        match self {
+            SendFailure::Redirect => Some("the redirects cannot be followed"),
+            SendFailure::Builder => Some("the request cannot be made"),
+            SendFailure::NoSuchHost => Some("cannot resolve the host"),
+            SendFailure::TlsRefused => Some("the TLS connection is refused"),
+            SendFailure::ResolverFailed | SendFailure::Connection | SendFailure::Request => None,
+        }
+    }
+}
+
+/// `e` and its sources, outermost first.
+fn chain<'a>(e: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| e.source()).collect()
 }
 
 fn attempt_once(
@@ -149,14 +159,14 @@ fn attempt_once(
     let mut response = client.get(url).header(ACCEPT, "image/*").send().map_err(|e| {
         if e.is_timeout() {
             AttemptError::transient(timeout_message())
-        } else if let Some(why) =
-            permanent_send_failure(e.is_redirect(), e.is_builder(), e.is_connect(), &chain_text(&e))
-        {
-            AttemptError::fatal(format!("{why}: {}", root_cause(&e)))
-        } else if e.is_connect() {
-            AttemptError::transient(format!("cannot connect: {}", root_cause(&e)))
         } else {
-            AttemptError::transient(format!("request failed: {}", root_cause(&e)))
+            match SendFailure::classify(e.is_redirect(), e.is_builder(), e.is_connect(), &chain(&e)) {
+                failure if failure.permanent().is_some() => {
+                    AttemptError::fatal(format!("{}: {}", failure.permanent().unwrap_or_default(), root_cause(&e)))
+                }
+                SendFailure::Request => AttemptError::transient(format!("request failed: {}", root_cause(&e))),
+                _ => AttemptError::transient(format!("cannot connect: {}", root_cause(&e))),
+            }
         }
     })?;
     let status = response.status();
@@ -218,21 +228,17 @@ fn initial_capacity(announced: Option<u64>, max_bytes: u64) -> usize {
     announced.unwrap_or(64 * 1024).min(max_bytes).min(MAX_INITIAL_CAPACITY) as usize
 }
 
+/// Whether a body read failed by a timeout: the operating system's `TimedOut`, or reqwest's
+/// timeout error inside the `io::Error`.
 fn is_timeout(e: &std::io::Error) -> bool {
     if e.kind() == std::io::ErrorKind::TimedOut {
         return true;
     }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|s| s as _);
-    while let Some(s) = source {
-        if s.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_timeout) {
-            return true;
-        }
-        if s.to_string().contains("timed out") {
-            return true;
-        }
-        source = s.source();
-    }
-    false
+    let inner: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|s| s as _);
+    std::iter::successors(inner, |s| s.source()).any(|s| {
+        s.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_timeout)
+            || s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    })
 }
 
 /// The innermost cause, which is the informative part of reqwest's and hyper's error chains.
@@ -248,19 +254,37 @@ fn root_cause(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::permanent_send_failure as permanent;
+    use super::{LookupError, SendFailure};
+
+    fn classify(
+        redirect: bool,
+        builder: bool,
+        connect: bool,
+        chain: &[&(dyn std::error::Error + 'static)],
+    ) -> Option<&'static str> {
+        SendFailure::classify(redirect, builder, connect, chain).permanent()
+    }
+
+    /// An error of the TLS library: no operating-system error beneath it.
+    #[derive(Debug)]
+    struct Tls;
+    impl std::fmt::Display for Tls {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("certificate verify failed")
+        }
+    }
+    impl std::error::Error for Tls {}
 
     #[test]
     fn a_name_that_does_not_resolve_is_permanent_a_temporary_dns_failure_is_not() {
-        let lookup = "error sending request: client error (Connect): dns error: failed to lookup address information";
-        assert_eq!(
-            permanent(false, false, true, &format!("{lookup}: Name or service not known")),
-            Some("cannot resolve the host")
-        );
-        assert!(permanent(false, false, true, &format!("{lookup}: No address associated with hostname")).is_some());
-        assert_eq!(permanent(false, false, true, &format!("{lookup}: Temporary failure in name resolution")), None);
-        assert_eq!(permanent(false, false, true, "client error (Connect): Connection refused (os error 111)"), None);
-        assert_eq!(permanent(false, false, true, "connection reset by peer"), None);
+        let gone = LookupError::NoSuchHost { host: "x.invalid".into(), reason: "Name or service not known".into() };
+        assert_eq!(classify(false, false, true, &[&gone]), Some("cannot resolve the host"));
+        let again = LookupError::Failed { host: "x".into(), reason: "Temporary failure in name resolution".into() };
+        assert_eq!(classify(false, false, true, &[&again]), None);
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(classify(false, false, true, &[&refused]), None);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(classify(false, false, true, &[&Tls, &reset]), None, "a handshake that broke off");
     }
 
     #[test]
@@ -275,18 +299,28 @@ mod tests {
 
     #[test]
     fn redirects_builder_and_tls_certificate_errors_are_permanent() {
-        assert_eq!(
-            permanent(true, false, false, "error following redirect: too many redirects"),
-            Some("the redirects cannot be followed")
-        );
-        assert!(permanent(false, true, false, "builder error: relative URL without a base").is_some());
-        let cert = "client error (Connect): error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed";
-        assert!(permanent(false, false, true, cert).unwrap().contains("TLS"));
-        assert!(permanent(false, false, true, "ssl routines: sslv3 alert handshake failure").is_some());
-        assert!(permanent(false, false, true, "the TLS handshake failed").is_some());
-        // A handshake the server broke off may go through next time.
-        assert_eq!(permanent(false, false, true, "client error (Connect): tls handshake eof"), None);
+        assert_eq!(classify(true, false, false, &[]), Some("the redirects cannot be followed"));
+        assert!(classify(false, true, false, &[]).is_some());
+        assert!(classify(false, false, true, &[&Tls]).unwrap().contains("TLS"));
         // A broken-off body or a plain request error may succeed next time.
-        assert_eq!(permanent(false, false, false, "error decoding response body"), None);
+        assert_eq!(classify(false, false, false, &[&Tls]), None);
+    }
+
+    /// A port nobody listens on: the client's real error chain says "connection" by its types.
+    #[test]
+    fn a_refused_connection_is_worth_another_attempt() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let client = super::client(&super::FetchConfig::default()).unwrap();
+        let e = client.get(format!("http://127.0.0.1:{port}/x.jpg")).send().unwrap_err();
+        assert_eq!(
+            SendFailure::classify(e.is_redirect(), e.is_builder(), e.is_connect(), &super::chain(&e)),
+            SendFailure::Connection
+        );
+        let e = client.get(format!("http://localhost:{port}/x.jpg")).send().unwrap_err();
+        assert_eq!(
+            SendFailure::classify(e.is_redirect(), e.is_builder(), e.is_connect(), &super::chain(&e)),
+            SendFailure::Connection,
+            "resolved by the system resolver, then refused"
+        );
     }
 }

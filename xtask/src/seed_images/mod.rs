@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod manifest;
 pub mod placeholder;
 pub mod register;
+pub mod resolve;
 pub mod retry;
 pub mod store;
 pub mod verify;
