@@ -21,8 +21,9 @@ use crate::backup::CreateOptions;
 use crate::lint::{self, Live};
 use crate::project::Context;
 
-/// The label of the backup `migrate` takes before it changes anything.
-pub const PRE_MIGRATE_LABEL: &str = "pre-migrate";
+/// The label of the backup `migrate` takes before it changes anything (kept 30 days by
+/// `backup prune` whatever the policy).
+pub use crate::backup::retention::PRE_MIGRATE_LABEL;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -1,9 +1,22 @@
 //! Which backups to keep: restic's `forget` semantics, pure. Backups are walked newest first;
 //! each rule (`last`, `hourly`, `daily`, `weekly`, `monthly`, `yearly`) keeps the newest
 //! backup of each of its next N buckets (buckets in UTC, weeks ISO 8601); the rules are OR'ed.
-//! The newest backup is always kept, and an empty policy is refused.
+//! The newest backup is always kept, and an empty policy is refused. On top of the policy, a
+//! backup labelled `pre-migrate` (the one `migrate` takes before it changes anything) is kept
+//! for [`PRE_MIGRATE_DAYS`] days: the window in which `rollback --from-backup` can use it.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
+
+/// The label of the backup `migrate` takes before it changes anything.
+pub const PRE_MIGRATE_LABEL: &str = "pre-migrate";
+
+/// How long a `pre-migrate` backup is kept whatever the policy says.
+pub const PRE_MIGRATE_DAYS: i64 = 30;
+
+/// Whether `name` is one of our archives labelled `pre-migrate`.
+fn is_pre_migrate(name: &str) -> bool {
+    super::names::ArchiveName::parse(name).is_some_and(|n| n.label.as_deref() == Some(PRE_MIGRATE_LABEL))
+}
 
 /// How many buckets each rule keeps (0 = rule off).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -148,6 +161,9 @@ pub fn plan(items: &[Item], policy: &Policy, now: DateTime<Utc>) -> Result<Vec<D
                 reasons.push(rule.reason(item.time));
             }
         }
+        if is_pre_migrate(&item.name) && now - item.time < chrono::Duration::days(PRE_MIGRATE_DAYS) {
+            reasons.push(format!("pre-migrate, kept {PRE_MIGRATE_DAYS} days"));
+        }
         if index == 0 && reasons.is_empty() {
             reasons.push("newest".into());
         }
@@ -245,6 +261,42 @@ mod tests {
         assert_eq!(kept(&d), ["20270101T000000Z", "20260501T110000Z"]);
         assert!(d[0].future && !d[1].future && !d[2].future);
         assert!(!d[2].keep);
+    }
+
+    #[test]
+    fn pre_migrate_backups_are_kept_thirty_days_on_top_of_the_policy() {
+        let now = utc("2026-06-30T12:00:00Z");
+        let named = |t: &str, label: Option<&str>| {
+            let time = utc(t);
+            let stamp = time.format("%Y%m%dT%H%M%SZ");
+            let name = label.map_or(format!("{stamp}.tar.zst"), |l| format!("{stamp}-{l}.tar.zst"));
+            Item { name, time, seq: 1 }
+        };
+        let items = vec![
+            named("2026-06-30T11:00:00Z", None),
+            named("2026-06-20T09:00:00Z", Some("pre-migrate")),
+            named("2026-06-20T08:00:00Z", None),
+            named("2026-05-31T12:00:01Z", Some("pre-migrate")),
+            named("2026-05-31T11:59:59Z", Some("pre-migrate")),
+            named("2026-06-25T10:00:00Z", Some("pre-deploy")),
+        ];
+        let d = plan(&items, &Policy { last: 1, ..Default::default() }, now).unwrap();
+        // 29 days 23:59:59 old is inside the window, 30 days and a second is not; other
+        // labels and unlabelled backups follow the policy alone.
+        assert_eq!(
+            kept(&d),
+            [
+                "20260630T110000Z.tar.zst",
+                "20260620T090000Z-pre-migrate.tar.zst",
+                "20260531T120001Z-pre-migrate.tar.zst"
+            ]
+        );
+        let reasons = &d.iter().find(|x| x.item.name == "20260620T090000Z-pre-migrate.tar.zst").unwrap().reasons;
+        assert_eq!(reasons, &["pre-migrate, kept 30 days"]);
+        // A rule that keeps it too says so as well.
+        let d = plan(&items, &Policy { daily: 30, ..Default::default() }, now).unwrap();
+        let r = &d.iter().find(|x| x.item.name == "20260620T090000Z-pre-migrate.tar.zst").unwrap().reasons;
+        assert_eq!(r, &["daily 2026-06-20", "pre-migrate, kept 30 days"]);
     }
 
     #[test]
