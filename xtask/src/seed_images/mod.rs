@@ -462,7 +462,7 @@ impl Reporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cms_db::connection::Connection;
+    use cms_db::connection::{Connection, Sql, Value};
     use cms_db::migrate::migrator::{self, MigrateOptions};
     use cms_db::DatabaseUrl;
 
@@ -538,17 +538,13 @@ licence = "CC0"
         let mut conn = migrated_sqlite(dir.path());
         assert_eq!(register_present(&ctx, &mut conn, None).unwrap(), 2);
         assert_eq!(register_present(&ctx, &mut conn, None).unwrap(), 2, "idempotent");
-        let Connection::Sqlite(c) = &conn else { unreachable!() };
-        let rows: Vec<(String, i64, i64, String)> = c
-            .prepare("SELECT file_name, is_placeholder, bytes, sha256 FROM images ORDER BY file_name")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let rows =
+            conn.query("SELECT file_name, is_placeholder, bytes, sha256 FROM images ORDER BY file_name", &[]).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0], ("real.jpg".into(), 0, real.len() as i64, verify::sha256_hex(&real)));
-        assert_eq!((rows[1].0.as_str(), rows[1].1), ("stand-in.jpg", 1));
+        let real_row: Vec<Value> =
+            vec!["real.jpg".into(), 0.into(), (real.len() as i64).into(), verify::sha256_hex(&real).into()];
+        assert_eq!(rows[0], real_row);
+        assert_eq!(rows[1][..2], [Value::from("stand-in.jpg"), Value::Int(1)]);
     }
 
     #[test]
@@ -562,13 +558,11 @@ licence = "CC0"
 
         let mut conn = migrated_sqlite(dir.path());
         assert_eq!(register_present(&ctx, &mut conn, None).unwrap(), 1);
-        let Connection::Sqlite(c) = &conn else { unreachable!() };
-        let row: (i64, i64, String) = c
-            .query_row("SELECT is_placeholder, bytes, sha256 FROM images WHERE file_name = 'real.jpg'", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+        let rows = conn
+            .query("SELECT is_placeholder, bytes, sha256 FROM images WHERE file_name = $1", &["real.jpg".into()])
             .unwrap();
-        assert_eq!(row, (0, big.len() as i64, verify::sha256_hex(&big)));
+        let big_row: Vec<Value> = vec![0.into(), (big.len() as i64).into(), verify::sha256_hex(&big).into()];
+        assert_eq!(rows, [big_row]);
     }
 
     #[test]
