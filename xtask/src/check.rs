@@ -120,14 +120,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     for (d, dir) in folders {
         if d == Dialect::Postgres && scratch.postgres_url.is_none() {
             notes.push(format!(
-                "schema drift of {} not checked: no PostgreSQL server for scratch databases (pass --dev-url URL or set DEV_DATABASE_URL)",
-                ctx.show(&dir)
+                "{} was not compared with {}: no PostgreSQL server for scratch databases (pass --dev-url URL or set DEV_DATABASE_URL)",
+                ctx.show(&dir),
+                label(&desired)
             ));
             continue;
         }
         let folder_set = if dir == set.dir { set.clone() } else { MigrationSet::load(&dir)? };
         if let Some(p) = blocking_problem(&folder_set) {
-            notes.push(format!("schema drift of {} not checked: fix its problems first ({p})", ctx.show(&dir)));
+            notes.push(format!(
+                "{} was not compared with {}: fix its problems first ({p})",
+                ctx.show(&dir),
+                label(&desired)
+            ));
             continue;
         }
         let built = Source::Migrations(dir.clone())

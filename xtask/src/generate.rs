@@ -408,6 +408,11 @@ impl RenameAnswers {
     }
 
     fn changes(&mut self, from: &Schema, to: &Schema) -> Result<Vec<Change>> {
+        // Nothing to do is nothing to do, whatever renames were asked for (running the same
+        // `generate --rename …` twice writes one migration).
+        if diff::same(from, to) {
+            return Ok(Vec::new());
+        }
         loop {
             let mut renames = self.flags.clone();
             for a in &self.accepted {

@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     if let DatabaseUrl::Postgres { url: raw } = &url {
         if !cms_db::postgres::is_local(raw)? && !args.allow_remote {
             bail!(
-                "push changes {url} directly, without a migration: it is for development databases, and this server is not on this machine. Pass --allow-remote if it is a development database; for anything else write a migration (`cargo xtask generate`, then `cargo xtask migrate`). Nothing was changed"
+                "push changes {url} directly, without a migration: it is for development databases, and this server is not on this machine. Pass --allow-remote if it is a development database; for anything else write a migration (`cargo xtask generate`, then `cargo xtask migrate`); nothing was changed"
             );
         }
     }

@@ -1,0 +1,225 @@
+//! `cargo xtask check` on schema drift (the code schema against the migrations folders) and
+//! database drift (the live database against what its applied migrations create), through
+//! the real binary on both dialects.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use cms_db::cms_schema;
+use cms_db::connection::{self, Sql};
+use cms_db::schema::declare::text;
+use cms_db::schema::Dialect;
+use cms_db::DatabaseUrl;
+
+/// A temporary project root with copies of both folders, on SQLite or a PostgreSQL test database.
+struct Project {
+    dir: tempfile::TempDir,
+    pg: Option<test_support::pg::TestDb>,
+}
+
+impl Project {
+    fn new(dialect: Dialect) -> Option<Project> {
+        let pg = match dialect {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some(test_support::pg::database()?),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["sqlite", "postgresql"] {
+            let src = test_support::fixture::project_migrations(d);
+            let dst = dir.path().join("migrations").join(d);
+            fs::create_dir_all(dst.join("meta")).unwrap();
+            for f in fs::read_dir(&src).unwrap() {
+                let p = f.unwrap().path();
+                if p.is_file() {
+                    fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+                }
+            }
+            fs::copy(src.join("meta/_journal.json"), dst.join("meta/_journal.json")).unwrap();
+        }
+        Some(Project { dir, pg })
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn dialect(&self) -> Dialect {
+        if self.pg.is_some() {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        }
+    }
+
+    fn url(&self) -> String {
+        match &self.pg {
+            Some(db) => db.url().to_string(),
+            None => format!("file:{}", self.root().join("data/sqlite.db").display()),
+        }
+    }
+
+    fn folder(&self) -> PathBuf {
+        self.root().join(self.dialect().default_folder())
+    }
+
+    fn xtask(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("xtask").unwrap();
+        cmd.env("CMS_PROJECT_ROOT", self.root())
+            .env("CMS_IMAGES_OFFLINE", "1")
+            .env("DATABASE_URL", self.url())
+            .env_remove("DEV_DATABASE_URL")
+            .current_dir("/")
+            .args(args);
+        cmd
+    }
+
+    /// Runs SQL on the live database, as someone with a console would.
+    fn by_hand(&self, sql: &str) {
+        let mut conn = connection::connect(&DatabaseUrl::parse(&self.url()).unwrap()).unwrap();
+        conn.batch(sql).unwrap();
+    }
+
+    /// Appends a journal entry and its file.
+    fn add_migration(&self, tag: &str, when: i64, sql: &str) {
+        let journal = self.folder().join("meta/_journal.json");
+        let mut j: serde_json::Value = serde_json::from_slice(&fs::read(&journal).unwrap()).unwrap();
+        let entries = j["entries"].as_array_mut().unwrap();
+        let idx = entries.len();
+        let version = entries[0]["version"].clone();
+        entries
+            .push(serde_json::json!({"idx": idx, "version": version, "when": when, "tag": tag, "breakpoints": true}));
+        fs::write(&journal, serde_json::to_string_pretty(&j).unwrap()).unwrap();
+        fs::write(self.folder().join(format!("{tag}.sql")), sql).unwrap();
+    }
+}
+
+fn ok(cmd: &mut Command) -> String {
+    String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
+}
+
+fn fails(cmd: &mut Command) -> String {
+    String::from_utf8(cmd.assert().code(1).get_output().stderr.clone()).unwrap()
+}
+
+fn json(cmd: &mut Command) -> serde_json::Value {
+    serde_json::from_slice(&cmd.assert().code(1).get_output().stdout).unwrap()
+}
+
+/// A column added by hand and an index dropped by hand are database drift; putting them back
+/// makes `check` pass again.
+fn changes_made_by_hand(dialect: Dialect) {
+    let Some(p) = Project::new(dialect) else { return };
+    ok(&mut p.xtask(&["migrate", "-q"]));
+    ok(&mut p.xtask(&["seed"]));
+    let out = ok(&mut p.xtask(&["check"]));
+    assert!(out.starts_with("ok:") && out.contains("no drift"), "{out}");
+
+    p.by_hand("ALTER TABLE teams ADD COLUMN nickname text");
+    p.by_hand("DROP INDEX pages_site_id_idx");
+    let err = fails(&mut p.xtask(&["check"]));
+    assert!(err.contains("database drift") && err.contains("6 applied migration(s)"), "{err}");
+    assert!(err.contains("column teams.nickname exists in the database but no migration creates it"), "{err}");
+    assert!(err.contains("index pages_site_id_idx on pages is missing from the database"), "{err}");
+    assert!(!err.contains("schema drift ("), "the folders still build the code schema: {err}");
+    let v = json(&mut p.xtask(&["check", "--json"]));
+    assert_eq!(v["ok"], false);
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{v}");
+    assert_eq!(findings[0]["kind"], "database_drift");
+    assert_eq!(findings[0]["differences"].as_array().unwrap().len(), 2, "{v}");
+
+    p.by_hand("ALTER TABLE teams DROP COLUMN nickname");
+    p.by_hand("CREATE INDEX pages_site_id_idx ON pages (site_id)");
+    ok(&mut p.xtask(&["check", "--no-pending"]));
+}
+
+#[test]
+fn changes_made_by_hand_sqlite() {
+    changes_made_by_hand(Dialect::Sqlite);
+}
+
+#[test]
+fn changes_made_by_hand_postgres() {
+    changes_made_by_hand(Dialect::Postgres);
+}
+
+/// A migration written by hand that the code schema lacks is schema drift (the database,
+/// migrated, has no drift); a code change that no migration carries is too.
+fn code_and_folder_disagree(dialect: Dialect) {
+    let Some(p) = Project::new(dialect) else { return };
+    p.add_migration(
+        "0006_hand_written",
+        1_760_000_000_000,
+        "CREATE TABLE audit_log (id text PRIMARY KEY NOT NULL, message text NOT NULL);",
+    );
+    ok(&mut p.xtask(&["migrate", "-q"]));
+    let err = fails(&mut p.xtask(&["check"]));
+    let folder = dialect.default_folder();
+    assert!(err.contains(&format!("schema drift ({dialect}): {folder} does not build the code schema")), "{err}");
+    assert!(err.contains("drop table audit_log") && err.contains("cargo xtask generate"), "{err}");
+    assert!(!err.contains("database drift"), "{err}");
+
+    // Undo it; now the code changes instead.
+    let p = Project::new(dialect).unwrap();
+    ok(&mut p.xtask(&["migrate", "-q"]));
+    let mut schema = cms_schema::declaration();
+    schema.table_mut("posts").unwrap().columns.push(text("subtitle"));
+    let file = p.root().join("code.sql");
+    fs::write(&file, schema.ddl(dialect)).unwrap();
+    let code = format!("sql:{}", file.display());
+    let err = fails(&mut p.xtask(&["check", "--schema", &code]));
+    assert!(err.contains(&format!("{folder} does not build {code}")), "{err}");
+    assert!(err.contains("add column posts.subtitle"), "{err}");
+    assert!(err.contains(&format!("cargo xtask generate --to {code}")), "{err}");
+    let v = json(&mut p.xtask(&["check", "--schema", &code, "--json"]));
+    assert_eq!(v["findings"][0]["kind"], "schema_drift");
+    assert_eq!(v["findings"][0]["changes"][0], "add column posts.subtitle");
+}
+
+#[test]
+fn code_and_folder_disagree_sqlite() {
+    code_and_folder_disagree(Dialect::Sqlite);
+}
+
+#[test]
+fn code_and_folder_disagree_postgres() {
+    code_and_folder_disagree(Dialect::Postgres);
+}
+
+/// Only the applied migrations are replayed: a pending one is not drift, and a change by hand
+/// is measured against what was applied.
+#[test]
+fn drift_is_measured_against_the_applied_migrations_only() {
+    let p = Project::new(Dialect::Sqlite).unwrap();
+    let journal = p.folder().join("meta/_journal.json");
+    let full = fs::read(&journal).unwrap();
+    let mut j: serde_json::Value = serde_json::from_slice(&full).unwrap();
+    j["entries"].as_array_mut().unwrap().pop();
+    fs::write(&journal, serde_json::to_string_pretty(&j).unwrap()).unwrap();
+    let last = p.folder().join("0005_section_status_check.sql");
+    let aside = p.root().join("aside.sql");
+    fs::rename(&last, &aside).unwrap();
+    ok(&mut p.xtask(&["migrate", "-q"]));
+    fs::rename(&aside, &last).unwrap();
+    fs::write(&journal, &full).unwrap();
+
+    let out = ok(&mut p.xtask(&["check"]));
+    assert!(out.contains("5 applied, 1 pending") && out.contains("no drift"), "{out}");
+    p.by_hand("CREATE INDEX pages_name_idx ON pages (name)");
+    let err = fails(&mut p.xtask(&["check"]));
+    assert!(err.contains("5 applied migration(s)"), "{err}");
+    assert!(err.contains("index pages_name_idx on pages exists in the database but no migration creates it"), "{err}");
+    assert_eq!(err.matches("      ").count(), 1, "only the index differs: {err}");
+}
+
+#[test]
+fn a_folder_with_problems_is_reported_and_not_replayed() {
+    let p = Project::new(Dialect::Sqlite).unwrap();
+    ok(&mut p.xtask(&["migrate", "-q"]));
+    fs::remove_file(p.folder().join("0003_site_settings.sql")).unwrap();
+    let err = fails(&mut p.xtask(&["check"]));
+    assert!(err.contains("0003_site_settings.sql is missing"), "{err}");
+    assert!(err.contains("migrations/sqlite was not compared with the code schema (server/db/src/cms_schema.rs): fix its problems first"), "{err}");
+    assert!(err.contains("database drift not checked"), "{err}");
+}
