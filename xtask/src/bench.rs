@@ -55,6 +55,17 @@ enum What {
     },
     /// Back up and restore a large SQLite database plus uploads; compare with tar czf and a plain copy
     Backup(crate::bench_backup::Args),
+    /// The studio's table list, first and deep keyset pages, filtered pages on `seed --scale` (both dialects)
+    Studio(crate::studio::bench::Args),
+    /// `generate` on the project's schema, whole process: with no change and with one added column
+    Generate {
+        /// Timed runs of each (the median is shown)
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+        runs: u64,
+        /// Also measure PostgreSQL: a server and role that may create databases
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+    },
     /// What migrate's pre-flight costs on a large seeded database (seed --scale)
     Preflight(crate::bench_preflight::Args),
 }
@@ -68,7 +79,9 @@ pub fn run(_ctx: &Context, args: Args) -> Result<ExitCode> {
             crate::bench_images::run(count, latency_ms, concurrency.clamp(1, 64))
         }
         What::Backup(args) => crate::bench_backup::run(_ctx, args),
+        What::Studio(args) => crate::studio::bench::run(_ctx, args),
         What::Preflight(args) => crate::bench_preflight::run(_ctx, args),
+        What::Generate { runs, postgres } => bench_generate(_ctx, runs as usize, postgres.as_deref()),
     }
 }
 
@@ -188,4 +201,76 @@ fn bench_check(largest: usize) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `generate` as a user runs it (this binary, a new process each time) on a copy of the
+/// project's folders: once with nothing to do, once writing the migration for one added
+/// column (the code schema plus `posts.subtitle`, given as `--to sql:FILE`). The folder is
+/// put back between runs, untimed.
+fn bench_generate(ctx: &Context, runs: usize, postgres: Option<&str>) -> Result<ExitCode> {
+    use cms_db::schema::Dialect;
+    let exe = std::env::current_exe().context("finding this binary")?;
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    out!("| generate ({profile} build, whole process, median of {runs}) | no change | one added column | goal |");
+    out!("|---|---|---|---|");
+    let mut dialects = vec![(Dialect::Sqlite, None)];
+    if let Some(url) = postgres {
+        dialects.push((Dialect::Postgres, Some(url)));
+    }
+    for (dialect, server) in dialects {
+        let tmp = tempfile::tempdir().context("creating a temporary folder")?;
+        let folder = tmp.path().join(dialect.default_folder());
+        let pristine = tmp.path().join("pristine");
+        copy_folder(&ctx.root.join(dialect.default_folder()), &pristine)?;
+        let mut schema = cms_db::cms_schema::declaration();
+        let posts = schema.tables.iter_mut().find(|t| t.name == "posts").context("the schema has posts")?;
+        posts.columns.push(cms_db::schema::declare::text("subtitle"));
+        let desired = tmp.path().join("desired.sql");
+        fs::write(&desired, schema.ddl(dialect))?;
+        let to = format!("sql:{}", desired.display());
+        let run = |extra: &[&str]| -> Result<(Duration, String)> {
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.arg("generate").args(["--dialect", &dialect.to_string()]).args(extra);
+            if let Some(url) = server {
+                cmd.args(["--dev-url", url]);
+            }
+            cmd.env("CMS_PROJECT_ROOT", tmp.path()).env_remove("DATABASE_URL").env_remove("DEV_DATABASE_URL");
+            let started = Instant::now();
+            let out = cmd.output().context("running generate")?;
+            let took = started.elapsed();
+            anyhow::ensure!(out.status.success(), "generate failed: {}", String::from_utf8_lossy(&out.stderr));
+            Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
+        };
+        let mut unchanged = Vec::with_capacity(runs);
+        let mut added = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let _ = fs::remove_dir_all(&folder);
+            copy_folder(&pristine, &folder)?;
+            let (t, out) = run(&[])?;
+            anyhow::ensure!(out.contains("no schema changes"), "expected no change: {out}");
+            unchanged.push(t);
+            let (t, out) = run(&["--to", &to, "--name", "add_subtitle"])?;
+            anyhow::ensure!(out.contains("0006_add_subtitle.sql"), "expected one new migration: {out}");
+            added.push(t);
+        }
+        let median = |mut v: Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        let goal = if dialect == Dialect::Sqlite { "< 100 ms" } else { "" };
+        out!("| {dialect} | {} | {} | {goal} |", ms(median(unchanged)), ms(median(added)));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn copy_folder(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to.join("meta"))?;
+    for entry in fs::read_dir(from)? {
+        let path = entry?.path();
+        if path.is_file() {
+            fs::copy(&path, to.join(path.file_name().context("a file name")?))?;
+        }
+    }
+    fs::copy(from.join("meta/_journal.json"), to.join("meta/_journal.json"))?;
+    Ok(())
 }
