@@ -371,8 +371,8 @@ fn execute(
         let file = m.file.as_ref().context("an applied migration has its file")?;
         let row = bookkeeping_row(&mut conn, &file.hash, m.when)?;
         match &mut conn {
-            Connection::Sqlite(c) => sqlite_step(c, &dn.tag, &dn.text, row),
-            pg => pg_step(pg, &dn.tag, &dn.text, row),
+            Connection::Sqlite(c) => sqlite_step(c, &dn.tag, &dn.text, Some(row)),
+            pg => pg_step(pg, &dn.text, Some(row)),
         }
         .with_context(|| format!("rolling back {}", dn.tag))?;
         out!("  rolled back {:<36} {:>9}", dn.tag, ms(t.elapsed()));
@@ -408,11 +408,14 @@ fn statement_error(st: &Statement, e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("statement {} (line {}) failed: {e}\n  {}", st.number, st.line, st.sql)
 }
 
-fn sqlite_step(c: &rusqlite::Connection, tag: &str, text: &str, rowid: i64) -> Result<()> {
+fn sqlite_step(c: &rusqlite::Connection, tag: &str, text: &str, rowid: Option<i64>) -> Result<()> {
     let statements = split(Dialect::Sqlite, text);
-    let delete = |c: &rusqlite::Connection| {
-        c.execute("DELETE FROM \"__drizzle_migrations\" WHERE rowid = ?1", [rowid])
-            .context("deleting the bookkeeping row")
+    let delete = |c: &rusqlite::Connection| -> Result<()> {
+        if let Some(rowid) = rowid {
+            c.execute("DELETE FROM \"__drizzle_migrations\" WHERE rowid = ?1", [rowid])
+                .context("deleting the bookkeeping row")?;
+        }
+        Ok(())
     };
     match run_mode(Dialect::Sqlite, &statements) {
         mode @ (RunMode::Transaction | RunMode::TransactionForeignKeysOff) => {
@@ -486,7 +489,7 @@ fn foreign_key_check(c: &rusqlite::Connection, tag: &str) -> Result<()> {
     bail!("undoing {tag} leaves broken foreign keys: {}", rows.iter().take(5).cloned().collect::<Vec<_>>().join("; "))
 }
 
-fn pg_step(conn: &mut Connection, _tag: &str, text: &str, id: i64) -> Result<()> {
+fn pg_step(conn: &mut Connection, text: &str, id: Option<i64>) -> Result<()> {
     let statements = split(Dialect::Postgres, text);
     let delete = "DELETE FROM \"drizzle\".\"__drizzle_migrations\" WHERE id = $1";
     match run_mode(Dialect::Postgres, &statements) {
@@ -495,7 +498,9 @@ fn pg_step(conn: &mut Connection, _tag: &str, text: &str, id: i64) -> Result<()>
                 for st in &statements {
                     tx.batch(&st.sql).map_err(|e| statement_error(st, e))?;
                 }
-                tx.execute(delete, &[Value::Int(id)]).context("deleting the bookkeeping row")?;
+                if let Some(id) = id {
+                    tx.execute(delete, &[Value::Int(id)]).context("deleting the bookkeeping row")?;
+                }
                 Ok(())
             })
             .context("it was rolled back: the database is as it was before this step"),
@@ -511,7 +516,9 @@ fn pg_step(conn: &mut Connection, _tag: &str, text: &str, id: i64) -> Result<()>
                     );
                 }
             }
-            conn.execute(delete, &[Value::Int(id)]).context("deleting the bookkeeping row")?;
+            if let Some(id) = id {
+                conn.execute(delete, &[Value::Int(id)]).context("deleting the bookkeeping row")?;
+            }
             if leaves_transaction_open(&statements, opens_inside_transaction) {
                 conn.batch("COMMIT")?;
             }
@@ -591,6 +598,7 @@ fn from_backup(
     let command = RestoreCommand::try_parse_from(argv).context("preparing the restore")?;
     let code = crate::restore::run(ctx, command.args)?;
     if code == ExitCode::SUCCESS {
+        drop_what_the_backup_lacks(ctx, args, url, set, kept)?;
         out!(
             "rolled back to before {oldest} from {}; `cargo xtask status` shows {} pending",
             ctx.show(&path),
@@ -598,4 +606,68 @@ fn from_backup(
         );
     }
     Ok(code)
+}
+
+/// After a restore, the schema must be what the folder gives up to the target. A PostgreSQL
+/// restore (`pg_restore --clean`) replaces only the objects its dump holds, so objects made
+/// after the backup (a table an undone migration created) are still there: they are dropped,
+/// by the engine's change verified like every plan (their rows are in the pre-restore backup).
+/// Anything else that differs is drift, said and left alone.
+fn drop_what_the_backup_lacks(
+    ctx: &Context,
+    args: &Args,
+    url: &DatabaseUrl,
+    set: &MigrationSet,
+    kept: &[usize],
+) -> Result<()> {
+    use cms_db::schema::diff::Change;
+    let d = set.dialect;
+    let server = crate::schema_plan::scratch_server(ctx, args.dev_url.as_deref(), &[]);
+    let mut replay = Replay::new(d, &server)?;
+    for &i in kept {
+        replay.apply(set, &set.migrations[i])?;
+    }
+    let target = replay.introspect()?;
+    drop(replay);
+    let live = Live::open(url)?;
+    let current = live.schema.clone();
+    live.close();
+    let changes = diff::diff(&current, &target, &Renames::none_are_renames())?;
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let is_drop = |c: &Change| {
+        matches!(
+            c,
+            Change::DropTable { .. }
+                | Change::DropIndex { .. }
+                | Change::DropView { .. }
+                | Change::DropTrigger { .. }
+                | Change::DropSequence { .. }
+                | Change::DropEnum { .. }
+                | Change::DropSchema { .. }
+                | Change::DropVirtualTable { .. }
+        )
+    };
+    if !changes.iter().all(is_drop) {
+        bail!(
+            "the restored database is not what its migrations give (drift the backup already had?):\n{}\n`cargo xtask diff --from <database> --to migrations:{}` shows it",
+            changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n"),
+            ctx.show(&set.dir)
+        );
+    }
+    let statements = sql::render(d, &changes, &current, &target);
+    cms_db::schema::verify::verify(&server, &current, &target, &statements)?;
+    let text = to_migration_text(&statements);
+    let mut conn = cms_db::connection::connect(url)?;
+    match &mut conn {
+        Connection::Sqlite(c) => sqlite_step(c, "the restore", &text, None),
+        pg => pg_step(pg, &text, None),
+    }
+    .context("dropping what the backup does not hold")?;
+    out!(
+        "  dropped what the backup does not hold (made after it; its rows are in the pre-restore backup): {}",
+        changes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
 }
