@@ -259,7 +259,8 @@ only!(Sqlite, sqlite_only: strict_and_without_rowid, autoincrement_counter_survi
 only!(Postgres, postgres_only: index_variants, materialized_view, enum_value_added_and_used_at_once, column_into_and_out_of_an_enum, verify_copies_a_schema_whose_trigger_calls_a_function, enum_value_added, enum_value_removed, enum_value_renamed, enum_reordered_with_default,
     schemas_and_sequences, identity_columns, serial_column, foreign_key_cycle, serial_widened, identity_widened,
     enum_recreated_under_checks_index_predicates_and_functions, function_and_trigger_added, function_body_changed,
-    function_signature_changed_under_its_dependants, function_and_trigger_dropped, functions_in_the_project_schema);
+    function_signature_changed_under_its_dependants, function_and_trigger_dropped, functions_in_the_project_schema,
+    function_signature_changed_under_a_renamed_table);
 
 const PAGES: &str = "CREATE TABLE pages (id integer PRIMARY KEY NOT NULL, title text NOT NULL, body text);";
 const PAGES_ROWS: &str = "INSERT INTO pages (id, title, body) VALUES (1, 'Home', 'hello'), (2, 'About', NULL);";
@@ -1183,8 +1184,9 @@ fn identity_widened(d: Dialect) {
 
 fn enum_recreated_under_checks_index_predicates_and_functions(d: Dialect) {
     // A value is removed: the type is recreated. Checks and index predicates that hold a
-    // constant of the type, a view that names it and a function whose signature uses it are
-    // taken down before the swap and made again after.
+    // constant of the type, a view and a trigger's WHEN that name it, a function whose
+    // signature uses it and one whose SQL-standard body does are taken down before the swap
+    // and made again after.
     let from = "CREATE TYPE status AS ENUM ('draft', 'review', 'published', 'archived');
         CREATE TABLE posts (id integer PRIMARY KEY NOT NULL, status status DEFAULT 'draft' NOT NULL,
             archived_at bigint, kind status,
@@ -1194,7 +1196,11 @@ fn enum_recreated_under_checks_index_predicates_and_functions(d: Dialect) {
         CREATE INDEX posts_published_idx ON posts (id) WHERE status = 'published';
         CREATE INDEX posts_kind_idx ON posts ((kind = 'draft'));
         CREATE VIEW live_posts AS SELECT id FROM posts WHERE status = 'published';
-        CREATE FUNCTION status_label(s status) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT s::text $$;";
+        CREATE FUNCTION status_label(s status) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT s::text $$;
+        CREATE FUNCTION live_count() RETURNS bigint LANGUAGE sql STABLE
+            BEGIN ATOMIC SELECT count(*) FROM posts WHERE status = 'published'; END;
+        CREATE TRIGGER posts_archived BEFORE UPDATE ON posts FOR EACH ROW WHEN (NEW.status = 'archived')
+            EXECUTE FUNCTION suppress_redundant_updates_trigger();";
     let to = from.replace("'draft', 'review', 'published', 'archived'", "'draft', 'published', 'archived'");
     let data = "INSERT INTO posts VALUES (1, 'published', NULL, NULL), (2, 'archived', 5, 'draft'), (3, 'draft', NULL, 'published');
         INSERT INTO notes VALUES (1, 'n');";
@@ -1202,6 +1208,7 @@ fn enum_recreated_under_checks_index_predicates_and_functions(d: Dialect) {
     assert!(done.changes.iter().any(|c| matches!(c, Change::RecreateEnum { .. })), "{:?}", done.changes);
     done.assert_rows("SELECT id FROM live_posts ORDER BY id", &["1"]);
     done.assert_rows("SELECT status_label(status) FROM posts ORDER BY id", &["published", "archived", "draft"]);
+    done.assert_rows("SELECT live_count()", &["1"]);
     assert!(done.conn.fails("INSERT INTO posts VALUES (4, 'archived', NULL, NULL)"), "the check holds");
     done.assert_rows("SELECT count(*) FROM notes", &["1"]);
 }
@@ -1318,6 +1325,22 @@ fn function_signature_changed_under_its_dependants(d: Dialect) {
     done.assert_rows("SELECT label FROM tags WHERE id = 3", &["untitled"]);
     assert!(done.conn.fails("INSERT INTO tags (id, name) VALUES (4, ' zig')"), "the unique index holds");
     assert!(done.conn.fails("INSERT INTO tags (id, name) VALUES (5, '  ')"), "the check holds");
+}
+
+fn function_signature_changed_under_a_renamed_table(d: Dialect) {
+    // Found by the property test: the check and the index that call the function are renamed
+    // (with their table) before they are taken down, so they go by their new names.
+    let from = "CREATE FUNCTION f0(x integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT x + 1 $$;
+        CREATE TABLE t0 (id integer NOT NULL, PRIMARY KEY (id), CONSTRAINT t0_f0_check CHECK (f0(id) > -1000));
+        CREATE INDEX t0_f0_idx ON t0 ((f0(id)));";
+    let to = "CREATE FUNCTION f0(x integer, y integer DEFAULT 0) RETURNS integer LANGUAGE sql IMMUTABLE
+            AS $$ SELECT x + y $$;
+        CREATE TABLE r0 (id integer NOT NULL, PRIMARY KEY (id), CONSTRAINT r0_f0_check CHECK (f0(id) > -1000));
+        CREATE INDEX r0_f0_idx ON r0 ((f0(id)));";
+    let data = "INSERT INTO t0 VALUES (1), (2);";
+    let Some(mut done) = trip(d, Trip { from, data, to, renames: &["t0=r0"] }) else { return };
+    done.assert_rows("SELECT id FROM r0 WHERE f0(id) = 2", &["2"]);
+    assert!(done.conn.fails("INSERT INTO r0 VALUES (-5000)"), "the check holds");
 }
 
 fn function_and_trigger_dropped(d: Dialect) {

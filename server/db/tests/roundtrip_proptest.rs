@@ -1,7 +1,9 @@
 //! Random schema pairs: a few tables with columns of a few types (PostgreSQL: an enum too,
 //! whose values are added, removed and reordered), nullable or not, with defaults, generated
 //! columns, primary keys (single or composite), unique constraints, checks, plain, unique and
-//! partial indexes, foreign keys between the tables, a view and a trigger; the *to* side may
+//! partial indexes, foreign keys between the tables, a view and a trigger (PostgreSQL: a
+//! function `f0` in one of three versions, two bodies and a wider signature, called by a check
+//! and the trigger's WHEN); the *to* side may
 //! rename a table and a column (and says so). Both sides are
 //! built as real databases and introspected; the diff between them is rendered, verified on
 //! a scratch database, applied to the *from* database, and what it reads back must be *to*.
@@ -48,6 +50,8 @@ struct Spec {
     trigger: bool,
     /// The enum `mood`'s values (PostgreSQL), from `v0`…`v3`.
     mood: Vec<usize>,
+    /// PostgreSQL: no function `f0` (0), or one of its versions (1…3).
+    func: u8,
     /// Table `i` is called `r{i}` (the *to* side renames it from `t{i}`).
     renamed_table: Option<usize>,
     /// Column `c{n}` of table `i` is called `d{n}`.
@@ -104,12 +108,14 @@ fn spec() -> impl Strategy<Value = Spec> {
         any::<bool>(),
         any::<bool>(),
         Just(vec![0usize, 1, 2, 3]).prop_shuffle().prop_flat_map(|v| (1..=4usize).prop_map(move |n| v[..n].to_vec())),
+        0..4u8,
     )
-        .prop_map(|(tables, view, trigger, mood)| Spec {
+        .prop_map(|(tables, view, trigger, mood, func)| Spec {
             tables,
             view,
             trigger,
             mood,
+            func,
             renamed_table: None,
             renamed_column: None,
         })
@@ -164,7 +170,17 @@ fn ddl(spec: &Spec, d: Dialect) -> String {
     if d == Dialect::Postgres {
         let values: Vec<String> = spec.mood.iter().map(|v| format!("'v{v}'")).collect();
         out.push_str(&format!("CREATE TYPE mood AS ENUM ({});\n", values.join(", ")));
+        let f0 = match spec.func {
+            1 => "f0(x integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT x + 1 $$",
+            2 => "f0(x integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT x + 2 $$",
+            3 => "f0(x integer, y integer DEFAULT 0) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT x + y $$",
+            _ => "",
+        };
+        if !f0.is_empty() {
+            out.push_str(&format!("CREATE FUNCTION {f0};\n"));
+        }
     }
+    let calls_f0 = d == Dialect::Postgres && spec.func != 0;
     let mut after = String::new();
     for (i, t) in spec.tables.iter().enumerate() {
         let Some(t) = t else { continue };
@@ -191,6 +207,9 @@ fn ddl(spec: &Spec, d: Dialect) -> String {
         }
         if let Some(c) = t.unique.and_then(|p| t.cols.get(p)) {
             lines.push(format!("CONSTRAINT {tn}_c{}_key UNIQUE ({})", c.name, cn(c.name)));
+        }
+        if calls_f0 && i == 0 {
+            lines.push(format!("CONSTRAINT {tn}_f0_check CHECK (f0(id) > -1000)"));
         }
         if let Some(c) = t.check.and_then(|p| t.cols.get(p)) {
             let cond = match c.ty {
@@ -245,8 +264,9 @@ fn ddl(spec: &Spec, d: Dialect) -> String {
         out.push_str(&match d {
             Dialect::Sqlite => format!("CREATE TRIGGER t0_touch AFTER UPDATE ON {t0} BEGIN SELECT 1; END;\n"),
             Dialect::Postgres => format!(
-                "CREATE TRIGGER t0_touch BEFORE UPDATE ON {t0} FOR EACH ROW \
-                 EXECUTE FUNCTION suppress_redundant_updates_trigger();\n"
+                "CREATE TRIGGER t0_touch BEFORE UPDATE ON {t0} FOR EACH ROW {}\
+                 EXECUTE FUNCTION suppress_redundant_updates_trigger();\n",
+                if calls_f0 { "WHEN (f0(1) > 0) " } else { "" }
             ),
         });
     }

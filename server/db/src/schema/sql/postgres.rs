@@ -15,7 +15,8 @@
 //!
 //! Functions: a changed body is `CREATE OR REPLACE` (what calls it stays); a changed
 //! signature is a `DROP FUNCTION` and a create, with everything that calls it (triggers,
-//! views, checks, indexes, defaults) dropped before and created again after. A `serial`
+//! views, checks, indexes, defaults) dropped before and created again after (a generated
+//! column that calls it is not: verify stops such a plan). A `serial`
 //! column that changes width keeps its sequence (`ALTER SEQUENCE … AS`), and so where it
 //! stands.
 
@@ -457,7 +458,8 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
         let names = [e.name.clone()];
         for (key, old) in &f.functions {
             let signature = format!("{} {}", old.parameters, old.returns.as_deref().unwrap_or_default());
-            if !mentions_any(&signature, &names) || fn_drops.iter().any(|d| d.key() == *key) {
+            let uses = mentions_any(&signature, &names) || (is_atomic(old) && mentions_any(&old.definition, &names));
+            if !uses || fn_drops.iter().any(|d| d.key() == *key) {
                 continue;
             }
             fn_drops.push(old);
@@ -478,21 +480,26 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
         let Some(new_t) = to.tables.get(tname).filter(|_| !dropped_names.contains(tname)) else { continue };
         let names_any = |text: &str, set: &BTreeSet<String>| !set.is_empty() && mentions_any(text, set);
         let stands_on = |text: &str| names_any(text, &dropped_fns) || names_any(text, &enum_names);
-        for c in &t.checks {
-            if stands_on(&c.expression)
-                && new_t.checks.contains(c)
-                && !check_recreate.iter().any(|(x, y)| x == tname && *y == c)
-            {
+        // As they are in `to` (a rename of theirs has run by the time they are dropped), when
+        // no change of their own adds them.
+        for c in &new_t.checks {
+            let kept = t.checks.iter().any(|o| o.expression == c.expression)
+                && !changes
+                    .iter()
+                    .any(|ch| matches!(ch, Change::AddCheck { table, check } if table == tname && check == c));
+            if kept && stands_on(&c.expression) && !check_recreate.iter().any(|(x, y)| x == tname && y.name == c.name) {
                 check_recreate.push((tname.clone(), c));
             }
         }
-        for i in t.indexes.values() {
+        for i in new_t.indexes.values() {
+            let same = |o: &Index| Index { name: i.name.clone(), ..o.clone() } == *i;
+            let kept = t.indexes.values().any(same)
+                && !changes.iter().any(
+                    |ch| matches!(ch, Change::CreateIndex { table, index } if table == tname && index.name == i.name),
+                );
             let on_it = i.keys.iter().any(|k| matches!(&k.target, IndexTarget::Expression(e) if stands_on(e)))
                 || i.predicate.as_deref().is_some_and(stands_on);
-            if on_it
-                && new_t.indexes.get(&i.name) == Some(i)
-                && !index_recreate.iter().any(|(x, y)| x == tname && y.name == i.name)
-            {
+            if kept && on_it && !index_recreate.iter().any(|(x, y)| x == tname && y.name == i.name) {
                 index_recreate.push((tname.clone(), i));
             }
         }
@@ -683,10 +690,11 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
             created_views.insert(name.clone());
         }
     }
-    // Triggers that call a dropped function are dropped first and created again after.
+    // Triggers that call a dropped function (or name a recreated enum in their WHEN) are
+    // dropped first and created again after.
     for (key, t) in &f.triggers {
         let listed = trigger_drops.iter().any(|d| d.key() == *key);
-        if !listed && !dropped_fns.is_empty() && mentions_any(&t.definition, &dropped_fns) {
+        if !listed && !callers.is_empty() && mentions_any(&t.definition, &callers) {
             trigger_drops.push(t);
             if to.triggers.contains_key(key) {
                 created_triggers.insert(key.clone());
@@ -1042,6 +1050,11 @@ fn function_language(f: &Function) -> Option<&str> {
     f.definition.lines().find_map(|l| l.strip_prefix(" LANGUAGE ")).map(str::trim)
 }
 
+/// Whether `f` has a SQL-standard body (`BEGIN ATOMIC`), which depends on what it names.
+fn is_atomic(f: &Function) -> bool {
+    f.definition.lines().any(|l| l.trim_end() == "BEGIN ATOMIC")
+}
+
 /// Whether `f` may need one of `names` (tables, columns) to exist: its signature names one
 /// (a row type), or its body does and is checked when it is created or depends on what it
 /// names (any language but PL/pgSQL, which binds names only when it runs).
@@ -1050,7 +1063,8 @@ fn names_tables(f: &Function, names: &BTreeSet<String>) -> bool {
         return false;
     }
     let signature = format!("{} {}", f.parameters, f.returns.as_deref().unwrap_or_default());
-    mentions_any(&signature, names) || (function_language(f) != Some("plpgsql") && mentions_any(&f.definition, names))
+    mentions_any(&signature, names)
+        || ((is_atomic(f) || function_language(f) != Some("plpgsql")) && mentions_any(&f.definition, names))
 }
 
 /// Whether a column's default or generated expression satisfies `calls`.
