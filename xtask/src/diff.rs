@@ -52,7 +52,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         });
         out!("{}", serde_json::to_string_pretty(&out)?);
     } else if changes.is_empty() {
-        eprintln!("no difference: --from {} and --to {} are the same schema", args.from, args.to);
+        eprintln!("no difference: --from {} and --to {} are the same schema", pair.from_source, pair.to_source);
     } else {
         out!("{}", to_migration_text(&statements).trim_end());
     }

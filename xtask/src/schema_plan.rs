@@ -16,6 +16,9 @@ pub struct Pair {
     pub from: Schema,
     pub to: Schema,
     pub scratch: ScratchServer,
+    /// The sources as they may be printed (passwords as `***`).
+    pub from_source: Source,
+    pub to_source: Source,
 }
 
 /// Parses and resolves a source as the user spelled it (relative paths against the root).
@@ -63,7 +66,7 @@ pub fn load(ctx: &Context, from: &str, to: &str, dev_url: Option<&str>) -> Resul
     let scratch = scratch_server(ctx, dev_url, &[&from, &to]);
     let from_schema = from.load(dialect, &scratch).with_context(|| format!("reading --from {from}"))?;
     let to_schema = to.load(dialect, &scratch).with_context(|| format!("reading --to {to}"))?;
-    Ok(Pair { from: from_schema, to: to_schema, scratch })
+    Ok(Pair { from: from_schema, to: to_schema, scratch, from_source: from, to_source: to })
 }
 
 /// The changes from `from` to `to` with every rename settled: the `--rename` flags, then on a

@@ -168,5 +168,15 @@ fn postgres_history_from_empty_and_a_migrated_database() {
         .env("CMS_PROJECT_ROOT", test_support::project_root())
         .assert()
         .success();
-    xtask(dir.path(), &["diff", "--from", &migrations("postgresql"), "--to", db.url(), "--exit-code"]).assert().code(0);
+    let out = xtask(dir.path(), &["diff", "--from", &migrations("postgresql"), "--to", db.url(), "--exit-code"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    // The message names the database, never its password.
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("no difference") && err.contains(":***@"), "{err}");
+    let (userinfo, _) = db.url().split_once("://").unwrap().1.rsplit_once('@').unwrap();
+    let password = userinfo.split_once(':').unwrap().1;
+    assert!(!err.contains(password), "{err}");
 }

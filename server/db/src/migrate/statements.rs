@@ -180,8 +180,9 @@ pub fn is_foreign_keys_pragma(sql: &str) -> bool {
     words.len() == 2 && words[0] == "PRAGMA" && words[1] == "FOREIGN_KEYS" && sql.contains('=')
 }
 
+/// The statement's first line that is not a comment or blank, for messages.
 fn first_line(sql: &str) -> String {
-    let line = sql.lines().next().unwrap_or("").trim();
+    let line = sql.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("--")).unwrap_or("");
     if line.chars().count() > 60 {
         format!("{}…", line.chars().take(60).collect::<String>())
     } else {

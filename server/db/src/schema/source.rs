@@ -72,7 +72,7 @@ pub enum SourceError {
     Script { file: PathBuf, line: usize, message: String },
     /// A migration of a `migrations:` folder failed (the cause names the migration, the
     /// statement and its line).
-    #[error("replaying {}: {source}", folder.display())]
+    #[error("replaying {}", folder.display())]
     Replay {
         folder: PathBuf,
         #[source]
