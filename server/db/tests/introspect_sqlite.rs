@@ -495,3 +495,166 @@ fn renamed_tables_and_columns_read_like_the_schema_written_with_the_new_names() 
     );
     assert_eq!(renamed, direct);
 }
+
+/// The schema a Drizzle folder holding `migrations` (one file each) replays to, read the way
+/// `diff` and `check` read a `migrations:` source.
+fn schema_of_folder(migrations: &[&str]) -> Schema {
+    let tags: Vec<String> = (0..migrations.len()).map(|i| format!("{i:04}_m")).collect();
+    let entries: Vec<(&str, i64, &str)> =
+        migrations.iter().enumerate().map(|(i, sql)| (tags[i].as_str(), 1_700_000_000_000 + i as i64, *sql)).collect();
+    let dir = test_support::fixture::folder("sqlite", "7", &entries);
+    source::Source::Migrations(dir.path().to_path_buf())
+        .load(Dialect::Sqlite, &source::ScratchServer::default())
+        .unwrap_or_else(|e| panic!("{e:#?}"))
+}
+
+/// SQLite separates table constraints by optional commas, and drizzle-kit has written
+/// `FOREIGN KEY (…) REFERENCES … FOREIGN KEY (…) …` without one: such tables (in a folder
+/// and directly) read like the comma-separated spelling.
+#[test]
+fn table_constraints_without_commas_read_like_the_comma_separated_spelling() {
+    let parent = "CREATE TABLE `p` (`id` integer PRIMARY KEY NOT NULL, `code` text NOT NULL UNIQUE);\n";
+    let pairs = [
+        // Two foreign keys.
+        (
+            "CREATE TABLE `c` (`a` integer NOT NULL, `b` integer, FOREIGN KEY (`a`) REFERENCES `p`(`id`) ON UPDATE no \
+             action ON DELETE cascade FOREIGN KEY (`b`) REFERENCES `p`(`id`) ON UPDATE no action ON DELETE set null);",
+            "CREATE TABLE `c` (`a` integer NOT NULL, `b` integer, FOREIGN KEY (`a`) REFERENCES `p`(`id`) ON UPDATE no \
+             action ON DELETE cascade, FOREIGN KEY (`b`) REFERENCES `p`(`id`) ON UPDATE no action ON DELETE set null);",
+        ),
+        // A CHECK followed by a FOREIGN KEY, and a UNIQUE and a PRIMARY KEY after it.
+        (
+            "CREATE TABLE c (a integer NOT NULL, b text, CHECK (a > 0) FOREIGN KEY (b) REFERENCES p(code) \
+             DEFERRABLE INITIALLY DEFERRED UNIQUE (b) PRIMARY KEY (a))",
+            "CREATE TABLE c (a integer NOT NULL, b text, CHECK (a > 0), FOREIGN KEY (b) REFERENCES p(code) \
+             DEFERRABLE INITIALLY DEFERRED, UNIQUE (b), PRIMARY KEY (a))",
+        ),
+        // Named constraints back to back.
+        (
+            "CREATE TABLE c (a integer, b integer, CONSTRAINT \"c_a_check\" CHECK (a > 0) CONSTRAINT c_b_check \
+             CHECK (b > a) CONSTRAINT c_fk FOREIGN KEY (a) REFERENCES p(id) CONSTRAINT c_pk PRIMARY KEY (a, b))",
+            "CREATE TABLE c (a integer, b integer, CONSTRAINT \"c_a_check\" CHECK (a > 0), CONSTRAINT c_b_check \
+             CHECK (b > a), CONSTRAINT c_fk FOREIGN KEY (a) REFERENCES p(id), CONSTRAINT c_pk PRIMARY KEY (a, b))",
+        ),
+    ];
+    for (without, with) in pairs {
+        let expected = schema_of(&format!("{parent}{with}"));
+        assert_eq!(schema_of(&format!("{parent}{without}")), expected, "{without}");
+        assert_eq!(schema_of_folder(&[parent, without]), expected, "{without} in a folder");
+    }
+
+    let two_fks = schema_of(&format!("{parent}{}", pairs[0].0));
+    let c = two_fks.table("c").unwrap();
+    let fks: Vec<(&[String], Action)> = c.foreign_keys.iter().map(|f| (f.columns.as_slice(), f.on_delete)).collect();
+    assert_eq!(fks, [(&names(&["a"])[..], Action::Cascade), (&names(&["b"])[..], Action::SetNull)]);
+
+    let checked = schema_of(&format!("{parent}{}", pairs[1].0));
+    let c = checked.table("c").unwrap();
+    assert_eq!(c.checks, [Check { name: None, expression: "a > 0".into() }]);
+    assert_eq!(c.foreign_keys[0].deferrable, Deferrable::InitiallyDeferred);
+    assert_eq!(c.foreign_keys[0].referenced_columns, ["code"]);
+    assert_eq!(c.uniques, [Unique { name: None, columns: names(&["b"]), nulls_not_distinct: false }]);
+    assert_eq!(c.primary_key, Some(PrimaryKey { name: None, columns: names(&["a"]) }));
+
+    let named = schema_of(&format!("{parent}{}", pairs[2].0));
+    let c = named.table("c").unwrap();
+    assert_eq!(
+        c.checks,
+        [
+            Check { name: Some("c_a_check".into()), expression: "a > 0".into() },
+            Check { name: Some("c_b_check".into()), expression: "b > a".into() },
+        ]
+    );
+    assert_eq!(c.foreign_keys[0].name.as_deref(), Some("c_fk"));
+    assert_eq!(c.primary_key, Some(PrimaryKey { name: Some("c_pk".into()), columns: names(&["a", "b"]) }));
+}
+
+/// Column constraints follow each other in any order with no separator, as SQLite accepts
+/// them; a DEFERRABLE clause on its own belongs to the column's foreign key.
+#[test]
+fn column_constraints_in_any_order_read_like_the_usual_spelling() {
+    let parent = "CREATE TABLE p (id integer PRIMARY KEY);";
+    let liberal = schema_of(&format!(
+        "{parent} CREATE TABLE c (id integer, a integer REFERENCES p ON INSERT CASCADE NOT NULL CONSTRAINT c_a CHECK \
+         (a > 0) DEFERRABLE INITIALLY DEFERRED DEFAULT 1 COLLATE BINARY CONSTRAINT unused, PRIMARY KEY (id \
+         AUTOINCREMENT))"
+    ));
+    let usual = schema_of(&format!(
+        "{parent} CREATE TABLE c (id integer PRIMARY KEY AUTOINCREMENT, a integer NOT NULL DEFAULT 1 COLLATE \
+         BINARY, CONSTRAINT c_a CHECK (a > 0), FOREIGN KEY (a) REFERENCES p DEFERRABLE INITIALLY DEFERRED)"
+    ));
+    assert_eq!(liberal, usual);
+    assert!(liberal.table("c").unwrap().columns[0].autoincrement);
+}
+
+/// SQLite reads a lone name after DEFAULT (bare, double-quoted, backquoted or bracketed) as the
+/// string literal of that name, also with double-quoted strings off: it reads as that literal.
+#[test]
+fn a_lone_name_as_default_reads_as_the_string_literal_it_is() {
+    let base = "CREATE TABLE `t` (`id` integer PRIMARY KEY NOT NULL);\nINSERT INTO t (id) VALUES (1);\n";
+    let spellings = ["\"text\"", "text", "'text'", "`text`", "[text]", "('text')"];
+    let read = |spelling: &str| {
+        let conn = open();
+        conn.execute_batch(&format!("{base}ALTER TABLE `t` ADD `kind` text NOT NULL DEFAULT {spelling};"))
+            .unwrap_or_else(|e| panic!("{spelling}: {e}"));
+        conn.execute("INSERT INTO t (id) VALUES (2)", []).unwrap();
+        let values: Vec<String> = conn
+            .prepare("SELECT kind FROM t ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(values, ["text", "text"], "SQLite's own value for DEFAULT {spelling}");
+        introspect::sqlite(&conn).unwrap()
+    };
+    let expected = read("'text'");
+    assert_eq!(expected.table("t").unwrap().column("kind").unwrap().default.as_deref(), Some("'text'"));
+    for s in spellings {
+        assert_eq!(read(s), expected, "DEFAULT {s}");
+    }
+    // Quotes inside are escaped; a quoted `true` is a string, a bare one the boolean.
+    let s = schema_of("CREATE TABLE t (a text DEFAULT \"it's\", b DEFAULT \"true\", c DEFAULT true, d DEFAULT Mixed);");
+    let defaults: Vec<Option<&str>> = s.table("t").unwrap().columns.iter().map(|c| c.default.as_deref()).collect();
+    assert_eq!(defaults, [Some("'it''s'"), Some("'true'"), Some("TRUE"), Some("'Mixed'")]);
+    assert_eq!(
+        s,
+        schema_of("CREATE TABLE t (a text DEFAULT 'it''s', b DEFAULT 'true', c DEFAULT TRUE, d DEFAULT 'Mixed');")
+    );
+}
+
+/// `diff --from empty --to` a folder whose column got `DEFAULT "text"` by ALTER TABLE: the
+/// SQL it makes runs on SQLite (double-quoted strings off), gives rows the default, and reads
+/// back equal to the folder; a folder declaring `DEFAULT 'text'` is no change from it.
+#[test]
+fn a_folder_with_a_double_quoted_default_diffs_from_empty_into_sql_sqlite_runs() {
+    let folder = schema_of_folder(&[
+        "CREATE TABLE `items` (`id` integer PRIMARY KEY NOT NULL, `name` text);",
+        "ALTER TABLE `items` ADD `kind` text NOT NULL DEFAULT \"text\";--> statement-breakpoint\nALTER TABLE `items` \
+         ADD `note` text DEFAULT \"it's\";",
+    ]);
+    let declared = schema_of_folder(&[
+        "CREATE TABLE `items` (`id` integer PRIMARY KEY NOT NULL, `name` text, `kind` text DEFAULT 'text' NOT NULL, \
+         `note` text DEFAULT 'it''s');",
+    ]);
+    assert_eq!(folder, declared);
+    assert!(diff::diff(&declared, &folder, &diff::Renames::none_are_renames()).unwrap().is_empty());
+
+    let empty = Schema::empty(Dialect::Sqlite);
+    let up = verify::plan(&source::ScratchServer::default(), &empty, &folder, &diff::Renames::none())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = sql::to_migration_text(&up);
+    assert!(
+        text.contains("`kind` text DEFAULT 'text' NOT NULL") && text.contains("`note` text DEFAULT 'it''s'"),
+        "{text}"
+    );
+    let conn = open();
+    for st in &up {
+        conn.execute_batch(&st.sql).unwrap_or_else(|e| panic!("{e}\n{}", st.sql));
+    }
+    conn.execute("INSERT INTO items (id, name) VALUES (1, 'a')", []).unwrap();
+    let row: (String, String) =
+        conn.query_row("SELECT kind, note FROM items", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!(row, ("text".to_string(), "it's".to_string()));
+    assert_eq!(introspect::sqlite(&conn).unwrap(), folder);
+}

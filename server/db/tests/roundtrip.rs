@@ -1399,3 +1399,85 @@ fn functions_in_the_project_schema(d: Dialect) {
         verify::plan(&server, &Schema::empty(d), &with, &Renames::none()).unwrap_or_else(|e| panic!("{e}"));
     assert!(!from_nothing.is_empty());
 }
+
+only!(Sqlite, sqlite_drizzle_spellings: constraints_without_commas_rebuilt_with_rows, double_quoted_default_added_to_rows, double_quoted_default_kept_through_a_rebuild);
+
+/// A child whose table constraints have no commas between them (two foreign keys, a check
+/// right before a foreign key, named constraints back to back), as drizzle-kit has written.
+const COMMA_LESS: &str = "CREATE TABLE authors (id integer PRIMARY KEY NOT NULL, name text NOT NULL);
+    CREATE TABLE books (id integer NOT NULL, author_id integer NOT NULL, editor_id integer, title text NOT NULL,
+        FOREIGN KEY (author_id) REFERENCES authors(id) ON DELETE cascade FOREIGN KEY (editor_id) REFERENCES authors(id)
+        ON DELETE set null CHECK (length(title) > 0) CONSTRAINT books_pk PRIMARY KEY (id) CONSTRAINT books_id_check
+        CHECK (id > 0) CONSTRAINT books_title_unique UNIQUE (author_id, title));";
+const COMMA_LESS_ROWS: &str = "INSERT INTO authors VALUES (1, 'Le Guin'), (2, 'Lem');
+    INSERT INTO books VALUES (10, 1, 2, 'The Dispossessed'), (11, 2, NULL, 'Solaris');";
+
+fn constraints_without_commas_rebuilt_with_rows(d: Dialect) {
+    // The comma-separated spelling is the same schema.
+    let commas = COMMA_LESS
+        .replace("cascade FOREIGN", "cascade, FOREIGN")
+        .replace("set null CHECK", "set null, CHECK")
+        .replace("> 0) CONSTRAINT books_pk", "> 0), CONSTRAINT books_pk")
+        .replace("(id) CONSTRAINT", "(id), CONSTRAINT")
+        .replace("(id > 0) CONSTRAINT", "(id > 0), CONSTRAINT");
+    assert_eq!(commas.matches(',').count(), COMMA_LESS.matches(',').count() + 5, "{commas}");
+    let (Some(without), Some(with)) = (schema_of(d, COMMA_LESS), schema_of(d, &commas)) else { return };
+    assert_eq!(without, with);
+    let books = without.table("books").unwrap();
+    assert_eq!((books.foreign_keys.len(), books.checks.len(), books.uniques.len()), (2, 2, 1));
+    // Changing the table rebuilds it from the comma-less text, rows and keys kept.
+    let to = commas
+        .replace("ON DELETE set null", "ON DELETE restrict")
+        .replace("title text NOT NULL,", "title text NOT NULL, year integer,");
+    let Some(mut done) = trip(d, Trip { from: COMMA_LESS, data: COMMA_LESS_ROWS, to: &to, renames: &[] }) else {
+        return;
+    };
+    assert!(done.text.contains("__new_books"), "{}", done.text);
+    done.assert_rows(
+        "SELECT id || ':' || author_id || ':' || coalesce(editor_id, '-') || ':' || title FROM books ORDER BY id",
+        &["10:1:2:The Dispossessed", "11:2:-:Solaris"],
+    );
+    assert!(done.conn.fails("INSERT INTO books VALUES (12, 99, NULL, 'x', NULL)"), "the foreign key holds");
+    assert!(done.conn.fails("INSERT INTO books VALUES (13, 1, NULL, '', NULL)"), "the check holds");
+    assert!(done.conn.fails("DELETE FROM authors WHERE id = 2"), "ON DELETE restrict holds");
+}
+
+const ITEMS: &str = "CREATE TABLE items (id integer PRIMARY KEY NOT NULL, name text);";
+const ITEMS_ROWS: &str = "INSERT INTO items (id, name) VALUES (1, 'a'), (2, NULL);";
+
+fn double_quoted_default_added_to_rows(d: Dialect) {
+    // drizzle-kit's spelling: SQLite reads `DEFAULT "text"` as the string 'text'.
+    let to = "CREATE TABLE items (id integer PRIMARY KEY NOT NULL, name text);
+        ALTER TABLE items ADD kind text NOT NULL DEFAULT \"text\";
+        ALTER TABLE items ADD note text DEFAULT \"it's\";";
+    let Some(mut done) = trip(d, Trip { from: ITEMS, data: ITEMS_ROWS, to, renames: &[] }) else { return };
+    assert!(done.text.contains("ALTER TABLE `items` ADD `kind` text DEFAULT 'text' NOT NULL;"), "{}", done.text);
+    assert!(done.text.contains("ALTER TABLE `items` ADD `note` text DEFAULT 'it''s';"), "{}", done.text);
+    done.assert_rows("SELECT id || ':' || kind || ':' || note FROM items ORDER BY id", &["1:text:it's", "2:text:it's"]);
+    done.conn.exec("INSERT INTO items (id) VALUES (3)");
+    done.assert_rows("SELECT kind || note FROM items WHERE id = 3", &["textit's"]);
+}
+
+fn double_quoted_default_kept_through_a_rebuild(d: Dialect) {
+    let from = format!("{ITEMS} ALTER TABLE items ADD kind text NOT NULL DEFAULT \"text\";");
+    // The same column declared with 'text' is no change; another change rebuilds the table
+    // and writes the default as the literal.
+    let declared =
+        "CREATE TABLE items (id integer PRIMARY KEY NOT NULL, name text, kind text NOT NULL DEFAULT 'text');";
+    let (Some(a), Some(b)) = (schema_of(d, &from), schema_of(d, declared)) else { return };
+    assert!(diff::diff(&a, &b, &Renames::none_are_renames()).unwrap().is_empty());
+    let to = declared.replace("name text,", "name text NOT NULL DEFAULT '',");
+    let data = "INSERT INTO items (id, name) VALUES (1, 'a'), (2, 'b');";
+    let Some(mut done) = trip(d, Trip { from: &from, data, to: &to, renames: &[] }) else { return };
+    assert!(done.text.contains("`kind` text DEFAULT 'text' NOT NULL"), "{}", done.text);
+    assert!(
+        !done.changes.iter().any(|c| matches!(c, Change::AlterColumn { column, .. } if column == "kind")),
+        "{:?}",
+        done.changes
+    );
+    done.conn.exec("INSERT INTO items (id) VALUES (3)");
+    done.assert_rows(
+        "SELECT id || ':' || name || ':' || kind FROM items ORDER BY id",
+        &["1:a:text", "2:b:text", "3::text"],
+    );
+}

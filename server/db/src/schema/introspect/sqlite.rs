@@ -512,8 +512,23 @@ fn column_list(inside: &[Token<'_>]) -> Result<Vec<String>, String> {
 }
 
 /// Words that end a column's type and start its constraints.
-const COLUMN_CONSTRAINT_STARTS: [&str; 11] =
-    ["CONSTRAINT", "PRIMARY", "NOT", "NULL", "UNIQUE", "CHECK", "DEFAULT", "COLLATE", "REFERENCES", "GENERATED", "AS"];
+const COLUMN_CONSTRAINT_STARTS: [&str; 12] = [
+    "CONSTRAINT",
+    "PRIMARY",
+    "NOT",
+    "NULL",
+    "UNIQUE",
+    "CHECK",
+    "DEFAULT",
+    "COLLATE",
+    "REFERENCES",
+    "GENERATED",
+    "AS",
+    "DEFERRABLE",
+];
+
+/// Words that start a table constraint.
+const TABLE_CONSTRAINT_STARTS: [&str; 5] = ["CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"];
 
 fn parse_create_table(sql: &str) -> Result<ParsedTable, String> {
     let tokens = tokenize(sql, Lexer::Sqlite);
@@ -530,9 +545,8 @@ fn parse_create_table(sql: &str) -> Result<ParsedTable, String> {
     let mut table = ParsedTable::default();
     for item in split_top_level(body) {
         let first = item.first().ok_or("an empty column or constraint definition")?;
-        let is_constraint = ["CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"].iter().any(|k| first.is_word(k));
-        if is_constraint {
-            parse_table_constraint(item, &mut table)?;
+        if TABLE_CONSTRAINT_STARTS.iter().any(|k| first.is_word(k)) {
+            parse_table_constraints(item, &mut table)?;
         } else {
             parse_column(item, &mut table)?;
         }
@@ -591,6 +605,12 @@ fn parse_column(item: &[Token<'_>], table: &mut ParsedTable) -> Result<(), Strin
             let stored = c.eat_word("STORED");
             let _ = stored || c.eat_word("VIRTUAL");
             col.generated = Some(Generated { expression, stored });
+        } else if let Some(deferrable) = parse_deferrable(&mut c) {
+            // A DEFERRABLE clause on its own (`REFERENCES p NOT NULL DEFERRABLE …`): SQLite
+            // gives it to the table's latest foreign key.
+            if let Some(fk) = table.foreign_keys.last_mut() {
+                fk.deferrable = deferrable;
+            }
         } else {
             return Err(format!("unexpected {} in column {}", c.here(), col.name));
         }
@@ -602,6 +622,11 @@ fn parse_column(item: &[Token<'_>], table: &mut ParsedTable) -> Result<(), Strin
 
 /// `DEFAULT` value: `( expr )`, a signed number, or one literal or word. `DEFAULT NULL` is no
 /// default.
+///
+/// A lone name (`DEFAULT text`, `DEFAULT "text"`, `` DEFAULT `text` ``, `DEFAULT [text]`) is,
+/// to SQLite, the string literal of that name (whatever the double-quoted-string setting), so
+/// it reads as that literal: `'text'`, the same as `DEFAULT 'text'`. Only `NULL`, `TRUE`,
+/// `FALSE` and `CURRENT_TIME`/`_DATE`/`_TIMESTAMP` written bare are not names there.
 fn parse_default(c: &mut Cursor<'_, '_>) -> Result<Option<String>, String> {
     let start = c.pos;
     match c.peek() {
@@ -609,12 +634,29 @@ fn parse_default(c: &mut Cursor<'_, '_>) -> Result<Option<String>, String> {
             c.group()?;
         }
         Some(t) if t.is("-") || t.is("+") => c.pos += 2,
-        Some(_) => c.pos += 1,
+        Some(t) => {
+            c.pos += 1;
+            if let Some(name) = default_name(t) {
+                return Ok(Some(format!("'{}'", name.replace('\'', "''"))));
+            }
+        }
         None => return Err("DEFAULT without a value".into()),
     }
     let tokens = c.tokens.get(start..c.pos).ok_or("DEFAULT without a value")?;
     let value = normalize_tokens(tokens);
     Ok((value != "NULL").then_some(value))
+}
+
+/// The name a lone token after `DEFAULT` stands for, when SQLite reads it as a name (and so as
+/// the string literal of that name): any quoted identifier, and any bare word but the value
+/// keywords.
+fn default_name(t: &Token<'_>) -> Option<String> {
+    const VALUES: [&str; 6] = ["NULL", "TRUE", "FALSE", "CURRENT_TIME", "CURRENT_DATE", "CURRENT_TIMESTAMP"];
+    match &t.kind {
+        TokenKind::Quoted(name) => Some(name.clone()),
+        TokenKind::Word if !VALUES.iter().any(|k| t.is_word(k)) => Some(t.text.to_string()),
+        _ => None,
+    }
 }
 
 /// After `REFERENCES`: the parent table, its columns (skipped: the catalog has them), the
@@ -627,7 +669,8 @@ fn parse_references(c: &mut Cursor<'_, '_>) -> Result<(String, Deferrable), Stri
     let mut deferrable = Deferrable::NotDeferrable;
     loop {
         if c.eat_word("ON") {
-            let _ = c.eat_word("DELETE") || c.eat_word("UPDATE");
+            // `ON INSERT <action>` is accepted and means nothing.
+            let _ = c.eat_word("DELETE") || c.eat_word("UPDATE") || c.eat_word("INSERT");
             if !(c.eat_words(&["SET", "NULL"])
                 || c.eat_words(&["SET", "DEFAULT"])
                 || c.eat_word("CASCADE")
@@ -638,17 +681,26 @@ fn parse_references(c: &mut Cursor<'_, '_>) -> Result<(String, Deferrable), Stri
             }
         } else if c.eat_word("MATCH") {
             c.ident()?;
-        } else if c.eat_words(&["NOT", "DEFERRABLE"]) {
-            deferrable = Deferrable::NotDeferrable;
-            skip_initially(c);
-        } else if c.eat_word("DEFERRABLE") {
-            deferrable = match skip_initially(c) {
-                Some(true) => Deferrable::InitiallyDeferred,
-                _ => Deferrable::InitiallyImmediate,
-            };
+        } else if let Some(d) = parse_deferrable(c) {
+            deferrable = d;
         } else {
             return Ok((table, deferrable));
         }
+    }
+}
+
+/// `NOT DEFERRABLE [INITIALLY …]` or `DEFERRABLE [INITIALLY …]` at the cursor.
+fn parse_deferrable(c: &mut Cursor<'_, '_>) -> Option<Deferrable> {
+    if c.eat_words(&["NOT", "DEFERRABLE"]) {
+        skip_initially(c);
+        Some(Deferrable::NotDeferrable)
+    } else if c.eat_word("DEFERRABLE") {
+        Some(match skip_initially(c) {
+            Some(true) => Deferrable::InitiallyDeferred,
+            _ => Deferrable::InitiallyImmediate,
+        })
+    } else {
+        None
     }
 }
 
@@ -663,30 +715,51 @@ fn skip_initially(c: &mut Cursor<'_, '_>) -> Option<bool> {
     }
 }
 
-fn parse_table_constraint(item: &[Token<'_>], table: &mut ParsedTable) -> Result<(), String> {
+/// One comma-separated item of table constraints. SQLite separates table constraints by
+/// optional commas (`CHECK (a > 0) FOREIGN KEY (a) REFERENCES p(id)` is two), so an item
+/// holds one or more. `CONSTRAINT name` names the constraint right after it (a name nothing
+/// takes, before a comma or at the end, is allowed and means nothing).
+fn parse_table_constraints(item: &[Token<'_>], table: &mut ParsedTable) -> Result<(), String> {
     let mut c = Cursor::new(item);
-    let name = if c.eat_word("CONSTRAINT") { Some(c.ident()?) } else { None };
-    if c.eat_words(&["PRIMARY", "KEY"]) {
-        c.group()?;
-        table.primary_key_name = name;
-        c.skip_conflict_clause();
-    } else if c.eat_word("UNIQUE") {
-        let columns = column_list(c.group()?)?;
-        table.uniques.push((name, columns));
-        c.skip_conflict_clause();
-    } else if c.eat_word("CHECK") {
-        let expression = normalize_tokens(c.group()?);
-        table.checks.push(Check { name, expression });
-    } else if c.eat_words(&["FOREIGN", "KEY"]) {
-        let columns = column_list(c.group()?)?;
-        c.expect_word("REFERENCES")?;
-        let (parent, deferrable) = parse_references(&mut c)?;
-        table.foreign_keys.push(ParsedForeignKey { name, columns, table: parent, deferrable });
-    } else {
-        return Err(format!("unknown table constraint {}", c.here()));
-    }
-    if !c.at_end() {
-        return Err(format!("unexpected {} after a table constraint", c.here()));
+    let mut name: Option<String> = None;
+    let mut parsed = 0;
+    while !c.at_end() {
+        if c.eat_word("CONSTRAINT") {
+            name = Some(c.ident()?);
+            continue;
+        }
+        if c.eat_words(&["PRIMARY", "KEY"]) {
+            let mut keys = c.group()?;
+            // `PRIMARY KEY (id AUTOINCREMENT)`.
+            if keys.last().is_some_and(|t| t.is_word("AUTOINCREMENT")) {
+                keys = &keys[..keys.len() - 1];
+                if let [column] = column_list(keys)?.as_slice() {
+                    if let Some(col) = table.columns.iter_mut().find(|c| c.name.eq_ignore_ascii_case(column)) {
+                        col.autoincrement = true;
+                    }
+                }
+            }
+            table.primary_key_name = name.take();
+            c.skip_conflict_clause();
+        } else if c.eat_word("UNIQUE") {
+            let columns = column_list(c.group()?)?;
+            table.uniques.push((name.take(), columns));
+            c.skip_conflict_clause();
+        } else if c.eat_word("CHECK") {
+            let expression = normalize_tokens(c.group()?);
+            table.checks.push(Check { name: name.take(), expression });
+            c.skip_conflict_clause();
+        } else if c.eat_words(&["FOREIGN", "KEY"]) {
+            let columns = column_list(c.group()?)?;
+            c.expect_word("REFERENCES")?;
+            let (parent, deferrable) = parse_references(&mut c)?;
+            table.foreign_keys.push(ParsedForeignKey { name: name.take(), columns, table: parent, deferrable });
+        } else if parsed == 0 {
+            return Err(format!("unknown table constraint {}", c.here()));
+        } else {
+            return Err(format!("unexpected {} after a table constraint", c.here()));
+        }
+        parsed += 1;
     }
     Ok(())
 }
@@ -818,6 +891,84 @@ mod tests {
                 (None, "p", Deferrable::InitiallyDeferred),
                 (None, "q", Deferrable::NotDeferrable),
                 (Some("fk"), "r", Deferrable::InitiallyImmediate)
+            ]
+        );
+    }
+
+    #[test]
+    fn table_constraints_need_no_comma_between_them() {
+        let spaced = parse_create_table(
+            "CREATE TABLE c (a int, b int, FOREIGN KEY (a) REFERENCES p(id) FOREIGN KEY (b) REFERENCES p(id) \
+             CHECK (a > 0) ON CONFLICT FAIL FOREIGN KEY (b) REFERENCES q CONSTRAINT n1 CHECK (b > 0) CONSTRAINT n2 \
+             UNIQUE (a, b) CONSTRAINT pk PRIMARY KEY (a))",
+        )
+        .unwrap();
+        let commas = parse_create_table(
+            "CREATE TABLE c (a int, b int, FOREIGN KEY (a) REFERENCES p(id), FOREIGN KEY (b) REFERENCES p(id), \
+             CHECK (a > 0) ON CONFLICT FAIL, FOREIGN KEY (b) REFERENCES q, CONSTRAINT n1 CHECK (b > 0), CONSTRAINT \
+             n2 UNIQUE (a, b), CONSTRAINT pk PRIMARY KEY (a))",
+        )
+        .unwrap();
+        assert_eq!(spaced, commas);
+        assert_eq!(spaced.foreign_keys.len(), 3);
+        assert_eq!(
+            spaced.checks,
+            [
+                Check { name: None, expression: "a > 0".into() },
+                Check { name: Some("n1".into()), expression: "b > 0".into() }
+            ]
+        );
+        assert_eq!(spaced.uniques, [(Some("n2".into()), vec!["a".to_string(), "b".to_string()])]);
+        assert_eq!(spaced.primary_key_name.as_deref(), Some("pk"));
+        // A name nothing takes is allowed; a later one replaces it.
+        let t = parse_create_table("CREATE TABLE t (a int, CONSTRAINT x, CHECK (a > 0) CONSTRAINT y CONSTRAINT z)")
+            .unwrap();
+        assert_eq!(t.checks, [Check { name: None, expression: "a > 0".into() }]);
+        let t = parse_create_table("CREATE TABLE t (a int, CONSTRAINT x CONSTRAINT y CHECK (a > 0))").unwrap();
+        assert_eq!(t.checks[0].name.as_deref(), Some("y"));
+        assert!(parse_create_table("CREATE TABLE t (a int, CHECK (a > 0) b int)")
+            .unwrap_err()
+            .contains("unexpected at `b` after a table constraint"));
+        assert!(parse_create_table("CREATE TABLE t (a int, CONSTRAINT x b)").unwrap_err().contains("unknown"));
+    }
+
+    #[test]
+    fn column_constraints_in_any_order_and_key_options() {
+        let t = parse_create_table(
+            "CREATE TABLE t (id integer, a int REFERENCES p ON INSERT CASCADE NOT NULL DEFERRABLE INITIALLY DEFERRED \
+             CONSTRAINT c CHECK (a > 0) CONSTRAINT dangling, PRIMARY KEY (id AUTOINCREMENT))",
+        )
+        .unwrap();
+        assert_eq!(t.columns[1].data_type, "INT");
+        assert_eq!(t.foreign_keys[0].deferrable, Deferrable::InitiallyDeferred);
+        assert_eq!(t.checks, [Check { name: Some("c".into()), expression: "a > 0".into() }]);
+        assert!(t.columns[0].autoincrement);
+    }
+
+    #[test]
+    fn a_lone_name_as_default_is_the_string_of_that_name() {
+        let t = parse_create_table(
+            "CREATE TABLE t (a text DEFAULT \"text\", b text DEFAULT text, c text DEFAULT 'text', d DEFAULT `text`, \
+             e DEFAULT [text], f DEFAULT \"it's\", g DEFAULT Key, h DEFAULT \"true\", i DEFAULT true, j DEFAULT \
+             current_timestamp, k DEFAULT null, l DEFAULT ('x'))",
+        )
+        .unwrap();
+        let defaults: Vec<Option<&str>> = t.columns.iter().map(|c| c.default.as_deref()).collect();
+        assert_eq!(
+            defaults,
+            [
+                Some("'text'"),
+                Some("'text'"),
+                Some("'text'"),
+                Some("'text'"),
+                Some("'text'"),
+                Some("'it''s'"),
+                Some("'Key'"),
+                Some("'true'"),
+                Some("TRUE"),
+                Some("CURRENT_TIMESTAMP"),
+                None,
+                Some("'x'")
             ]
         );
     }

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{literal, mentions_any, order_renames, requalify, topological, Statement};
 use crate::schema::diff::{self, Change, Safety};
+use crate::schema::introspect::{tokenize, Lexer, TokenKind};
 use crate::schema::model::*;
 
 /// `` `name` `` with backticks doubled.
@@ -48,12 +49,29 @@ fn constraint_prefix(name: &Option<String>) -> String {
 }
 
 /// A default as SQLite accepts it: literals as they are, any other expression in parentheses
-/// (the model stores expressions without their outer parentheses).
+/// (the model stores expressions without their outer parentheses). A lone name (`text`,
+/// `"it's"`) is what SQLite makes of `DEFAULT name`: the string literal of the name
+/// (`'text'`, `'it''s'`), never `(name)`, which it refuses as not constant.
 fn default_sql(expr: &str) -> String {
-    if is_literal(expr) || is_current_time(expr) {
+    if let Some(name) = lone_name(expr) {
+        literal(&name)
+    } else if is_literal(expr) || is_current_time(expr) {
         expr.to_string()
     } else {
         format!("({expr})")
+    }
+}
+
+/// The name when `expr` is nothing but one: a quoted identifier, or a bare word that is not
+/// `NULL`, `TRUE`, `FALSE` or `CURRENT_TIME`/`_DATE`/`_TIMESTAMP`.
+fn lone_name(expr: &str) -> Option<String> {
+    match tokenize(expr, Lexer::Sqlite).as_slice() {
+        [t] => match &t.kind {
+            TokenKind::Quoted(name) => Some(name.clone()),
+            TokenKind::Word if !is_literal(t.text) && !is_current_time(t.text) => Some(t.text.to_string()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -172,7 +190,12 @@ pub fn create_table_sql(t: &Table, name: &str) -> String {
     let mut lines: Vec<String> =
         t.columns.iter().map(|c| column_def(c, inline_pk.as_deref() == Some(c.name.as_str()), &requalified)).collect();
     if let Some(pk) = t.primary_key.as_ref().filter(|_| inline_pk.is_none()) {
-        lines.push(format!("{}PRIMARY KEY({})", constraint_prefix(&pk.name), quote_list(&pk.columns)));
+        // A named key keeps its column's AUTOINCREMENT inside: `PRIMARY KEY(`id` AUTOINCREMENT)`.
+        let autoincrement = match pk.columns.as_slice() {
+            [c] if t.column(c).is_some_and(|c| c.autoincrement) => " AUTOINCREMENT",
+            _ => "",
+        };
+        lines.push(format!("{}PRIMARY KEY({}{autoincrement})", constraint_prefix(&pk.name), quote_list(&pk.columns)));
     }
     for fk in &t.foreign_keys {
         lines.push(foreign_key_sql(fk));
@@ -236,7 +259,7 @@ fn addable(c: &Column, t: &Table) -> bool {
     let in_fk = t.foreign_keys.iter().any(|f| f.columns.contains(&c.name));
     let default_ok = match &c.default {
         None => !c.not_null,
-        Some(d) => is_literal(d) && !(c.not_null && d.trim().eq_ignore_ascii_case("NULL")),
+        Some(d) => (is_literal(d) || lone_name(d).is_some()) && !(c.not_null && d.trim().eq_ignore_ascii_case("NULL")),
     };
     let generated_ok = match &c.generated {
         None => true,
@@ -731,5 +754,27 @@ mod tests {
         assert_eq!(default_sql("unixepoch() * 1000"), "(unixepoch() * 1000)");
         assert_eq!(default_sql("CURRENT_TIMESTAMP"), "CURRENT_TIMESTAMP");
         assert_eq!(default_sql("'draft'"), "'draft'");
+        // A lone name is SQLite's string literal of it, not an expression.
+        assert_eq!(default_sql("text"), "'text'");
+        assert_eq!(default_sql("\"it's\""), "'it''s'");
+        assert_eq!(default_sql("TRUE"), "TRUE");
+        assert_eq!(default_sql("NULL"), "NULL");
+        assert!(addable(
+            &Column { not_null: true, default: Some("text".into()), ..Column::new("k", "TEXT") },
+            &pages(vec![])
+        ));
+    }
+
+    #[test]
+    fn a_named_primary_key_keeps_autoincrement() {
+        let mut t = pages(vec![]);
+        t.columns[0].autoincrement = true;
+        t.primary_key.as_mut().unwrap().name = Some("pages_pk".into());
+        let sql = create_table_sql(&t, "pages");
+        assert!(sql.contains("CONSTRAINT `pages_pk` PRIMARY KEY(`id` AUTOINCREMENT)"), "{sql}");
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(&sql).unwrap();
+        let read = crate::schema::introspect::sqlite(&conn).unwrap();
+        assert_eq!(read.table("pages"), Some(&t));
     }
 }
