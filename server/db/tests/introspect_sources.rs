@@ -333,8 +333,16 @@ fn a_failing_replay_names_the_migration_and_the_statement() {
     );
     let err =
         Source::Migrations(dir.path().to_path_buf()).load(Dialect::Sqlite, &ScratchServer::default()).unwrap_err();
-    let text = err.to_string();
+    // The error says what it was replaying; its causes name the migration, the statement and
+    // the database's message (each said once, as an error chain prints them).
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        text.push_str(&format!("\n  caused by: {c}"));
+        cause = c.source();
+    }
     assert!(matches!(err, SourceError::Replay { .. }), "{text}");
+    assert!(text.starts_with(&format!("replaying {}", dir.path().display())), "{text}");
     assert!(text.contains("0001_broken") && text.contains("statement 2") && text.contains("nope"), "{text}");
     let missing = Source::Migrations(dir.path().join("absent")).load(Dialect::Sqlite, &ScratchServer::default());
     assert!(missing.unwrap_err().to_string().contains("absent"));
