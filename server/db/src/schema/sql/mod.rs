@@ -5,8 +5,10 @@
 //! [`render`] is pure: it takes the changes [`diff`](super::diff::diff) made and the two
 //! schemas they were made from, and orders the statements so that they work: dependants
 //! (triggers, views, foreign keys) are dropped before what they depend on changes and created
-//! again after it; enums, schemas and sequences exist before columns use them; parent tables
-//! are created before their children and dropped after them. SQLite changes that `ALTER
+//! again after it; enums, schemas and sequences exist before columns use them; PostgreSQL
+//! functions exist before the defaults, checks, indexes, views and triggers that call them
+//! and are dropped after those; parent tables are created before their children and dropped
+//! after them. SQLite changes that `ALTER
 //! TABLE` cannot make are table rebuilds (see [`sqlite`]); PostgreSQL never recreates a table
 //! (see [`postgres`]).
 
