@@ -135,10 +135,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             ));
             continue;
         }
-        let built = Source::Migrations(dir.clone())
-            .load(d, &scratch)
-            .with_context(|| format!("replaying {} to compare it with {desired}", ctx.show(&dir)))?;
-        let wanted = desired.load(d, &scratch).with_context(|| format!("reading {desired} ({d})"))?;
+        let folder = Source::Migrations(dir.clone());
+        let (built, wanted) = crate::generate::in_parallel(|| folder.load(d, &scratch), || desired.load(d, &scratch));
+        let built = built.with_context(|| format!("replaying {} to compare it with {desired}", ctx.show(&dir)))?;
+        let wanted = wanted.with_context(|| format!("reading {desired} ({d})"))?;
         let changes = diff(&built, &wanted, &Renames::none_are_renames())?;
         if !changes.is_empty() {
             problems.push(schema_drift(ctx, d, &dir, &desired, &changes));

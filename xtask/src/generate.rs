@@ -118,11 +118,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         for target in targets {
             let d = target.dialect;
             let folder = Source::Migrations(target.set.dir.clone());
-            let from = folder.load(d, &scratch).with_context(|| format!("replaying {}", ctx.show(&target.set.dir)))?;
-            let desired = to.load(d, &scratch).with_context(|| format!("reading --to {to} ({d})"))?;
+            let (from, desired) = in_parallel(|| folder.load(d, &scratch), || to.load(d, &scratch));
+            let from = from.with_context(|| format!("replaying {}", ctx.show(&target.set.dir)))?;
+            let desired = desired.with_context(|| format!("reading --to {to} ({d})"))?;
             let changes = renames.changes(&from, &desired)?;
             if changes.is_empty() {
-                out!("{}: no changes, {} already builds {to}", d, ctx.show(&target.set.dir));
+                out!("{}: no changes, {} already builds {}", d, ctx.show(&target.set.dir), label(&to));
                 continue;
             }
             let statements = sql::render(d, &changes, &from, &desired);
@@ -158,7 +159,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     }
     if args.dry_run {
         for (p, tag, entry, _) in &files {
-            out!("-- {}/{tag}.sql ({}, {} statements)", ctx.show(&p.target.set.dir), p.target.dialect, p.statements);
+            out!("-- {}/{tag}.sql ({}, {} statement(s))", ctx.show(&p.target.set.dir), p.target.dialect, p.statements);
             out!("{}", p.text.trim_end());
             out!("-- journal entry: {}", entry.json());
             out!("");
@@ -185,7 +186,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     }
     for (p, tag, entry, _) in &files {
         out!(
-            "wrote {}/{tag}.sql ({}, {} statements) and its journal entry (idx {}, when {})",
+            "wrote {}/{tag}.sql ({}, {} statement(s)) and its journal entry (idx {}, when {})",
             ctx.show(&p.target.set.dir),
             p.target.dialect,
             p.statements,
@@ -202,6 +203,24 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         out!("review the SQL, then run `cargo xtask migrate`");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `a` and `b` at once (two scratch databases are made in the time of one) and returns
+/// both results.
+pub fn in_parallel<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|s| {
+        let first = s.spawn(a);
+        let second = b();
+        (first.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), second)
+    })
+}
+
+/// What the folders are compared with, in words.
+fn label(to: &Source) -> String {
+    match to {
+        Source::Schema => "the code schema".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// Names are file-name parts: lowercase letters, digits and underscores.
