@@ -14,7 +14,7 @@ use cms_db::migrate::plan::Status;
 use cms_db::{DatabaseUrl, MigrationSet};
 use sha2::Digest as _;
 
-use crate::migrate::ms;
+use crate::format::ms;
 use crate::project::Context;
 
 #[derive(clap::Args)]

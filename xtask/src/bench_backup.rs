@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::backup::human;
+use crate::format::{secs, size as human};
 use crate::project::Context;
 
 #[derive(clap::Args)]
@@ -293,10 +293,6 @@ fn link_migrations(ctx: &Context, root: &Path) -> Result<()> {
         std::os::unix::fs::symlink(&want, &link)?;
     }
     Ok(())
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
 }
 
 fn only_file(dir: &Path) -> Result<PathBuf> {

@@ -14,7 +14,7 @@ use cms_db::schema::source::{ScratchServer, Source};
 use cms_db::schema::{sql, verify, Dialect};
 use cms_db::{DatabaseUrl, MigrationSet};
 
-use crate::migrate::ms;
+use crate::format::ms;
 use crate::schema_plan;
 
 #[derive(clap::Args)]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::migrate::ms;
+use crate::format::ms;
 use crate::project::Context;
 
 #[derive(clap::Args)]
@@ -90,6 +90,19 @@ fn xtask(root: &Path, url: &str, args: &[&str]) -> Result<(Duration, String)> {
         bail!("xtask {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
     }
     Ok((elapsed, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// The pre-flight's summary line; an error when it did not measure (a figure of a check that
+/// did not run would be a wrong figure).
+fn preflight_line(out: &str) -> Result<String> {
+    if out.contains("not measured") || out.contains("could not measure") {
+        bail!("the pre-flight did not measure everything:\n{out}");
+    }
+    let line = out.lines().find(|l| l.starts_with("pre-flight")).context("migrate printed no pre-flight line")?;
+    if !line.contains("1 query") {
+        bail!("the pre-flight ran no query: {line}");
+    }
+    Ok(line.to_string())
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -183,7 +196,7 @@ fn sqlite(ctx: &Context, base: &Path, args: &Args) -> Result<Figures> {
         fresh()?;
         let (t, out) = xtask(&work, url, &["migrate", "--no-backup"])?;
         with.push(t);
-        detail = out.lines().find(|l| l.starts_with("pre-flight")).unwrap_or_default().to_string();
+        detail = preflight_line(&out)?;
         fresh()?;
         lint.push(xtask(&work, url, &["lint"])?.0);
     }
@@ -266,7 +279,7 @@ fn postgres(ctx: &Context, base: &Path, args: &Args, server: &str) -> Result<Fig
         let db = fresh("b")?;
         let (t, out) = xtask(&work, &db.url(), &["migrate", "--no-backup"])?;
         with.push(t);
-        detail = out.lines().find(|l| l.starts_with("pre-flight")).unwrap_or_default().to_string();
+        detail = preflight_line(&out)?;
         drop(db);
         let db = fresh("c")?;
         lint.push(xtask(&work, &db.url(), &["lint"])?.0);

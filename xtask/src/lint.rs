@@ -81,7 +81,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         });
         out!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        out!("lint       {what} ({})", crate::migrate::ms(started.elapsed()));
+        out!("lint       {what} ({})", crate::format::ms(started.elapsed()));
         print_report(report, true);
         let allowed = report.findings().filter(|f| f.allowed).count();
         out!(

@@ -13,6 +13,7 @@ mod check;
 mod confirm;
 mod diff;
 mod files;
+mod format;
 mod generate;
 mod lint;
 mod migrate;

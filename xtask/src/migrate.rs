@@ -18,6 +18,7 @@ use cms_db::schema::preflight::Severity;
 use cms_db::{DatabaseUrl, MigrationSet};
 
 use crate::backup::CreateOptions;
+use crate::format::ms;
 use crate::lint::{self, Live};
 use crate::project::Context;
 
@@ -218,7 +219,7 @@ fn pre_migrate_backup(ctx: &Context, args: &Args, url: &DatabaseUrl, say: &dyn F
     say(format!(
         "backup     {} ({}, {:.2} s); to undo this deploy: cargo xtask rollback --from-backup (or cargo xtask restore {name})",
         ctx.show(&made.path),
-        crate::backup::human(made.archive_bytes),
+        crate::format::size(made.archive_bytes),
         made.elapsed.as_secs_f64()
     ));
     Ok(())
@@ -230,8 +231,4 @@ fn mode_label(mode: &RunMode) -> String {
         RunMode::TransactionForeignKeysOff => "in a transaction, foreign keys off, foreign_key_check passed".into(),
         RunMode::SelfManaged { reason, .. } => format!("without a wrapping transaction: {reason}"),
     }
-}
-
-pub fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }

@@ -16,7 +16,7 @@ use cms_db::DatabaseUrl;
 use crate::backup;
 use crate::confirm::confirm;
 use crate::files::{open_by_others, postgres_sessions, remove_file_if_present, suffixed};
-use crate::migrate::ms;
+use crate::format::ms;
 use crate::project::Context;
 use crate::seed::seed_and_report;
 use crate::seed_images;

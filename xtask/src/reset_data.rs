@@ -8,7 +8,7 @@ use anyhow::Result;
 use cms_db::seed::SeedOptions;
 
 use crate::confirm::confirm;
-use crate::migrate::ms;
+use crate::format::ms;
 use crate::project::Context;
 use crate::seed::{open_migrated, present_images, seed_with_images_and_report};
 

@@ -267,7 +267,7 @@ fn restore(ctx: &Context, args: &Args) -> Result<ExitCode> {
     out!(
         "  verified {} member(s), {} in {:.2} s",
         manifest.members.len(),
-        backup::human(manifest.total_size()),
+        crate::format::size(manifest.total_size()),
         t.elapsed().as_secs_f64()
     );
     pause::pause_point("restore:verified");

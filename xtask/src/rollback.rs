@@ -33,8 +33,9 @@ use cms_db::schema::Dialect;
 use cms_db::{DatabaseUrl, MigrationSet};
 
 use crate::confirm::confirm;
+use crate::format::ms;
 use crate::lint::{self, Live, Replay};
-use crate::migrate::{ms, PRE_MIGRATE_LABEL};
+use crate::migrate::PRE_MIGRATE_LABEL;
 use crate::project::Context;
 
 #[derive(clap::Args)]

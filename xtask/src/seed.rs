@@ -13,7 +13,7 @@ use cms_db::seed::{self, ids::IdSource, SeedOptions, SeedOutcome};
 use cms_db::DatabaseUrl;
 
 use crate::confirm::confirm;
-use crate::migrate::ms;
+use crate::format::ms;
 use crate::project::Context;
 
 #[derive(clap::Args)]

@@ -507,9 +507,9 @@ impl Expected {
                 "refusing {name}: member `{}` declares {} bytes ({}) but {} lists {size} bytes ({}); not a byte of it was written",
                 m.path,
                 m.size,
-                super::human(m.size),
+                crate::format::size(m.size),
                 self.source,
-                super::human(size)
+                crate::format::size(size)
             );
         }
         Ok(size)

@@ -287,8 +287,8 @@ fn report_created(ctx: &Context, made: &Created) {
         m.migrations.applied,
         m.migrations.last_tag.as_ref().map(|t| format!(", last {t}")).unwrap_or_default(),
         uploads,
-        human(m.total_size()),
-        human(made.archive_bytes),
+        crate::format::size(m.total_size()),
+        crate::format::size(made.archive_bytes),
         made.elapsed.as_secs_f64()
     );
 }
@@ -620,7 +620,7 @@ fn list(ctx: &Context, dir: &Path) -> Result<ExitCode> {
         out!(
             "{:<44} {:>10}  {:<10} {:<36} {:>8}",
             name.file_name(),
-            human(size),
+            crate::format::size(size),
             dialect,
             migrations,
             age(name.time, now)
@@ -639,7 +639,7 @@ fn run_verify(ctx: &Context, dir: &Path, target: &str) -> Result<ExitCode> {
         "ok {}: {} member(s), {} checked, created {} ({}, {} migration(s)) in {:.2} s",
         ctx.show(&path),
         manifest.members.len(),
-        human(manifest.total_size()),
+        crate::format::size(manifest.total_size()),
         manifest.created_at,
         manifest.dialect,
         manifest.migrations.applied,
@@ -747,21 +747,6 @@ pub fn prune_locked(ctx: &Context, dir: &Path, policy: &Policy, dry_run: bool, q
     Ok(())
 }
 
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 fn age(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - t).num_seconds();
     if secs < 0 {
@@ -814,8 +799,6 @@ mod tests {
 
     #[test]
     fn sizes_and_ages() {
-        assert_eq!(human(512), "512 B");
-        assert_eq!(human(3 << 20), "3.0 MiB");
         let now = Utc::now();
         assert_eq!(age(now - chrono::Duration::hours(5), now), "5h");
         assert_eq!(age(now + chrono::Duration::hours(5), now), "future");
