@@ -138,7 +138,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     seed_and_report(&mut conn, &SeedOptions { seed: args.seed, force: false })?;
     out!("  {:<34} {:>9}", "seed", ms(started_seed.elapsed()));
     if !args.no_images {
-        let options = seed_images::Options { offline: args.offline, quiet: true, ..Default::default() };
+        let options =
+            seed_images::Options { offline: args.offline, quiet: true, seed: args.seed, ..Default::default() };
         let summary = step("images (seed-images)", || seed_images::fetch_and_register(ctx, &options))?;
         out!("    {}", summary.line());
     }

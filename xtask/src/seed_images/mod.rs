@@ -90,6 +90,9 @@ pub struct Options {
     pub fetch: FetchConfig,
     /// No per-image lines or progress bars (warnings still go to stderr).
     pub quiet: bool,
+    /// The seed whose time the image rows carry (`reset-complete --seed N`: rows a function
+    /// of N); `None`: now.
+    pub seed: Option<u64>,
 }
 
 impl Default for Options {
@@ -100,6 +103,7 @@ impl Default for Options {
             concurrency: 8,
             fetch: FetchConfig::default(),
             quiet: false,
+            seed: None,
         }
     }
 }
@@ -138,6 +142,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         offline: args.offline,
         concurrency: usize::from(args.concurrency),
         quiet: false,
+        seed: None,
         fetch: FetchConfig {
             connect_timeout: Duration::from_secs_f64(args.connect_timeout),
             timeout: Duration::from_secs_f64(args.timeout),
@@ -212,7 +217,7 @@ pub fn fetch_and_register(ctx: &Context, options: &Options) -> Result<Summary> {
             Err(e) => failures.push(format!("{}: {e:#}", spec.file)),
         }
     }
-    register::upsert(&mut conn, &rows, cms_db::seed::now_ms())?;
+    register::upsert(&mut conn, &rows, cms_db::seed::ids::base_time(options.seed, cms_db::seed::now_ms()))?;
     if !failures.is_empty() {
         bail!("could not write {} image(s) into {IMAGES_DIR}:\n  {}", failures.len(), failures.join("\n  "));
     }
