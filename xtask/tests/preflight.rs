@@ -190,3 +190,33 @@ fn no_backup_and_no_preflight_skip_them() {
     assert!(p.has_table("audit_log"));
     assert!(p.backups().is_empty());
 }
+
+fn unique_index_over_a_column_the_run_adds(p: Project) {
+    let p = p.seeded();
+    let default = match p.dialect {
+        cms_db::Dialect::Sqlite => "'x'",
+        cms_db::Dialect::Postgres => "'x'::text",
+    };
+    let ty = p.text_type();
+    p.add_change("code", &[], |s| {
+        let posts = table_mut(s, "posts");
+        posts.columns.push(cms_db::schema::Column { not_null: true, ..column("code", ty, Some(default)) });
+    });
+    // With the key it extends (already unique), the new column's default changes nothing.
+    let fine =
+        p.add_migration("code_unique", "CREATE UNIQUE INDEX \"posts_id_code_unique\" ON \"posts\" (\"id\", \"code\");");
+    let out = p.xtask(&["migrate", "--dry-run"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("pre-flight 2 pending migration(s) checked") && !text(&out).contains("measure"),
+        "{}",
+        text(&out)
+    );
+    // Alone, every row gets the same default: all of them are duplicates.
+    let bad =
+        p.add_migration("code_alone_unique", "CREATE UNIQUE INDEX \"posts_code_unique\" ON \"posts\" (\"code\");");
+    let t = refused(&p);
+    assert!(t.contains(&bad) && t.contains("3 row(s) of posts share a value of (code)") && t.contains("x x3"), "{t}");
+    assert_eq!(p.state_of(&fine), "pending");
+}
+both_dialects!(unique_index_over_a_column_the_run_adds: unique_over_new_column_sqlite, unique_over_new_column_postgres);

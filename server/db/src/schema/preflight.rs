@@ -1578,10 +1578,21 @@ impl StepCtx<'_> {
         probes: &mut Vec<Probe>,
     ) {
         let d = self.dialect;
+        // A key that a pending migration adds holds the same value in every row: it does not
+        // tell rows apart (and a constant cannot be grouped by: `GROUP BY 1` names a column),
+        // so only the others are grouped by; a NULL one makes every row distinct.
         let mut exprs = Vec::new();
+        let mut constants = Vec::new();
         for k in keys {
             let e = match k {
-                Key::Column(c) => t.column_expr(d, c, None),
+                Key::Column(c) => match t.column(d, c) {
+                    Some((_, Col::Value(v))) if v.trim().eq_ignore_ascii_case("NULL") && !nulls_equal => return,
+                    Some((_, Col::Value(v))) => {
+                        constants.push(format!("({v})"));
+                        continue;
+                    }
+                    _ => t.column_expr(d, c, None),
+                },
                 Key::Expr(e) => t.expr(d, e, None).map(|e| format!("({e})")),
             };
             match e {
@@ -1601,22 +1612,34 @@ impl StepCtx<'_> {
                 }
             }
         }
+        filters.extend(constants.iter().filter(|_| !nulls_equal).map(|e| format!("{e} IS NOT NULL")));
         let filter = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
-        let group = exprs.join(", ");
         let from = t.from(d);
-        let shown: Vec<String> = exprs.iter().map(|e| format!("CAST({e} AS text)")).collect();
+        let shown: Vec<String> = exprs.iter().chain(&constants).map(|e| format!("CAST({e} AS text)")).collect();
         let names: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         p.rule = Rule::DuplicatesUnderUnique;
         p.column = (keys.len() == 1).then(|| names[0].clone());
-        p.count_sql = format!(
-            "SELECT CAST(coalesce(sum(n), 0) AS bigint), count(*) FROM (SELECT count(*) AS n FROM {from}{filter} GROUP BY {group} HAVING count(*) > 1) d"
-        );
-        p.sample_sql = Some(format!(
-            "SELECT {}, count(*) FROM {from}{filter} GROUP BY {group} HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT {SAMPLE_LIMIT}",
-            shown.join(", ")
-        ));
+        if exprs.is_empty() {
+            // Every row has the same key: two rows are already a duplicate.
+            p.count_sql = format!(
+                "SELECT CASE WHEN n > 1 THEN n ELSE 0 END, CASE WHEN n > 1 THEN 1 ELSE 0 END FROM (SELECT count(*) AS n FROM {from}{filter}) d"
+            );
+            p.sample_sql = Some(format!(
+                "SELECT {}, n FROM (SELECT count(*) AS n FROM {from}{filter}) d WHERE n > 1",
+                shown.join(", ")
+            ));
+        } else {
+            let group = exprs.join(", ");
+            p.count_sql = format!(
+                "SELECT CAST(coalesce(sum(n), 0) AS bigint), count(*) FROM (SELECT count(*) AS n FROM {from}{filter} GROUP BY {group} HAVING count(*) > 1) d"
+            );
+            p.sample_sql = Some(format!(
+                "SELECT {}, count(*) FROM {from}{filter} GROUP BY {group} HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT {SAMPLE_LIMIT}",
+                shown.join(", ")
+            ));
+        }
         p.sample_key = if names.len() == 1 { names[0].clone() } else { format!("({})", names.join(", ")) };
-        p.key_cells = exprs.len();
+        p.key_cells = shown.len();
         p.what =
             format!("{{n}} row(s) of {table} share a value of ({}), which the new {what} forbids", names.join(", "));
         p.advice = format!(
@@ -2252,7 +2275,7 @@ mod tests {
             sqls,
             [
                 (1, Rule::NullsUnderNotNull, "SELECT count(*) FROM \"posts\" WHERE \"title\" IS NULL"),
-                (1, Rule::DuplicatesUnderUnique, "SELECT CAST(coalesce(sum(n), 0) AS bigint), count(*) FROM (SELECT count(*) AS n FROM \"posts\" WHERE ('a') IS NOT NULL GROUP BY ('a') HAVING count(*) > 1) d"),
+                (1, Rule::DuplicatesUnderUnique, "SELECT CASE WHEN n > 1 THEN n ELSE 0 END, CASE WHEN n > 1 THEN 1 ELSE 0 END FROM (SELECT count(*) AS n FROM \"posts\" WHERE ('a') IS NOT NULL) d"),
             ]
         );
         // Without data, nothing is measured.
