@@ -524,3 +524,86 @@ fn functions_an_extension_owns_are_not_read() {
     );
     assert_eq!(s.table("users").unwrap().column("email").unwrap().data_type, "citext");
 }
+
+/// Whether the server offers `extension`; says SKIPPED loudly when it does not.
+fn extension_available(client: &mut Client, extension: &str) -> bool {
+    let available =
+        client.query_opt("SELECT 1 FROM pg_available_extensions WHERE name = $1", &[&extension]).unwrap().is_some();
+    if !available {
+        eprintln!("SKIPPED: the extension {extension} is not installed on this server");
+    }
+    available
+}
+
+#[test]
+fn extensions_are_read_by_name_and_schema_without_plpgsql() {
+    let Some(db) = test_support::pg::database() else { return };
+    let mut client = db.client();
+    let plain = read(&mut client);
+    assert!(plain.extensions.is_empty(), "plpgsql is never listed: {:?}", plain.extensions);
+    if !extension_available(&mut client, "pg_trgm") || !extension_available(&mut client, "citext") {
+        return;
+    }
+    client
+        .batch_execute(
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm;
+            CREATE SCHEMA ext;
+            CREATE EXTENSION IF NOT EXISTS citext SCHEMA ext;
+            CREATE TABLE tags (id integer PRIMARY KEY, name text NOT NULL, email ext.citext);
+            CREATE INDEX tags_name_trgm ON tags USING gin (name gin_trgm_ops);",
+        )
+        .unwrap();
+    let s = read(&mut client);
+    assert_eq!(
+        s.extensions.values().cloned().collect::<Vec<_>>(),
+        [
+            Extension { name: "citext".into(), schema: Some("ext".into()) },
+            Extension { name: "pg_trgm".into(), schema: None },
+        ]
+    );
+    assert!(s.schemas.contains("ext"), "{:?}", s.schemas);
+    let index = &s.table("tags").unwrap().indexes["tags_name_trgm"];
+    assert_eq!(index.method.as_deref(), Some("gin"));
+    assert_eq!(index.keys[0].opclass.as_deref(), Some("gin_trgm_ops"));
+    assert!(s.functions.is_empty(), "the extensions' functions are not read: {:?}", s.functions.keys());
+    // Only the namespaces a filter selects.
+    let only_public = introspect::postgres(&mut client, SchemaFilter::only(["public"])).unwrap();
+    assert_eq!(only_public.extensions.keys().collect::<Vec<_>>(), ["pg_trgm"]);
+}
+
+#[test]
+fn row_level_security_and_policies_are_read() {
+    let Some(s) = schema_of(
+        r#"CREATE TABLE "notes" ("id" integer PRIMARY KEY NOT NULL, "owner" text NOT NULL, "body" text);
+        CREATE TABLE "open" ("id" integer);
+        ALTER TABLE "notes" ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE "notes" FORCE ROW LEVEL SECURITY;
+        CREATE POLICY "read" ON "notes" AS PERMISSIVE FOR SELECT TO public USING (true);
+        CREATE POLICY "write" ON "notes" AS RESTRICTIVE FOR INSERT TO public WITH CHECK ("id" > 0);
+        CREATE POLICY "own" ON "notes" FOR UPDATE USING (owner = current_user) WITH CHECK (length(body) < 100);
+        CREATE POLICY "all" ON "notes" USING (id <> 0);"#,
+    ) else {
+        return;
+    };
+    let open = s.table("open").unwrap();
+    assert!(!open.row_level_security && !open.force_row_level_security && open.policies.is_empty());
+    let notes = s.table("notes").unwrap();
+    assert!(notes.row_level_security && notes.force_row_level_security);
+    let policy = |name: &str, permissive, command, using: Option<&str>, with_check: Option<&str>| Policy {
+        name: name.into(),
+        permissive,
+        command,
+        roles: names(&["public"]),
+        using: using.map(Into::into),
+        with_check: with_check.map(Into::into),
+    };
+    assert_eq!(
+        notes.policies.values().cloned().collect::<Vec<_>>(),
+        [
+            policy("all", true, PolicyCommand::All, Some("(id <> 0)"), None),
+            policy("own", true, PolicyCommand::Update, Some("(owner = CURRENT_USER)"), Some("(length(body) < 100)")),
+            policy("read", true, PolicyCommand::Select, Some("true"), None),
+            policy("write", false, PolicyCommand::Insert, None, Some("(id > 0)")),
+        ]
+    );
+}

@@ -1481,3 +1481,164 @@ fn double_quoted_default_kept_through_a_rebuild(d: Dialect) {
         &["1:a:text", "2:b:text", "3::text"],
     );
 }
+
+// --- PostgreSQL extensions and row-level security -------------------------------------------
+
+only!(Postgres, postgres_extensions_and_rls: extension_added_with_a_trigram_index, extension_dropped_with_what_uses_it,
+    extension_schema_copied_into_a_scratch_database, row_level_security_enabled_with_policies,
+    policies_changed_added_and_dropped, row_level_security_disabled);
+
+/// Whether the test server offers `extension` (a PostgreSQL case is skipped loudly when not).
+fn extension_offered(d: Dialect, extension: &str) -> bool {
+    let Some(mut c) = Conn::open(d) else { return false };
+    let offered = c.rows(&format!("SELECT count(*) FROM pg_available_extensions WHERE name = '{extension}'")) == ["1"];
+    if !offered {
+        eprintln!("SKIPPED: the extension {extension} is not installed on this PostgreSQL server");
+    }
+    offered
+}
+
+const TRGM: &str = "CREATE EXTENSION IF NOT EXISTS pg_trgm;";
+const TRGM_INDEX: &str = "CREATE INDEX pages_title_trgm ON pages USING gin (\"title\" gin_trgm_ops);";
+
+fn extension_added_with_a_trigram_index(d: Dialect) {
+    if !extension_offered(d, "pg_trgm") {
+        return;
+    }
+    let to = format!("{TRGM} {PAGES} {TRGM_INDEX}");
+    let Some(mut done) = trip(d, Trip { from: PAGES, data: PAGES_ROWS, to: &to, renames: &[] }) else { return };
+    assert!(done.changes.iter().any(|c| matches!(c, Change::CreateExtension { .. })), "{:?}", done.changes);
+    assert!(done.changes.iter().all(|c| c.safety() == Safety::Safe), "{:?}", done.changes);
+    let at = |s: &str| done.text.find(s).unwrap_or_else(|| panic!("{s} in\n{}", done.text));
+    assert!(at("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\";") < at("gin_trgm_ops"), "{}", done.text);
+    done.assert_rows(PAGES_Q, &["1:Home:hello", "2:About:-"]);
+    done.assert_rows("SELECT title FROM pages WHERE title % 'Homes' ORDER BY id", &["Home"]);
+}
+
+fn extension_dropped_with_what_uses_it(d: Dialect) {
+    if !extension_offered(d, "pg_trgm") {
+        return;
+    }
+    let from = format!("{TRGM} {PAGES} {TRGM_INDEX}");
+    let Some(mut done) = trip(d, Trip { from: &from, data: PAGES_ROWS, to: PAGES, renames: &[] }) else { return };
+    let drop = done.changes.iter().find(|c| matches!(c, Change::DropExtension { .. })).expect("drop extension");
+    assert!(
+        matches!(drop.safety(), Safety::Destructive(diff::Loss::Extension { ref name }) if name == "pg_trgm"),
+        "{:?}",
+        drop.safety()
+    );
+    let at = |s: &str| done.text.find(s).unwrap_or_else(|| panic!("{s} in\n{}", done.text));
+    assert!(at("DROP INDEX") < at("DROP EXTENSION IF EXISTS \"pg_trgm\";"), "{}", done.text);
+    assert!(done.text.contains("-- warning: drops extension pg_trgm with the types, functions"), "{}", done.text);
+    done.assert_rows(PAGES_Q, &["1:Home:hello", "2:About:-"]);
+    done.assert_rows("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'", &["0"]);
+}
+
+fn extension_schema_copied_into_a_scratch_database(d: Dialect) {
+    // A schema using an extension (a citext column, a trigram index, in a schema of its own
+    // for citext) is made from nothing and verified on a scratch copy.
+    if !extension_offered(d, "pg_trgm") || !extension_offered(d, "citext") {
+        return;
+    }
+    let Some((_db, server)) = scratch_for(d) else { return };
+    let s = schema_of(
+        d,
+        &format!(
+            "{TRGM} CREATE SCHEMA ext; CREATE EXTENSION IF NOT EXISTS citext SCHEMA ext;
+            CREATE TABLE pages (id integer PRIMARY KEY NOT NULL, title text NOT NULL, slug ext.citext);
+            {TRGM_INDEX}"
+        ),
+    )
+    .unwrap();
+    let statements = sql::create(&s);
+    let text = sql::to_migration_text(&statements);
+    assert!(text.starts_with("CREATE SCHEMA \"ext\";"), "{text}");
+    assert!(text.contains("CREATE EXTENSION IF NOT EXISTS \"citext\" SCHEMA \"ext\";"), "{text}");
+    let empty = Schema::empty(d);
+    verify::verify(&server, &empty, &s, &statements).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    verify::verify(&server, &s, &s, &[]).unwrap_or_else(|e| panic!("{e}"));
+}
+
+const NOTES: &str = "CREATE TABLE notes (id integer PRIMARY KEY NOT NULL, owner text NOT NULL, body text);";
+const NOTES_ROWS: &str = "INSERT INTO notes VALUES (1, 'ann', 'a'), (2, 'bob', 'b'), (3, 'ann', 'c');";
+
+fn row_level_security_enabled_with_policies(d: Dialect) {
+    let to = format!(
+        "{NOTES}
+        ALTER TABLE \"notes\" ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE \"notes\" FORCE ROW LEVEL SECURITY;
+        CREATE POLICY \"read_ann\" ON \"notes\" AS PERMISSIVE FOR SELECT TO public USING (owner = 'ann');
+        CREATE POLICY \"no_zero\" ON \"notes\" AS RESTRICTIVE FOR INSERT TO public WITH CHECK (id > 0);
+        CREATE POLICY \"insert_any\" ON \"notes\" AS PERMISSIVE FOR INSERT TO public WITH CHECK (true);
+        CREATE TABLE locked (id integer);
+        ALTER TABLE \"locked\" ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY \"nothing\" ON \"locked\" AS PERMISSIVE FOR ALL TO public USING (false);"
+    );
+    let Some(mut done) = trip(d, Trip { from: NOTES, data: NOTES_ROWS, to: &to, renames: &[] }) else { return };
+    assert!(done.changes.iter().all(|c| c.safety() == Safety::Safe), "{:?}", done.changes);
+    for line in [
+        "ALTER TABLE \"notes\" ENABLE ROW LEVEL SECURITY;",
+        "ALTER TABLE \"notes\" FORCE ROW LEVEL SECURITY;",
+        "CREATE POLICY \"read_ann\" ON \"notes\" AS PERMISSIVE FOR SELECT TO public USING ((owner = 'ann'::text));",
+        "CREATE POLICY \"no_zero\" ON \"notes\" AS RESTRICTIVE FOR INSERT TO public WITH CHECK ((id > 0));",
+        "ALTER TABLE \"locked\" ENABLE ROW LEVEL SECURITY;",
+        "CREATE POLICY \"nothing\" ON \"locked\" AS PERMISSIVE FOR ALL TO public USING (false);",
+    ] {
+        assert!(done.text.contains(line), "{line} in\n{}", done.text);
+    }
+    // Forced: the owner sees only what the policies let through; the rows are all there.
+    done.assert_rows("SELECT id FROM notes ORDER BY id", &["1", "3"]);
+    done.conn.exec("ALTER TABLE notes NO FORCE ROW LEVEL SECURITY");
+    done.assert_rows("SELECT id || owner FROM notes ORDER BY id", &["1ann", "2bob", "3ann"]);
+    done.conn.exec("ALTER TABLE notes FORCE ROW LEVEL SECURITY");
+    assert!(done.conn.fails("INSERT INTO notes VALUES (0, 'ann', 'z')"), "the restrictive policy holds");
+    done.conn.exec("INSERT INTO notes VALUES (4, 'ann', 'd')");
+    done.assert_rows("SELECT count(*) FROM notes", &["3"]);
+}
+
+const NOTES_RLS: &str = "CREATE TABLE notes (id integer PRIMARY KEY NOT NULL, owner text NOT NULL, body text);
+    ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+    CREATE POLICY read_ann ON notes AS PERMISSIVE FOR SELECT TO public USING (owner = 'ann');
+    CREATE POLICY gone ON notes AS PERMISSIVE FOR DELETE TO public USING (true);
+    CREATE POLICY kept ON notes AS PERMISSIVE FOR INSERT TO public WITH CHECK (true);";
+
+fn policies_changed_added_and_dropped(d: Dialect) {
+    let to = NOTES_RLS
+        .replace("USING (owner = 'ann')", "USING (owner = 'bob')")
+        .replace(
+            "CREATE POLICY gone ON notes AS PERMISSIVE FOR DELETE TO public USING (true);",
+            "CREATE POLICY body_set ON notes AS PERMISSIVE FOR UPDATE TO public USING (true) WITH CHECK (body IS NOT NULL);",
+        );
+    let Some(mut done) = trip(d, Trip { from: NOTES_RLS, data: NOTES_ROWS, to: &to, renames: &[] }) else { return };
+    let mut listed: Vec<String> = done.changes.iter().map(ToString::to_string).collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "create policy body_set on notes",
+            "create policy read_ann on notes",
+            "drop policy gone on notes",
+            "drop policy read_ann on notes",
+        ]
+    );
+    let at = |s: &str| done.text.find(s).unwrap_or_else(|| panic!("{s} in\n{}", done.text));
+    assert!(at("DROP POLICY \"read_ann\" ON \"notes\" CASCADE;") < at("CREATE POLICY \"read_ann\""), "{}", done.text);
+    assert!(!done.text.contains("\"kept\""), "{}", done.text);
+    done.assert_rows("SELECT id FROM notes ORDER BY id", &["2"]);
+    done.conn.exec("INSERT INTO notes VALUES (4, 'bob', 'd')");
+    done.assert_rows("SELECT id FROM notes ORDER BY id", &["2", "4"]);
+    done.conn.exec("UPDATE notes SET body = 'e' WHERE id = 4");
+    done.assert_rows("SELECT body FROM notes WHERE id = 4", &["e"]);
+    assert!(done.conn.fails("UPDATE notes SET body = NULL WHERE id = 4"), "the new policy's WITH CHECK holds");
+    done.conn.exec("DELETE FROM notes");
+    done.assert_rows("SELECT count(*) FROM notes", &["2"]);
+}
+
+fn row_level_security_disabled(d: Dialect) {
+    let Some(mut done) = trip(d, Trip { from: NOTES_RLS, data: NOTES_ROWS, to: NOTES, renames: &[] }) else { return };
+    assert!(done.text.contains("ALTER TABLE \"notes\" DISABLE ROW LEVEL SECURITY;"), "{}", done.text);
+    assert!(done.text.contains("ALTER TABLE \"notes\" NO FORCE ROW LEVEL SECURITY;"), "{}", done.text);
+    assert_eq!(done.changes.iter().filter(|c| matches!(c, Change::DropPolicy { .. })).count(), 3, "{:?}", done.changes);
+    done.assert_rows("SELECT id || owner FROM notes ORDER BY id", &["1ann", "2bob", "3ann"]);
+}

@@ -16,6 +16,10 @@
 //!   function): a changed body or attribute is [`Change::ReplaceFunction`] (`CREATE OR
 //!   REPLACE`); a changed result type, kind or parameter list is a drop and a create (the
 //!   renderer takes what calls it down and up around them). Functions hold no rows: safe.
+//! - PostgreSQL extensions are matched by name (their version is not compared; another schema
+//!   is `ALTER EXTENSION … SET SCHEMA`); a dropped one is destructive. Row-level security
+//!   switches are one change per table; policies are matched by name and a changed policy is
+//!   a drop and a create.
 //! - Column order is not compared: PostgreSQL cannot reorder columns without recreating the
 //!   table, and SQLite follows the same rule so that both dialects behave alike.
 //! - Table-level changes name the table by its name in `to` (after any [`Change::RenameTable`]);
@@ -207,6 +211,48 @@ pub enum Change {
         from: Function,
         to: Function,
     },
+    /// `CREATE EXTENSION IF NOT EXISTS` (PostgreSQL).
+    CreateExtension {
+        extension: Extension,
+    },
+    /// `DROP EXTENSION IF EXISTS`: its types, functions and operators go with it.
+    DropExtension {
+        extension: Extension,
+    },
+    /// `ALTER EXTENSION … SET SCHEMA` (`None`: `public`).
+    AlterExtensionSchema {
+        name: String,
+        from: Option<String>,
+        to: Option<String>,
+    },
+    /// Row-level security enabled or disabled, forced or not (PostgreSQL).
+    SetRowLevelSecurity {
+        table: QualifiedName,
+        from: RowLevelSecurity,
+        to: RowLevelSecurity,
+    },
+    /// A new row-level security policy (also the second half of a changed one).
+    CreatePolicy {
+        table: QualifiedName,
+        policy: Policy,
+    },
+    DropPolicy {
+        table: QualifiedName,
+        policy: Policy,
+    },
+}
+
+/// A PostgreSQL table's row-level security switches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowLevelSecurity {
+    pub enabled: bool,
+    pub forced: bool,
+}
+
+impl RowLevelSecurity {
+    pub fn of(table: &Table) -> RowLevelSecurity {
+        RowLevelSecurity { enabled: table.row_level_security, forced: table.force_row_level_security }
+    }
 }
 
 /// One attribute of a column that changed.
@@ -280,6 +326,8 @@ pub enum Loss {
     VirtualTable { table: QualifiedName },
     /// A sequence and its current value.
     Sequence { sequence: QualifiedName },
+    /// An extension with the types, functions and operators it owns.
+    Extension { name: String },
 }
 
 /// What the data must satisfy for a data-dependent change to succeed.
@@ -314,6 +362,11 @@ impl fmt::Display for Loss {
             }
             Loss::VirtualTable { table } => write!(f, "drops virtual table {table} and its contents"),
             Loss::Sequence { sequence } => write!(f, "drops sequence {sequence} and its current value"),
+            Loss::Extension { name } => write!(
+                f,
+                "drops extension {name} with the types, functions, operators and operator classes it owns \
+                 (refused while a column, index or other object still uses them)"
+            ),
         }
     }
 }
@@ -387,6 +440,7 @@ impl Change {
                 Safety::Destructive(Loss::VirtualTable { table: table.name.clone() })
             }
             DropSequence { sequence } => Safety::Destructive(Loss::Sequence { sequence: sequence.name.clone() }),
+            DropExtension { extension } => Safety::Destructive(Loss::Extension { name: extension.name.clone() }),
             AddColumn { table, column } => {
                 if column.not_null
                     && column.default.is_none()
@@ -472,7 +526,10 @@ impl Change {
             | RenameConstraint { table, .. }
             | CreateIndex { table, .. }
             | DropIndex { table, .. }
-            | RenameIndex { table, .. } => Some(table),
+            | RenameIndex { table, .. }
+            | SetRowLevelSecurity { table, .. }
+            | CreatePolicy { table, .. }
+            | DropPolicy { table, .. } => Some(table),
             _ => None,
         }
     }
@@ -577,6 +634,26 @@ impl fmt::Display for Change {
             CreateFunction { function } => write!(f, "create {}", function_label(function)),
             DropFunction { function } => write!(f, "drop {}", function_label(function)),
             ReplaceFunction { to, .. } => write!(f, "replace {}", function_label(to)),
+            CreateExtension { extension } => write!(f, "create extension {}", extension.name),
+            DropExtension { extension } => write!(f, "drop extension {}", extension.name),
+            AlterExtensionSchema { name, from, to } => write!(
+                f,
+                "move extension {name} from schema {} to {}",
+                from.as_deref().unwrap_or("public"),
+                to.as_deref().unwrap_or("public")
+            ),
+            SetRowLevelSecurity { table, from, to } => {
+                let mut parts = Vec::new();
+                if from.enabled != to.enabled {
+                    parts.push(if to.enabled { "enable row level security" } else { "disable row level security" });
+                }
+                if from.forced != to.forced {
+                    parts.push(if to.forced { "force row level security" } else { "no force row level security" });
+                }
+                write!(f, "{} on {table}", parts.join(", "))
+            }
+            CreatePolicy { table, policy } => write!(f, "create policy {} on {table}", policy.name),
+            DropPolicy { table, policy } => write!(f, "drop policy {} on {table}", policy.name),
         }
     }
 }
@@ -1009,6 +1086,17 @@ pub fn diff(from: &Schema, to: &Schema, renames: &Renames) -> Result<Vec<Change>
     for s in to.schemas.difference(&f.schemas) {
         out.push(Change::CreateSchema { name: s.clone() });
     }
+    for (name, e) in &to.extensions {
+        match f.extensions.get(name) {
+            None => out.push(Change::CreateExtension { extension: e.clone() }),
+            Some(old) if old.schema != e.schema => out.push(Change::AlterExtensionSchema {
+                name: name.clone(),
+                from: old.schema.clone(),
+                to: e.schema.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
     diff_enums(&f, to, &resolved, &mut out);
     for (name, s) in &to.sequences {
         match f.sequences.get(name) {
@@ -1070,6 +1158,11 @@ pub fn diff(from: &Schema, to: &Schema, renames: &Renames) -> Result<Vec<Change>
     for (name, e) in &f.enums {
         if !to.enums.contains_key(name) {
             out.push(Change::DropEnum { definition: e.clone() });
+        }
+    }
+    for (name, e) in &f.extensions {
+        if !to.extensions.contains_key(name) {
+            out.push(Change::DropExtension { extension: e.clone() });
         }
     }
     for s in f.schemas.difference(&to.schemas) {
@@ -1379,6 +1472,25 @@ fn diff_table(old: &Table, new: &Table, out: &mut Vec<Change>) {
     }
     for a in added {
         out.push(Change::CreateIndex { table: table.clone(), index: a.clone() });
+    }
+
+    // Row-level security, then policies by name: a changed policy is dropped and created.
+    if RowLevelSecurity::of(old) != RowLevelSecurity::of(new) {
+        out.push(Change::SetRowLevelSecurity {
+            table: table.clone(),
+            from: RowLevelSecurity::of(old),
+            to: RowLevelSecurity::of(new),
+        });
+    }
+    for (name, p) in &old.policies {
+        if new.policies.get(name) != Some(p) {
+            out.push(Change::DropPolicy { table: table.clone(), policy: p.clone() });
+        }
+    }
+    for (name, p) in &new.policies {
+        if old.policies.get(name) != Some(p) {
+            out.push(Change::CreatePolicy { table: table.clone(), policy: p.clone() });
+        }
     }
 }
 
@@ -1797,6 +1909,54 @@ mod tests {
         let dropped = diff(&from, &Schema::empty(Dialect::Postgres), &Renames::none()).unwrap();
         assert!(dropped.iter().all(|c| matches!(c, Change::DropFunction { .. }) && c.safety() == Safety::Safe));
         assert!(!same(&from, &to) && same(&from, &from.clone()));
+    }
+
+    #[test]
+    fn extensions_and_policies_are_matched_by_name() {
+        let mut from = schema(vec![table("notes", &["id", "owner"])]);
+        let policy = |name: &str, using: &str| Policy {
+            name: name.into(),
+            permissive: true,
+            command: PolicyCommand::Select,
+            roles: vec!["public".into()],
+            using: Some(using.into()),
+            with_check: None,
+        };
+        from.extensions.insert("citext".into(), Extension { name: "citext".into(), schema: None });
+        from.extensions.insert("pg_trgm".into(), Extension { name: "pg_trgm".into(), schema: None });
+        let notes = from.tables.get_mut(&q("notes")).unwrap();
+        notes.policies.insert("a".into(), policy("a", "true"));
+        notes.policies.insert("b".into(), policy("b", "true"));
+        let mut to = from.clone();
+        to.extensions.remove("citext");
+        to.extensions.insert("pg_trgm".into(), Extension { name: "pg_trgm".into(), schema: Some("ext".into()) });
+        to.extensions.insert("pgcrypto".into(), Extension { name: "pgcrypto".into(), schema: None });
+        let notes = to.tables.get_mut(&q("notes")).unwrap();
+        notes.row_level_security = true;
+        notes.policies.remove("b");
+        notes.policies.insert("a".into(), policy("a", "(owner = 'x'::text)"));
+        notes.policies.insert("c".into(), policy("c", "false"));
+        assert_eq!(
+            ok(&from, &to, &Renames::none()),
+            [
+                "move extension pg_trgm from schema public to ext",
+                "create extension pgcrypto",
+                "enable row level security on notes",
+                "drop policy a on notes",
+                "drop policy b on notes",
+                "create policy a on notes",
+                "create policy c on notes",
+                "drop extension citext",
+            ]
+        );
+        let changes = diff(&from, &to, &Renames::none()).unwrap();
+        let drop = changes.iter().find(|c| matches!(c, Change::DropExtension { .. })).unwrap();
+        assert_eq!(drop.safety(), Safety::Destructive(Loss::Extension { name: "citext".into() }));
+        assert!(changes
+            .iter()
+            .filter(|c| !matches!(c, Change::DropExtension { .. }))
+            .all(|c| c.safety() == Safety::Safe));
+        assert!(same(&to, &to.clone()));
     }
 
     #[test]

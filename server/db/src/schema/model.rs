@@ -44,6 +44,12 @@
 //!   `pg_get_functiondef` (the whole `CREATE OR REPLACE FUNCTION …`, the name always
 //!   qualified) with line endings made `\n` and trailing whitespace dropped; functions an
 //!   extension owns, aggregates and window functions are not read;
+//! - PostgreSQL extensions: keyed by name, with the namespace they are installed in when it is
+//!   not `public` (`None` in `public`); their version is not part of the schema, and
+//!   `plpgsql` (always there) is never listed;
+//! - PostgreSQL row-level security: `Table::row_level_security` / `force_row_level_security`
+//!   from `pg_class`; policies keyed by name (`pg_policy`), their roles sorted (`public` for
+//!   PUBLIC), their USING and WITH CHECK expressions as `pg_get_expr` prints them;
 //! - drizzle's bookkeeping table (`__drizzle_migrations`, schema `drizzle`), SQLite's own
 //!   tables (`sqlite_%`) and an FTS5 table's shadow tables are never part of a schema.
 
@@ -98,6 +104,10 @@ pub struct Schema {
     /// PostgreSQL functions and procedures (not an extension's), keyed by name and identity
     /// arguments ([`Function::key`]): overloads are distinct objects. Empty on SQLite.
     pub functions: BTreeMap<(QualifiedName, String), Function>,
+    /// PostgreSQL extensions (`CREATE EXTENSION`), by name; `plpgsql` is never listed. Empty
+    /// on SQLite.
+    #[serde(default)]
+    pub extensions: BTreeMap<String, Extension>,
 }
 
 impl Schema {
@@ -112,6 +122,7 @@ impl Schema {
             triggers: BTreeMap::new(),
             virtual_tables: BTreeMap::new(),
             functions: BTreeMap::new(),
+            extensions: BTreeMap::new(),
         }
     }
 
@@ -129,6 +140,7 @@ impl Schema {
             && self.triggers.is_empty()
             && self.virtual_tables.is_empty()
             && self.functions.is_empty()
+            && self.extensions.is_empty()
     }
 }
 
@@ -149,6 +161,15 @@ pub struct Table {
     pub without_rowid: bool,
     /// SQLite `STRICT`.
     pub strict: bool,
+    /// PostgreSQL `ENABLE ROW LEVEL SECURITY`.
+    #[serde(default)]
+    pub row_level_security: bool,
+    /// PostgreSQL `FORCE ROW LEVEL SECURITY` (the owner is subject to the policies too).
+    #[serde(default)]
+    pub force_row_level_security: bool,
+    /// PostgreSQL row-level security policies, by name.
+    #[serde(default)]
+    pub policies: BTreeMap<String, Policy>,
 }
 
 impl Table {
@@ -163,6 +184,9 @@ impl Table {
             checks: Vec::new(),
             without_rowid: false,
             strict: false,
+            row_level_security: false,
+            force_row_level_security: false,
+            policies: BTreeMap::new(),
         }
     }
 
@@ -177,6 +201,53 @@ impl Table {
         self.foreign_keys.sort();
         self.checks.sort();
     }
+}
+
+/// A PostgreSQL row-level security policy (`CREATE POLICY`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub name: String,
+    /// `AS PERMISSIVE` (true) or `AS RESTRICTIVE` (false).
+    pub permissive: bool,
+    pub command: PolicyCommand,
+    /// The roles it applies to, sorted; `public` for PUBLIC.
+    pub roles: Vec<String>,
+    /// `USING (…)`, as `pg_get_expr` prints it.
+    pub using: Option<String>,
+    /// `WITH CHECK (…)`, as `pg_get_expr` prints it.
+    pub with_check: Option<String>,
+}
+
+/// The command a policy applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyCommand {
+    All,
+    Select,
+    Insert,
+    Update,
+    Delete,
+}
+
+impl PolicyCommand {
+    /// As DDL spells it: `ALL`, `SELECT`, …
+    pub fn sql(self) -> &'static str {
+        match self {
+            PolicyCommand::All => "ALL",
+            PolicyCommand::Select => "SELECT",
+            PolicyCommand::Insert => "INSERT",
+            PolicyCommand::Update => "UPDATE",
+            PolicyCommand::Delete => "DELETE",
+        }
+    }
+}
+
+/// A PostgreSQL extension.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    pub name: String,
+    /// The namespace its objects are in, when not `public`.
+    pub schema: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 //! itself (`format_type`, `pg_get_expr`, `pg_get_constraintdef`, `pg_get_indexdef`,
 //! `pg_get_viewdef`, `pg_get_triggerdef`, `pg_get_functiondef`), so its text is already
 //! canonical and kept as printed. Objects that belong to an extension are not part of the
-//! schema.
+//! schema; the extension itself is (`pg_extension`, but `plpgsql`).
 
 use std::collections::BTreeMap;
 
@@ -38,6 +38,8 @@ pub fn postgres(client: &mut Client, filter: SchemaFilter) -> Result<Schema, Int
     r.views()?;
     r.triggers()?;
     r.functions()?;
+    r.policies()?;
+    r.extensions()?;
     let Reader { mut schema, tables, .. } = r;
     for (_, mut table) in tables.into_values() {
         table.normalize();
@@ -99,7 +101,8 @@ impl Reader<'_> {
 
     fn tables(&mut self) -> Result<(), IntrospectError> {
         let sql = format!(
-            "SELECT c.oid, n.nspname::text, c.relname::text FROM pg_class c \
+            "SELECT c.oid, n.nspname::text, c.relname::text, c.relrowsecurity, c.relforcerowsecurity \
+             FROM pg_class c \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r', 'p') AND {SYSTEM_NAMESPACES} AND {NOT_FROM_EXTENSION}"
         );
@@ -109,7 +112,10 @@ impl Reader<'_> {
                 continue;
             }
             let qname = QualifiedName::new(ns, name);
-            self.tables.insert(oid, (qname.clone(), Table::new(qname)));
+            let mut table = Table::new(qname.clone());
+            table.row_level_security = row.get(3);
+            table.force_row_level_security = row.get(4);
+            self.tables.insert(oid, (qname, table));
         }
         Ok(())
     }
@@ -431,6 +437,54 @@ impl Reader<'_> {
                 definition: function_definition(&row.get::<_, String>(6)),
             };
             self.schema.functions.insert(function.key(), function);
+        }
+        Ok(())
+    }
+}
+
+impl Reader<'_> {
+    /// Row-level security policies: roles sorted (`public` for PUBLIC), expressions as
+    /// `pg_get_expr` prints them.
+    fn policies(&mut self) -> Result<(), IntrospectError> {
+        let sql = "SELECT p.polrelid, p.polname::text, p.polcmd::text, p.polpermissive, \
+                     ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r)::text END \
+                       FROM unnest(p.polroles) r ORDER BY 1), \
+                     pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid) \
+                   FROM pg_policy p ORDER BY p.polrelid, p.polname";
+        for row in self.query("policies", sql)? {
+            let Some((_, table)) = self.tables.get_mut(&row.get::<_, Oid>(0)) else { continue };
+            let name: String = row.get(1);
+            let command = match row.get::<_, String>(2).as_str() {
+                "r" => PolicyCommand::Select,
+                "a" => PolicyCommand::Insert,
+                "w" => PolicyCommand::Update,
+                "d" => PolicyCommand::Delete,
+                _ => PolicyCommand::All,
+            };
+            let policy = Policy {
+                name: name.clone(),
+                permissive: row.get(3),
+                command,
+                roles: row.get(4),
+                using: row.get(5),
+                with_check: row.get(6),
+            };
+            table.policies.insert(name, policy);
+        }
+        Ok(())
+    }
+
+    /// Extensions but `plpgsql`, with their namespace when it is not `public`.
+    fn extensions(&mut self) -> Result<(), IntrospectError> {
+        let sql = "SELECT e.extname::text, n.nspname::text FROM pg_extension e \
+                   JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql'";
+        for row in self.query("extensions", sql)? {
+            let (name, ns): (String, String) = (row.get(0), row.get(1));
+            if !self.wanted(&ns) {
+                continue;
+            }
+            let schema = (ns != "public").then_some(ns);
+            self.schema.extensions.insert(name.clone(), Extension { name, schema });
         }
         Ok(())
     }

@@ -4,14 +4,16 @@
 //! VALUE` (a statement marked to run outside the migration's transaction) and loses or
 //! reorders them by a new type its columns are converted to.
 //!
-//! Order: schemas, enums and sequences first; renames; then what depends on something that
+//! Order: schemas, extensions, enums and sequences first; renames; then what depends on something that
 //! changes is dropped (triggers, views, foreign keys, and the checks, indexes and defaults
 //! that call a function being dropped or name an enum being recreated), tables dropped,
 //! indexes and constraints dropped, columns dropped, functions dropped, enums recreated,
 //! functions created or replaced, columns added and altered, constraints and indexes added,
 //! new tables created (parents first, their foreign keys inline when the parent exists, else
 //! added after), functions that need those new tables, foreign keys added, views and
-//! triggers created; enums, sequences and schemas that are gone are dropped last.
+//! triggers created, then row-level security policies (a changed one is dropped with the
+//! dependants and created here; a new table's RLS switches follow its CREATE TABLE); enums,
+//! sequences, extensions and schemas that are gone are dropped last.
 //!
 //! Functions: a changed body is `CREATE OR REPLACE` (what calls it stays); a changed
 //! signature is a `DROP FUNCTION` and a create, with everything that calls it (triggers,
@@ -286,6 +288,52 @@ fn serial_base(t: &str) -> &str {
     }
 }
 
+/// `CREATE POLICY` as drizzle-kit writes it: `CREATE POLICY "p" ON "t" AS PERMISSIVE FOR
+/// SELECT TO public USING (true);`.
+pub fn create_policy_sql(table: &QualifiedName, p: &Policy) -> String {
+    let roles: Vec<String> = p
+        .roles
+        .iter()
+        .map(|r| match r.as_str() {
+            "public" | "current_user" | "current_role" | "session_user" => r.clone(),
+            _ => quote(r),
+        })
+        .collect();
+    let mut s = format!(
+        "CREATE POLICY {} ON {} AS {} FOR {} TO {}",
+        quote(&p.name),
+        table_name(table),
+        if p.permissive { "PERMISSIVE" } else { "RESTRICTIVE" },
+        p.command.sql(),
+        if roles.is_empty() { "public".to_string() } else { roles.join(", ") }
+    );
+    if let Some(u) = &p.using {
+        s.push_str(&format!(" USING ({u})"));
+    }
+    if let Some(c) = &p.with_check {
+        s.push_str(&format!(" WITH CHECK ({c})"));
+    }
+    s.push(';');
+    s
+}
+
+/// `ALTER TABLE … ENABLE/DISABLE ROW LEVEL SECURITY` and `[NO] FORCE …` for the switches
+/// that differ.
+fn row_level_security_sql(
+    table: &QualifiedName,
+    from: diff::RowLevelSecurity,
+    to: diff::RowLevelSecurity,
+) -> Vec<Statement> {
+    let mut out = Vec::new();
+    if from.enabled != to.enabled {
+        out.push(alter(table, if to.enabled { "ENABLE ROW LEVEL SECURITY" } else { "DISABLE ROW LEVEL SECURITY" }));
+    }
+    if from.forced != to.forced {
+        out.push(alter(table, if to.forced { "FORCE ROW LEVEL SECURITY" } else { "NO FORCE ROW LEVEL SECURITY" }));
+    }
+    out
+}
+
 fn alter(table: &QualifiedName, rest: impl AsRef<str>) -> Statement {
     Statement::new(format!("ALTER TABLE {} {};", table_name(table), rest.as_ref()))
 }
@@ -518,6 +566,25 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
             out.push(Statement::new(format!("CREATE SCHEMA {};", quote(name))));
         }
     }
+    // Extensions: before the types, tables, indexes and functions that may use them.
+    for c in changes {
+        match c {
+            Change::CreateExtension { extension } => {
+                let mut sql = format!("CREATE EXTENSION IF NOT EXISTS {}", quote(&extension.name));
+                if let Some(schema) = &extension.schema {
+                    sql.push_str(&format!(" SCHEMA {}", quote(schema)));
+                }
+                sql.push(';');
+                out.push(Statement::new(sql));
+            }
+            Change::AlterExtensionSchema { name, to, .. } => out.push(Statement::new(format!(
+                "ALTER EXTENSION {} SET SCHEMA {};",
+                quote(name),
+                quote(to.as_deref().unwrap_or("public"))
+            ))),
+            _ => {}
+        }
+    }
     for c in changes {
         match c {
             Change::CreateEnum { definition } => out.push(Statement::new(format!(
@@ -705,6 +772,12 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
     for (name, t) in &to.triggers {
         if view_drops.contains(&t.table) && !created_triggers.contains(name) {
             created_triggers.insert(name.clone());
+        }
+    }
+    // Policies dropped (a changed one is created again with the views and triggers).
+    for c in changes {
+        if let Change::DropPolicy { table, policy } = c {
+            out.push(Statement::new(format!("DROP POLICY {} ON {} CASCADE;", quote(&policy.name), table_name(table))));
         }
     }
     for t in &trigger_drops {
@@ -912,6 +985,7 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
             }
             Change::AddUnique { table, unique } => out.push(alter(table, format!("ADD {}", unique_sql(unique)))),
             Change::AddCheck { table, check } => out.push(alter(table, format!("ADD {}", check_sql(check)))),
+            Change::SetRowLevelSecurity { table, from, to } => out.extend(row_level_security_sql(table, *from, *to)),
             _ => {}
         }
     }
@@ -957,6 +1031,11 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
             }
         }
         out.push(Statement::new(create_table_sql(t, &inline)));
+        out.extend(row_level_security_sql(
+            name,
+            diff::RowLevelSecurity { enabled: false, forced: false },
+            diff::RowLevelSecurity::of(t),
+        ));
         for i in t.indexes.values() {
             out.push(Statement::new(create_index_sql(name, i)));
         }
@@ -1002,6 +1081,17 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
             out.push(Statement::new(t.definition.clone()));
         }
     }
+    // Policies: those of new tables, then the ones added or changed.
+    for name in &created {
+        for p in to.tables[name].policies.values() {
+            out.push(Statement::new(create_policy_sql(name, p)));
+        }
+    }
+    for c in changes {
+        if let Change::CreatePolicy { table, policy } = c {
+            out.push(Statement::new(create_policy_sql(table, policy)));
+        }
+    }
 
     // 11. What is gone: enums, sequences, schemas.
     for c in changes {
@@ -1014,6 +1104,14 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
                     .with_warning(Loss::Sequence { sequence: sequence.name.clone() }.to_string()),
             ),
             _ => {}
+        }
+    }
+    for c in changes {
+        if let Change::DropExtension { extension } = c {
+            out.push(
+                Statement::new(format!("DROP EXTENSION IF EXISTS {};", quote(&extension.name)))
+                    .with_warning(Loss::Extension { name: extension.name.clone() }.to_string()),
+            );
         }
     }
     for c in changes {
