@@ -258,7 +258,7 @@ fn catalogue(dialect: Dialect) {
     let mut counts = p.counts();
     assert!(counts["posts"] > 0 && counts["page_section_contents"] > 0, "{counts:?}");
     let d = dialect.to_string();
-    for s in steps() {
+    for (i, s) in steps().into_iter().enumerate() {
         (s.change)(&mut schema);
         let desired = p.desired(&schema, s.name);
         let before = sql_files(&p.folder(dialect));
@@ -272,9 +272,13 @@ fn catalogue(dialect: Dialect) {
         let new = after.iter().find(|f| !before.contains(f)).unwrap();
         assert!(new.ends_with(&format!("_{}.sql", s.name)), "{new}");
         assert!(out.contains(&format!("wrote {}/{new}", dialect.default_folder())), "{out}");
-        let (again, _) = ok(&mut p.xtask(&args));
-        assert!(again.contains("no schema changes"), "{}: {again}", s.name);
-        assert_eq!(sql_files(&p.folder(dialect)), after, "{}: a second run writes nothing", s.name);
+        // Generating again writes nothing (every step on SQLite; on PostgreSQL, where each run
+        // makes scratch databases, every fourth step and the renames).
+        if dialect == Dialect::Sqlite || i % 4 == 0 || !s.renames.is_empty() {
+            let (again, _) = ok(&mut p.xtask(&args));
+            assert!(again.contains("no schema changes"), "{}: {again}", s.name);
+            assert_eq!(sql_files(&p.folder(dialect)), after, "{}: a second run writes nothing", s.name);
+        }
         assert_eq!(sql_files(&p.folder(other(dialect))).len(), 6, "the other dialect's folder is left alone");
 
         ok(&mut p.xtask(&["migrate", "-q"]));
