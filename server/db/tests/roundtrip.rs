@@ -1486,7 +1486,7 @@ fn double_quoted_default_kept_through_a_rebuild(d: Dialect) {
 
 only!(Postgres, postgres_extensions_and_rls: extension_added_with_a_trigram_index, extension_dropped_with_what_uses_it,
     extension_schema_copied_into_a_scratch_database, row_level_security_enabled_with_policies,
-    policies_changed_added_and_dropped, row_level_security_disabled);
+    policies_changed_added_and_dropped, row_level_security_disabled, policies_kept_across_type_and_enum_changes);
 
 /// Whether the test server offers `extension` (a PostgreSQL case is skipped loudly when not).
 fn extension_offered(d: Dialect, extension: &str) -> bool {
@@ -1641,4 +1641,27 @@ fn row_level_security_disabled(d: Dialect) {
     assert!(done.text.contains("ALTER TABLE \"notes\" NO FORCE ROW LEVEL SECURITY;"), "{}", done.text);
     assert_eq!(done.changes.iter().filter(|c| matches!(c, Change::DropPolicy { .. })).count(), 3, "{:?}", done.changes);
     done.assert_rows("SELECT id || owner FROM notes ORDER BY id", &["1ann", "2bob", "3ann"]);
+}
+
+fn policies_kept_across_type_and_enum_changes(d: Dialect) {
+    // PostgreSQL refuses to change a column's type under a policy that names it, and to drop
+    // an enum a policy names: the unchanged policies go down before and come back after.
+    let from = "CREATE TYPE kind AS ENUM ('a', 'b', 'c');
+        CREATE TABLE notes (id integer PRIMARY KEY NOT NULL, owner text NOT NULL, k kind DEFAULT 'a' NOT NULL);
+        ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+        CREATE POLICY positive ON notes AS PERMISSIVE FOR SELECT TO public USING (id > 1);
+        CREATE POLICY not_c ON notes AS RESTRICTIVE FOR SELECT TO public USING (k <> 'c');
+        CREATE POLICY any_insert ON notes AS PERMISSIVE FOR INSERT TO public WITH CHECK (true);";
+    let to = from.replace("id integer PRIMARY KEY", "id bigint PRIMARY KEY").replace("('a', 'b', 'c')", "('a', 'c')");
+    let data = "INSERT INTO notes VALUES (1, 'ann', 'a'), (2, 'bob', 'a'), (3, 'cy', 'c'), (4, 'di', 'a');";
+    let Some(mut done) = trip(d, Trip { from, data, to: &to, renames: &[] }) else { return };
+    assert!(!done.changes.iter().any(|c| matches!(c, Change::CreatePolicy { .. } | Change::DropPolicy { .. })));
+    let at = |s: &str| done.text.find(s).unwrap_or_else(|| panic!("{s} in\n{}", done.text));
+    assert!(at("DROP POLICY \"positive\"") < at("SET DATA TYPE bigint"), "{}", done.text);
+    assert!(at("SET DATA TYPE bigint") < at("CREATE POLICY \"positive\""), "{}", done.text);
+    assert!(at("DROP POLICY \"not_c\"") < at("DROP TYPE"), "{}", done.text);
+    assert!(at("DROP TYPE") < at("CREATE POLICY \"not_c\""), "{}", done.text);
+    assert!(!done.text.contains("any_insert"), "{}", done.text);
+    done.assert_rows("SELECT id FROM notes ORDER BY id", &["2", "4"]);
 }

@@ -774,11 +774,37 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
             created_triggers.insert(name.clone());
         }
     }
-    // Policies dropped (a changed one is created again with the views and triggers).
+    // Policies dropped (a changed one is created again with the views and triggers); an
+    // unchanged one whose expressions name a column that changes type or is recreated, call a
+    // function that is dropped or name an enum that is recreated goes down and up with them
+    // (PostgreSQL refuses those changes under a policy).
+    let mut policy_recreate: Vec<(QualifiedName, &Policy)> = Vec::new();
+    for (tname, t) in &f.tables {
+        let Some(new_t) = to.tables.get(tname).filter(|_| !dropped_names.contains(tname)) else { continue };
+        let cols: Vec<String> = changed_cols.iter().filter(|(x, _)| x == tname).map(|(_, c)| c.clone()).collect();
+        let enum_cols_here: Vec<String> =
+            enum_cols.iter().filter(|(x, ..)| x == tname).map(|(_, _, c, _)| c.name.clone()).collect();
+        for p in t.policies.values() {
+            if new_t.policies.get(&p.name) != Some(p) {
+                continue;
+            }
+            let stands_on = |text: &str| {
+                (!cols.is_empty() && mentions_any(text, &cols))
+                    || (!enum_cols_here.is_empty() && mentions_any(text, &enum_cols_here))
+                    || (!callers.is_empty() && mentions_any(text, &callers))
+            };
+            if p.using.as_deref().is_some_and(stands_on) || p.with_check.as_deref().is_some_and(stands_on) {
+                policy_recreate.push((tname.clone(), p));
+            }
+        }
+    }
     for c in changes {
         if let Change::DropPolicy { table, policy } = c {
             out.push(Statement::new(format!("DROP POLICY {} ON {} CASCADE;", quote(&policy.name), table_name(table))));
         }
+    }
+    for (table, policy) in &policy_recreate {
+        out.push(Statement::new(format!("DROP POLICY {} ON {} CASCADE;", quote(&policy.name), table_name(table))));
     }
     for t in &trigger_drops {
         if !dropped_names.contains(&t.table) && !view_drops.contains(&t.table) {
@@ -1091,6 +1117,9 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
         if let Change::CreatePolicy { table, policy } = c {
             out.push(Statement::new(create_policy_sql(table, policy)));
         }
+    }
+    for (table, policy) in &policy_recreate {
+        out.push(Statement::new(create_policy_sql(table, policy)));
     }
 
     // 11. What is gone: enums, sequences, schemas.
