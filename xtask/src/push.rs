@@ -339,7 +339,7 @@ fn destructive(loss: &Loss, names: &Names<'_>) -> Plan {
                 None,
             ))
         }
-        Loss::Sequence { .. } => None,
+        Loss::Sequence { .. } | Loss::Extension { .. } => None,
     }
 }
 
