@@ -398,7 +398,7 @@ fn warn_about_data(ctx: &Context, p: &Planned) {
                 eprintln!("warning: {} ({}): {c}: {loss}", ctx.show(&p.target.set.dir), p.target.dialect)
             }
             Safety::DataDependent(req) => eprintln!(
-                "note: {} ({}): {c}: fails on a database where this does not hold: {req} (`cargo xtask lint` checks a database)",
+                "note: {} ({}): {c}: fails on a database where this does not hold: {req} (`cargo xtask migrate` checks it on the database before anything runs)",
                 ctx.show(&p.target.set.dir),
                 p.target.dialect
             ),
