@@ -858,7 +858,7 @@ fn a_decompression_bomb_is_refused_before_a_byte_of_it_is_written() {
     let manifest = format!(
         r#"{{{fixed},"members":[{{"path":"database/sqlite.db","type":"file","size":{size},"sha256":"{db_sha}"}}]}}"#
     );
-    let declared = format!("declares {GIB3} bytes (3.0 GiB)");
+    let declared = format!("declares {GIB3} bytes (3.00 GiB)");
     // (file name, members, complete, the error it must give)
     let mut cases: Vec<(String, Vec<BombMember<'_>>, bool, String)> = Vec::new();
     for ext in ["tar.gz", "tar.zst"] {
