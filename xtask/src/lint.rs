@@ -136,6 +136,8 @@ pub fn split_status(set: &MigrationSet, st: &Status) -> (Vec<usize>, Vec<usize>)
 /// What the analysis found, and what it cost.
 pub struct Analysis {
     pub report: Report,
+    /// The scratch database being dropped (joined when this goes).
+    pub cleanup: Deferred,
     /// Replaying the folder into the scratch database and reading it back.
     pub replay: Duration,
     /// The probes on the live database.
@@ -163,7 +165,7 @@ pub fn analyze_pending(
         replay.apply(set, &set.migrations[i])?;
         schemas.push(replay.introspect()?);
     }
-    drop(replay);
+    let cleanup = replay.drop_in_background();
     let replayed = started.elapsed();
     let drift = diff::diff(&schemas[0], &live.schema, &Renames::none_are_renames())?;
     let steps: Vec<Step<'_>> = pending
@@ -183,7 +185,7 @@ pub fn analyze_pending(
     if let (false, Some(first)) = (drift.is_empty(), report.migrations.first_mut()) {
         first.findings.insert(0, drift_finding(&first.migration, &drift));
     }
-    Ok(Analysis { report, replay: replayed, measure, queries: plan.probes.len() })
+    Ok(Analysis { report, cleanup, replay: replayed, measure, queries: plan.probes.len() })
 }
 
 fn drift_finding(migration: &str, drift: &[Change]) -> Finding {
@@ -219,7 +221,7 @@ pub fn analyze_all(set: &MigrationSet, server: &ScratchServer) -> Result<Analysi
         replay.apply(set, m)?;
         schemas.push(replay.introspect()?);
     }
-    drop(replay);
+    let cleanup = replay.drop_in_background();
     let steps: Vec<Step<'_>> = set
         .migrations
         .iter()
@@ -231,7 +233,7 @@ pub fn analyze_all(set: &MigrationSet, server: &ScratchServer) -> Result<Analysi
         .collect();
     let plan = preflight::plan(set.dialect, Mode::SchemaOnly, &steps)?;
     let report = preflight::report(&plan, &[]);
-    Ok(Analysis { report, replay: started.elapsed(), measure: Duration::ZERO, queries: 0 })
+    Ok(Analysis { report, cleanup, replay: started.elapsed(), measure: Duration::ZERO, queries: 0 })
 }
 
 // --- the scratch replay ----------------------------------------------------------------------
@@ -289,12 +291,30 @@ impl Replay {
         verify::apply(self.driver(), tag, statements)
     }
 
+    /// Drops the scratch database on a thread of its own: PostgreSQL's `DROP DATABASE` waits
+    /// for a checkpoint (a second or more), which need not hold up the migration. The
+    /// returned guard waits for it when it goes, so the process never leaves it behind.
+    pub fn drop_in_background(self) -> Deferred {
+        Deferred(Some(std::thread::spawn(move || drop(self))))
+    }
+
     pub fn introspect(&mut self) -> Result<Schema> {
         let schema = match &mut self.scratch {
             Scratch::Sqlite(d) => introspect::sqlite(d.connection().context("the scratch database is open")?),
             Scratch::Postgres { driver, .. } => introspect::postgres(driver.client(), SchemaFilter::All),
         };
         schema.context("reading the scratch database")
+    }
+}
+
+/// Work finishing on another thread; waited for when this value goes.
+pub struct Deferred(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -84,6 +84,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         .collect();
 
     let mut holds_data = false;
+    // The pre-flight's scratch database is dropped while the run goes on (waited for at the end).
+    let mut _scratch_dropped = None;
     if !pending.is_empty() {
         let mut live = Live::open(&url)?;
         holds_data = live.holds_data()?;
@@ -92,7 +94,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         } else if !holds_data {
             say("pre-flight the database holds no rows: nothing can fail because of the data".into());
         } else {
-            preflight(ctx, &args, &set, &applied, &pending, &mut live)?;
+            _scratch_dropped = Some(preflight(ctx, &args, &set, &applied, &pending, &mut live)?);
         }
         live.close();
     }
@@ -153,7 +155,7 @@ fn preflight(
     applied: &[usize],
     pending: &[usize],
     live: &mut Live,
-) -> Result<()> {
+) -> Result<lint::Deferred> {
     let started = Instant::now();
     let server = crate::schema_plan::scratch_server(ctx, args.dev_url.as_deref(), &[]);
     let analysis = lint::analyze_pending(set, applied, pending, live, &server).with_context(|| {
@@ -201,7 +203,7 @@ fn preflight(
             ms(analysis.measure)
         );
     }
-    Ok(())
+    Ok(analysis.cleanup)
 }
 
 /// A backup labelled `pre-migrate`, through the backup command's own code (its lock, its

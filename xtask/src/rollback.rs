@@ -254,7 +254,7 @@ fn undo_schema(
             );
         }
     }
-    drop(replay);
+    let _scratch_dropped = replay.drop_in_background();
 
     // What it would delete, or fail on, measured on the live database.
     let names: Vec<String> = downs.iter().map(|dn| format!("undo {}", dn.tag)).collect();
@@ -629,7 +629,7 @@ fn drop_what_the_backup_lacks(
         replay.apply(set, &set.migrations[i])?;
     }
     let target = replay.introspect()?;
-    drop(replay);
+    let _scratch_dropped = replay.drop_in_background();
     let live = Live::open(url)?;
     let current = live.schema.clone();
     live.close();
