@@ -55,6 +55,8 @@ enum What {
     },
     /// Back up and restore a large SQLite database plus uploads; compare with tar czf and a plain copy
     Backup(crate::bench_backup::Args),
+    /// The studio's table list, first and deep keyset pages, filtered pages on `seed --scale` (both dialects)
+    Studio(crate::studio::bench::Args),
     /// `generate` on the project's schema, whole process: with no change and with one added column
     Generate {
         /// Timed runs of each (the median is shown)
@@ -77,6 +79,7 @@ pub fn run(_ctx: &Context, args: Args) -> Result<ExitCode> {
             crate::bench_images::run(count, latency_ms, concurrency.clamp(1, 64))
         }
         What::Backup(args) => crate::bench_backup::run(_ctx, args),
+        What::Studio(args) => crate::studio::bench::run(_ctx, args),
         What::Preflight(args) => crate::bench_preflight::run(_ctx, args),
         What::Generate { runs, postgres } => bench_generate(_ctx, runs as usize, postgres.as_deref()),
     }

@@ -26,6 +26,7 @@ mod schema_plan;
 mod seed;
 mod seed_images;
 mod status;
+mod studio;
 
 use std::process::ExitCode;
 
@@ -79,6 +80,8 @@ enum Command {
     Backup(Box<backup::Args>),
     /// Verify a backup, take a safety backup, then swap it into place
     Restore(restore::Args),
+    /// Serve a local web UI to browse and edit the database (127.0.0.1:4983, token, --read-only)
+    Studio(studio::Args),
 }
 
 fn main() -> ExitCode {
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&ctx, args),
         Command::Backup(args) => backup::run(&ctx, *args),
         Command::Restore(args) => restore::run(&ctx, args),
+        Command::Studio(args) => studio::run(&ctx, args),
     };
     match result {
         Ok(code) => code,
