@@ -677,6 +677,9 @@ struct LiveTable {
     /// The live primary key's columns (samples are shown by them).
     keys: Vec<String>,
     without_rowid: bool,
+    /// The live column sets no two rows share (primary key, UNIQUE constraints, unique
+    /// indexes without a predicate): the rows satisfy them now.
+    unique_keys: Vec<BTreeSet<String>>,
     /// By the column's name in the current state.
     columns: BTreeMap<String, Col>,
     /// A pending migration writes rows into it itself.
@@ -741,12 +744,27 @@ impl Lineage {
             .map(|(name, t)| {
                 let columns = t.columns.iter().map(|c| (c.name.clone(), Col::Live(c.name.clone()))).collect();
                 let keys = t.primary_key.as_ref().map(|p| p.columns.clone()).unwrap_or_default();
+                let mut unique_keys: Vec<BTreeSet<String>> = Vec::new();
+                if !keys.is_empty() {
+                    unique_keys.push(keys.iter().cloned().collect());
+                }
+                unique_keys.extend(t.uniques.iter().map(|u| u.columns.iter().cloned().collect()));
+                unique_keys.extend(t.indexes.values().filter(|i| i.unique && i.predicate.is_none()).filter_map(|i| {
+                    i.keys
+                        .iter()
+                        .map(|k| match &k.target {
+                            IndexTarget::Column(c) if k.collation.is_none() => Some(c.clone()),
+                            _ => None,
+                        })
+                        .collect::<Option<BTreeSet<String>>>()
+                }));
                 (
                     name.clone(),
                     Origin::Live(LiveTable {
                         name: name.clone(),
                         keys,
                         without_rowid: t.without_rowid,
+                        unique_keys,
                         columns,
                         written: false,
                     }),
@@ -1602,6 +1620,23 @@ impl StepCtx<'_> {
                 }
             }
         }
+        // The new key contains a key the live rows already satisfy: no duplicates, no query.
+        let live_columns: Option<BTreeSet<String>> = keys
+            .iter()
+            .filter_map(|k| match k {
+                Key::Column(c) => match t.column(d, c) {
+                    Some((_, Col::Value(_))) => None,
+                    Some((_, Col::Live(live))) => Some(Some(live.clone())),
+                    _ => Some(None),
+                },
+                Key::Expr(_) => Some(None),
+            })
+            .collect();
+        if let Some(cols) = live_columns {
+            if !nulls_equal && t.unique_keys.iter().any(|u| !u.is_empty() && u.is_subset(&cols)) {
+                return;
+            }
+        }
         let mut filters: Vec<String> =
             if nulls_equal { Vec::new() } else { exprs.iter().map(|e| format!("{e} IS NOT NULL")).collect() };
         if let Some(pred) = predicate {
@@ -2280,6 +2315,40 @@ mod tests {
         );
         // Without data, nothing is measured.
         assert!(plan(d, Mode::SchemaOnly, &steps).unwrap().probes.is_empty());
+    }
+
+    #[test]
+    fn a_unique_key_containing_one_the_rows_satisfy_needs_no_query() {
+        let d = Dialect::Postgres;
+        let mut posts = table(d, "posts", &[("id", true), ("title", false), ("slug", false)]);
+        posts.uniques.push(Unique {
+            name: Some("posts_title_key".into()),
+            columns: vec!["title".into()],
+            nulls_not_distinct: false,
+        });
+        let live = schema(d, vec![posts]);
+        let unique = |name: &str, cols: &[&str]| Change::AddUnique {
+            table: q(d, "posts"),
+            unique: Unique {
+                name: Some(name.into()),
+                columns: cols.iter().map(|c| c.to_string()).collect(),
+                nulls_not_distinct: false,
+            },
+        };
+        let mut after = live.clone();
+        for (name, cols) in [("a", &["title", "slug"][..]), ("b", &["slug", "id"][..]), ("c", &["slug"][..])] {
+            after.tables.get_mut(&q(d, "posts")).unwrap().uniques.push(Unique {
+                name: Some(name.into()),
+                columns: cols.iter().map(|c| c.to_string()).collect(),
+                nulls_not_distinct: false,
+            });
+        }
+        after.tables.get_mut(&q(d, "posts")).unwrap().normalize();
+        let p = plan(d, Mode::Live(&live), &[step("0001", &live, &after, "")]).unwrap();
+        assert!(p.steps[0].changes.contains(&unique("c", &["slug"])));
+        let dup: Vec<&Probe> = p.probes.iter().filter(|p| p.rule == Rule::DuplicatesUnderUnique).collect();
+        assert_eq!(dup.len(), 1, "(title, slug) and (slug, id) contain a live key: {dup:?}");
+        assert!(dup[0].count_sql.contains("GROUP BY \"slug\""), "{}", dup[0].count_sql);
     }
 
     #[test]
