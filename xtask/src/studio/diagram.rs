@@ -47,31 +47,34 @@ struct Placed {
 }
 
 /// Each table's column of the layout: 0 for tables referencing no other table, else one more
-/// than the deepest table it references (cycles cut after as many rounds as there are tables).
+/// than the deepest table it references. A cycle of foreign keys (sites ⇄ environments) is
+/// cut where a depth-first walk in name order meets it again.
 fn levels(catalog: &Catalog, tables: &[String]) -> BTreeMap<String, usize> {
-    let mut level: BTreeMap<String, usize> = tables.iter().map(|t| (t.clone(), 0)).collect();
-    for _ in 0..tables.len() {
-        let mut changed = false;
-        for t in tables {
-            let rel = &catalog.relations[t];
-            for fk in &rel.foreign_keys {
-                let parent = catalog.display_of(&fk.references);
-                if parent == *t {
-                    continue;
-                }
-                if let Some(&pl) = level.get(&parent) {
-                    if level[t] < pl + 1 && pl + 1 < tables.len() {
-                        level.insert(t.clone(), pl + 1);
-                        changed = true;
-                    }
-                }
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        New,
+        Open,
+        Done(usize),
+    }
+    fn visit(catalog: &Catalog, t: &str, state: &mut BTreeMap<String, State>) -> usize {
+        match state.get(t).copied() {
+            Some(State::Done(level)) => return level,
+            Some(State::Open) | None => return 0,
+            Some(State::New) => {}
+        }
+        state.insert(t.to_string(), State::Open);
+        let mut level = 0;
+        for fk in &catalog.relations[t].foreign_keys {
+            let parent = catalog.display_of(&fk.references);
+            if parent != t && state.get(&parent) != Some(&State::Open) && state.contains_key(&parent) {
+                level = level.max(visit(catalog, &parent, state) + 1);
             }
         }
-        if !changed {
-            break;
-        }
+        state.insert(t.to_string(), State::Done(level));
+        level
     }
-    level
+    let mut state: BTreeMap<String, State> = tables.iter().map(|t| (t.clone(), State::New)).collect();
+    tables.iter().map(|t| (t.clone(), visit(catalog, t, &mut state))).collect()
 }
 
 /// The diagram of every table and foreign key.
@@ -230,5 +233,23 @@ mod tests {
         assert!(svg.contains("ON DELETE CASCADE"));
         let level = levels(&catalog, &["a<b".to_string(), "c".to_string()]);
         assert_eq!((level["a<b"], level["c"]), (0, 1));
+    }
+
+    #[test]
+    fn a_cycle_of_foreign_keys_is_cut() {
+        let raw = cms_db::sqlite::open_in_memory().unwrap();
+        raw.execute_batch(
+            "CREATE TABLE teams (id INTEGER PRIMARY KEY);
+             CREATE TABLE sites (id INTEGER PRIMARY KEY, team INTEGER REFERENCES teams(id), env INTEGER REFERENCES envs(id));
+             CREATE TABLE envs (id INTEGER PRIMARY KEY, site INTEGER REFERENCES sites(id));
+             CREATE TABLE pages (id INTEGER PRIMARY KEY, env INTEGER REFERENCES envs(id));",
+        )
+        .unwrap();
+        let schema = cms_db::schema::introspect::sqlite(&raw).unwrap();
+        let catalog = Catalog::build(schema, &mut Connection::Sqlite(raw), String::new()).unwrap();
+        let tables: Vec<String> = catalog.relations.keys().cloned().collect();
+        let level = levels(&catalog, &tables);
+        assert_eq!((level["teams"], level["sites"], level["envs"], level["pages"]), (0, 1, 2, 3));
+        assert!(svg(&catalog).contains("class=\"edge\""));
     }
 }

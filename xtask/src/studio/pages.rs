@@ -18,7 +18,7 @@ use super::query::{row_key, shape, values_to_json, Filter, Grid, Op, Page, Sort}
 use super::relations::{describe, fk_link, group, DeletePlan, Effect, Link, Referencing, COUNT_CAP};
 
 /// Characters of a value shown in a grid cell before it is cut.
-pub const TRUNCATE: usize = 80;
+pub const TRUNCATE: usize = 60;
 
 /// What every page shows around its content.
 #[derive(Clone, Debug)]
@@ -450,7 +450,7 @@ pub fn row(chrome: &Chrome, v: &RowView<'_>) -> Markup {
                         a href=(href(&table_path(&r.child), &grid_pairs(&fs, None))) { (r.child) }
                         " (" (r.filters.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ")) ") · "
                         span.count { @if r.count > COUNT_CAP { (group(COUNT_CAP)) "+" } @else { (group(r.count)) } }
-                        " rows · on delete " (r.on_delete.sql().to_ascii_lowercase())
+                        (if r.count == 1 { " row" } else { " rows" }) " · on delete " (r.on_delete.sql().to_ascii_lowercase())
                     }
                 }
             }
@@ -777,6 +777,6 @@ mod tests {
         assert!(cell(&Value::Text(String::new()), &col, None).into_string().contains("empty"));
         let long = "x".repeat(200);
         let html = cell(&Value::Text(long), &col, Some("/t/a/row?k=1#col-c")).into_string();
-        assert!(html.contains("…") && html.contains("/t/a/row?k=1#col-c") && !html.contains(&"x".repeat(81)));
+        assert!(html.contains("…") && html.contains("/t/a/row?k=1#col-c") && !html.contains(&"x".repeat(TRUNCATE + 1)));
     }
 }

@@ -311,7 +311,7 @@ fn sign_in(guard: &Guard, head: bool) -> Response {
         String::new()
     } else {
         "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=\"0;url=/\">\
-         <title>studio</title><p>Signed in. <a href=\"/\">Open the studio</a>.</p>"
+         <link rel=icon href=\"data:,\"><title>studio</title><p>Signed in. <a href=\"/\">Open the studio</a>.</p>"
             .to_string()
     };
     let mut r = (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
