@@ -299,6 +299,7 @@ both_dialects!(
     the_console_stops_at_the_time_limit,
     the_console_caps_results_with_a_note,
     exports_tables_and_queries,
+    views_and_tables_without_a_primary_key,
 );
 
 fn signs_in_with_the_printed_token_only(p: &Project) {
@@ -830,4 +831,98 @@ fn postgres_counts_above_100000_rows_are_marked_estimates() {
     let deep = s.get(&format!("/t/big?after={}", enc("[140000]"))).body;
     assert_eq!(grid_rows(&deep), 50);
     assert!(deep.contains("<td class=\"num\" data-column=\"id\">140001</td>"), "{deep}");
+}
+
+fn views_and_tables_without_a_primary_key(p: &Project) {
+    p.conn()
+        .batch(
+            "CREATE VIEW published_posts AS SELECT id, title FROM posts WHERE status = 'published';
+             CREATE TABLE notes (body text, n integer);
+             INSERT INTO notes VALUES ('first', 1), ('second', 2), (NULL, 3);",
+        )
+        .unwrap();
+    let s = Studio::start(p, &[]);
+    let list = s.get("/").body;
+    let view = &list[list.find(">published_posts</a>").expect("the view is listed")..];
+    let view = &view[..view.find("</tr>").unwrap()];
+    let published = p.count("SELECT count(*) FROM published_posts");
+    assert!(view.contains(">view<") && view.contains(&format!("<td class=\"num\">{published}</td>")), "{view}");
+    // A view: a grid by offset, no row links, no write controls.
+    let grid = s.get("/t/published_posts").body;
+    assert_eq!(grid.matches("<td data-column=\"title\">").count() as i64, published, "{grid}");
+    assert!(
+        !grid.contains("title=\"open the row\"") && !grid.contains("Insert row") && grid.contains("pages go by offset")
+    );
+    assert_eq!(
+        s.get("/t/published_posts?offset=1").body.matches("<td data-column=\"title\">").count() as i64,
+        published - 1
+    );
+    let csv = s.get("/t/published_posts/export?format=csv").body;
+    assert_eq!(csv.lines().count() as i64, published + 1, "{csv}");
+    assert_eq!(s.post("/t/published_posts/delete", &[("k", "[1]")]).status, 400);
+    // A table without a primary key: SQLite finds its rows by rowid; PostgreSQL cannot.
+    let notes = s.get("/t/notes").body;
+    if p.is_pg() {
+        assert!(!notes.contains("title=\"open the row\"") && notes.contains("no primary key"), "{notes}");
+        let r = s.post("/t/notes/edit", &[("k", "[1]"), ("c", "body"), ("value", "changed")]);
+        assert_eq!(r.status, 400, "{}", r.body);
+    } else {
+        assert_eq!(grid_rows(&notes), 3, "{notes}");
+        let r = s.post("/t/notes/edit", &[("k", "[2]"), ("c", "body"), ("value", "changed")]);
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(p.text("SELECT body FROM notes WHERE n = 2"), "changed");
+        let r = s.post("/t/notes/new", &[("v:body", "fourth"), ("v:n", "4")]);
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert!(r.header("location").unwrap().contains("k=%5B4%5D"), "the new rowid: {:?}", r.header("location"));
+        assert_eq!(s.post("/t/notes/delete", &[("k", "[1]")]).status, 303);
+        assert_eq!(p.count("SELECT count(*) FROM notes"), 3);
+    }
+    assert!(notes.contains("<span class=\"null\">NULL</span>"), "NULL is marked: {notes}");
+}
+
+#[test]
+fn postgres_types_are_browsed_filtered_and_edited() {
+    let Some(p) = Project::postgres() else { return };
+    p.conn()
+        .batch(
+            "CREATE TYPE mood AS ENUM ('calm', 'busy');
+             CREATE TABLE events (id uuid PRIMARY KEY, at timestamptz NOT NULL, data jsonb, done boolean NOT NULL DEFAULT false,
+                                  amount numeric(10, 2), tags text[], feeling mood);
+             INSERT INTO events VALUES
+               ('00000000-0000-4000-8000-000000000001', '2024-01-01 10:00+00', '{\"a\": 1}', true, 1.50, '{x,y}', 'calm'),
+               ('00000000-0000-4000-8000-000000000002', '2025-06-01 10:00+00', NULL, false, NULL, NULL, 'busy'),
+               ('00000000-0000-4000-8000-000000000003', '2026-01-01 10:00+00', '[]', false, 3, '{}', NULL);",
+        )
+        .unwrap();
+    let s = Studio::start(&p, &[]);
+    let grid = s.get("/t/events").body;
+    assert_eq!(grid_rows(&grid), 3, "{grid}");
+    assert!(
+        grid.contains(">true<") && grid.contains(">1.50<") && grid.contains(">{x,y}<") && grid.contains(">calm<"),
+        "{grid}"
+    );
+    let rows = |q: &str| grid_rows(&s.get(&format!("/t/events?{q}")).body);
+    assert_eq!(rows("fc=done&fo=eq&fv=true"), 1);
+    assert_eq!(rows("fc=at&fo=gt&fv=2025-01-01"), 2);
+    assert_eq!(rows("fc=amount&fo=lt&fv=2"), 1);
+    assert_eq!(rows("fc=feeling&fo=in&fv=calm,busy"), 2);
+    assert_eq!(rows("fc=data&fo=contains&fv=%22a%22"), 1);
+    assert_eq!(rows("sort=at&dir=desc&after=%5B%222026-01-01+10%3A00%3A00%2B00%22%2C%2200000000-0000-4000-8000-000000000003%22%5D"), 2);
+    assert_eq!(rows("after=%5B%2200000000-0000-4000-8000-000000000001%22%5D"), 2);
+    let k = "[\"00000000-0000-4000-8000-000000000002\"]";
+    let r = s.post("/t/events/edit", &[("k", k), ("c", "data"), ("json", "1"), ("value", "{\"b\": [1, 2]}")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = s.post("/t/events/edit", &[("k", k), ("c", "done"), ("value", "true")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = s.post("/t/events/edit", &[("k", k), ("c", "feeling"), ("value", "angry")]);
+    assert_eq!(r.status, 400, "not a value of the enum: {}", r.body);
+    assert_eq!(p.count("SELECT count(*) FROM events WHERE done AND data = '{\"b\": [1, 2]}'::jsonb"), 1);
+    let row = s.get(&format!("/t/events/row?k={}", enc(k))).body;
+    assert!(row.contains("&quot;b&quot;") && row.contains("busy"), "{row}");
+    let r = s.post(
+        "/t/events/new",
+        &[("v:id", "00000000-0000-4000-8000-000000000009"), ("v:at", "2020-02-02"), ("d:done", "1")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(p.count("SELECT count(*) FROM events WHERE NOT done AND at < '2021-01-01'"), 1);
 }

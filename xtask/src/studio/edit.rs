@@ -32,12 +32,7 @@ pub fn parse_input(dialect: Dialect, col: &Col, input: &CellInput) -> Result<Val
     };
     if input.json || col.class == TypeClass::Json {
         if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
-            return Err(StudioError::BadRequest(format!(
-                "{} must hold valid JSON: {e} (line {}, column {}). Nothing was saved.",
-                col.name,
-                e.line(),
-                e.column()
-            )));
+            return Err(StudioError::BadRequest(format!("{} must hold valid JSON: {e}. Nothing was saved.", col.name)));
         }
         return Ok(Value::Text(text));
     }

@@ -538,7 +538,9 @@ pub fn update_query(
 /// `INSERT … RETURNING key`: the columns given, every other one left to its default.
 pub fn insert_query(dialect: Dialect, rel: &Relation, values: &[(String, Value)]) -> Result<Query, Invalid> {
     let mut b = Builder::new(dialect);
-    let returning: Vec<String> = key_parts(rel).into_iter().map(|(e, _)| e).collect();
+    // Read back as the grid reads them (a uuid key as text).
+    let returning: Vec<String> =
+        key_parts(rel).into_iter().map(|(e, col)| col.map_or(e, |c| select_expr(dialect, c))).collect();
     if returning.is_empty() {
         return Err(Invalid(format!("{} has no key: insert rows with the SQL console", rel.display)));
     }

@@ -358,7 +358,9 @@ async fn insert_save(State(app): State<Arc<App>>, Path(table): Path<String>, For
             .filter(|c| !c.generated)
             .map(|c| Field {
                 column: c.name.clone(),
-                default: p.has(&format!("d:{}", c.name)),
+                // Ticked "default", or not sent at all: left to the database.
+                default: p.has(&format!("d:{}", c.name))
+                    || !(p.has(&format!("v:{}", c.name)) || p.has(&format!("n:{}", c.name))),
                 input: CellInput {
                     value: p.get(&format!("v:{}", c.name)).unwrap_or_default().to_string(),
                     null: p.has(&format!("n:{}", c.name)),
