@@ -220,3 +220,63 @@ fn unique_index_over_a_column_the_run_adds(p: Project) {
     assert_eq!(p.state_of(&fine), "pending");
 }
 both_dialects!(unique_index_over_a_column_the_run_adds: unique_over_new_column_sqlite, unique_over_new_column_postgres);
+
+fn rows_a_new_check_rejects(p: Project) {
+    let p = p.seeded();
+    let bad = p.add_change("short_titles", &[], |s| {
+        let named = s.dialect == cms_db::Dialect::Postgres;
+        table_mut(s, "posts").checks.push(cms_db::schema::Check {
+            name: named.then(|| "posts_title_short".to_string()),
+            expression: "length(title) < 5".into(),
+        });
+    });
+    let t = refused(&p);
+    assert!(
+        t.contains(&bad) && t.contains("rows-failing-check") && t.contains("3 row(s) of posts fail the new check"),
+        "{t}"
+    );
+    assert_eq!(p.state_of(&bad), "pending");
+}
+both_dialects!(rows_a_new_check_rejects: check_sqlite, check_postgres);
+
+#[test]
+fn values_a_type_change_cannot_convert_on_postgresql() {
+    let Some(p) = Project::postgres() else { return };
+    let p = p.seeded();
+    p.execute("UPDATE posts SET excerpt = '12' WHERE status = 'draft'");
+    let bad = p.add_migration(
+        "excerpt_int",
+        "ALTER TABLE \"posts\" ALTER COLUMN \"excerpt\" SET DATA TYPE integer USING \"excerpt\"::integer;",
+    );
+    let t = refused(&p);
+    assert!(
+        t.contains(&bad)
+            && t.contains("unconvertible-values: 2 value(s) of posts.excerpt do not convert from text to integer"),
+        "{t}"
+    );
+    // A USING expression of its own is tried as it is written, in a savepoint.
+    std::fs::write(
+        p.folder().join(format!("{bad}.sql")),
+        "ALTER TABLE \"posts\" ALTER COLUMN \"excerpt\" SET DATA TYPE integer USING (\"excerpt\" || '0')::integer;",
+    )
+    .unwrap();
+    let t = refused(&p);
+    assert!(t.contains("with USING") && t.contains("invalid input syntax for type integer"), "{t}");
+    // Values that convert go through.
+    p.execute("UPDATE posts SET excerpt = '7'");
+    p.xtask(&["migrate"]).assert().success();
+    assert_eq!(p.state_of(&bad), "applied");
+}
+
+#[test]
+fn sqlite_type_changes_cannot_fail_and_say_so() {
+    let p = Project::sqlite().seeded();
+    let tag = p.add_change("excerpt_int", &[], |s| {
+        table_mut(s, "posts").columns.iter_mut().find(|c| c.name == "excerpt").unwrap().data_type = "INTEGER".into();
+    });
+    let out = p.xtask(&["migrate"]).output().unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("SQLite converts by type affinity"), "{t}");
+    assert_eq!(p.state_of(&tag), "applied");
+}
