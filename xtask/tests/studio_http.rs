@@ -433,6 +433,8 @@ fn every_route_answers(p: &Project) {
         assert_eq!(r.status, 200, "{path}: {}", r.body);
         assert!(r.header("content-security-policy").is_some_and(|c| c.contains("script-src 'self'")), "{path}");
     }
+    // After the table list counted, the grid shows the count.
+    assert!(s.get("/").status == 200 && s.get("/t/pages").body.contains(" · 3 rows"), "{}", s.get("/t/pages").body);
     assert!(s.get("/schema.svg").body.starts_with("<svg"));
     assert_eq!(s.get("/schema.svg").header("content-type"), Some("image/svg+xml"));
     let schema = s.get("/schema").body;

@@ -249,6 +249,48 @@ impl Db {
         Ok((catalog, counts))
     }
 
+    /// The row count of one table when it costs next to nothing: SQLite's kept count while
+    /// it is still valid (never a new count of a large table), PostgreSQL's estimate (exact
+    /// up to [`EXACT_COUNT_LIMIT`] rows).
+    pub fn cheap_count(&self, catalog: &Catalog, table: &str) -> Option<Count> {
+        let rel = catalog.relation(table).filter(|r| r.kind == Kind::Table)?;
+        match self.dialect {
+            Dialect::Sqlite => {
+                let mut guard = self.sqlite_counts.try_lock().ok()?;
+                let SqliteCounts { conn, cached } = guard.as_mut()?;
+                let (version, schema, counts) = cached.as_ref()?;
+                let now = conn.query("PRAGMA data_version", &[]).ok()?.first()?.first()?.int()?;
+                (now == *version && *schema == catalog.version).then(|| counts.get(table).copied()).flatten()
+            }
+            Dialect::Postgres => {
+                let target = relation_sql(Dialect::Postgres, &rel.name);
+                self.read(|tx, _| {
+                    let rows = tx.query(
+                        "SELECT c.reltuples::float8 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE n.nspname = $1 AND c.relname = $2",
+                        &[Value::from(rel.name.schema.as_str()), Value::from(rel.name.name.as_str())],
+                    )?;
+                    let mut estimate = match rows.first().and_then(|r| r.first()) {
+                        Some(Value::Real(f)) => *f,
+                        _ => -1.0,
+                    };
+                    if estimate < 0.0 {
+                        estimate = planner_estimate(tx, &target)?;
+                    }
+                    if estimate > EXACT_COUNT_LIMIT {
+                        return Ok(Count { rows: Some(estimate.round() as u64), estimated: true });
+                    }
+                    let n = tx.query(&format!("SELECT count(*) FROM {target}"), &[])?;
+                    Ok(Count {
+                        rows: n.first().and_then(|r| r.first()).and_then(Value::int).map(|n| n as u64),
+                        estimated: false,
+                    })
+                })
+                .ok()
+            }
+        }
+    }
+
     /// SQLite: exact `count(*)` of every table in one snapshot, reused while no connection
     /// has committed anything since (`PRAGMA data_version`) and the schema is the same.
     fn sqlite_table_counts(&self, catalog: &Catalog) -> Result<BTreeMap<String, Count>, StudioError> {

@@ -229,7 +229,7 @@ async fn grid(State(app): State<Arc<App>>, Path(table): Path<String>, RawQuery(q
             rows,
             has_prev,
             has_next,
-            count: None,
+            count: if request.filters.is_empty() { app.db.cheap_count(&catalog, &table) } else { None },
             notice,
             elapsed: started.elapsed(),
         };
