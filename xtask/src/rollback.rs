@@ -362,7 +362,7 @@ fn execute(
     drop(lock_driver);
     let mut conn = cms_db::connection::connect(url)?;
     // Under the lock: nobody migrated or rolled back meanwhile.
-    let now = Status::compute(set, &cms_db::connection::applied_migrations(&mut conn)?);
+    let now = Status::compute(set, &cms_db::migrate::migrator::applied_rows(&mut conn)?);
     if applied_indexes(&now) != applied {
         bail!("another migrate or rollback changed this database meanwhile; nothing was changed; run rollback again");
     }

@@ -473,52 +473,6 @@ fn abbreviated(sql: &str) -> String {
     }
 }
 
-// --- drizzle's bookkeeping rows through any connection ---------------------------------------
-// Added for the web app's health check, which reads them on a pooled connection.
-
-/// The rows of `__drizzle_migrations` in the order they were written (none without the table),
-/// read through any [`Sql`] connection; our extra `name` and `applied_at` columns may be absent
-/// (rows drizzle-orm wrote).
-pub fn applied_migrations(conn: &mut dyn Sql) -> Result<Vec<crate::migrate::plan::AppliedRow>, DbError> {
-    use crate::migrate::migrator::{MIGRATIONS_SCHEMA, MIGRATIONS_TABLE};
-    let (columns_sql, table, order) = match conn.dialect() {
-        Dialect::Sqlite => (
-            format!("SELECT name FROM pragma_table_info('{MIGRATIONS_TABLE}')"),
-            format!("\"{MIGRATIONS_TABLE}\""),
-            "rowid",
-        ),
-        Dialect::Postgres => (
-            format!(
-                "SELECT column_name::text FROM information_schema.columns
-                  WHERE table_schema = '{MIGRATIONS_SCHEMA}' AND table_name = '{MIGRATIONS_TABLE}'"
-            ),
-            format!("\"{MIGRATIONS_SCHEMA}\".\"{MIGRATIONS_TABLE}\""),
-            "id",
-        ),
-    };
-    let columns: Vec<String> =
-        conn.query(&columns_sql, &[])?.into_iter().filter_map(|r| r.into_iter().next()?.into_text()).collect();
-    if columns.is_empty() {
-        return Ok(Vec::new());
-    }
-    let has = |c: &str| columns.iter().any(|x| x == c);
-    let sql = format!(
-        "SELECT hash, CAST(created_at AS bigint), {}, {} FROM {table} ORDER BY {order}",
-        if has("name") { "name" } else { "CAST(NULL AS text)" },
-        if has("applied_at") { "CAST(applied_at AS bigint)" } else { "CAST(NULL AS bigint)" },
-    );
-    Ok(conn
-        .query(&sql, &[])?
-        .into_iter()
-        .map(|r| crate::migrate::plan::AppliedRow {
-            hash: r.first().and_then(Value::text).unwrap_or_default().to_string(),
-            created_at: r.get(1).and_then(Value::int),
-            name: r.get(2).and_then(Value::text).map(str::to_string),
-            applied_at: r.get(3).and_then(Value::int),
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

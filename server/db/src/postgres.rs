@@ -11,7 +11,6 @@ use crate::error::DbError;
 use crate::migrate::journal::Dialect;
 use crate::migrate::migrator::{
     aftermath, applied_once_index_sql, applied_twice, Driver, MigrationLock, Prepared, Record, MIGRATIONS_SCHEMA,
-    MIGRATIONS_TABLE,
 };
 use crate::migrate::plan::AppliedRow;
 use crate::migrate::statements::{leaves_transaction_open, RunMode};
@@ -228,33 +227,7 @@ impl Driver for PostgresDriver {
     }
 
     fn applied(&mut self) -> Result<Vec<AppliedRow>, DbError> {
-        let e = db_err("reading drizzle.__drizzle_migrations");
-        let cols: Vec<String> = self
-            .client
-            .query(
-                "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
-                &[&MIGRATIONS_SCHEMA, &MIGRATIONS_TABLE],
-            )
-            .map_err(&e)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        if cols.is_empty() {
-            return Ok(Vec::new());
-        }
-        let has = |c: &str| cols.iter().any(|x| x == c);
-        let sql = format!(
-            "SELECT hash, created_at::bigint, {}, {} FROM {QUALIFIED} ORDER BY id",
-            if has("name") { "name" } else { "NULL::text" },
-            if has("applied_at") { "applied_at::bigint" } else { "NULL::bigint" },
-        );
-        Ok(self
-            .client
-            .query(&sql, &[])
-            .map_err(&e)?
-            .iter()
-            .map(|r| AppliedRow { hash: r.get(0), created_at: r.get(1), name: r.get(2), applied_at: r.get(3) })
-            .collect())
+        crate::migrate::migrator::applied_rows(&mut self.client)
     }
 
     fn prepare_bookkeeping(&mut self) -> Result<(), DbError> {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::config::DbConfig;
-use rusqlite::{params, types::Value, Connection, OpenFlags};
+use rusqlite::{params, Connection, OpenFlags};
 
 use crate::error::DbError;
 use crate::migrate::journal::Dialect;
@@ -240,51 +240,16 @@ pub(crate) fn now_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-fn as_i64(v: Value) -> Option<i64> {
-    match v {
-        Value::Integer(i) => Some(i),
-        Value::Real(f) => Some(f as i64),
-        Value::Text(t) => t.trim().parse::<f64>().ok().map(|f| f as i64),
-        _ => None,
-    }
-}
-
 impl Driver for SqliteDriver {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
     }
 
     fn applied(&mut self) -> Result<Vec<AppliedRow>, DbError> {
-        let Some(conn) = &self.conn else {
-            return Ok(Vec::new());
-        };
-        let e = db_err("reading __drizzle_migrations");
-        let mut cols =
-            conn.prepare(&format!("SELECT name FROM pragma_table_info('{MIGRATIONS_TABLE}')")).map_err(&e)?;
-        let cols: Vec<String> = cols.query_map([], |r| r.get(0)).map_err(&e)?.collect::<Result<_, _>>().map_err(&e)?;
-        if cols.is_empty() {
-            return Ok(Vec::new());
+        match &mut self.conn {
+            Some(conn) => crate::migrate::migrator::applied_rows(conn),
+            None => Ok(Vec::new()),
         }
-        let has = |c: &str| cols.iter().any(|x| x == c);
-        let sql = format!(
-            "SELECT hash, created_at, {}, {} FROM \"{MIGRATIONS_TABLE}\" ORDER BY rowid",
-            if has("name") { "name" } else { "NULL" },
-            if has("applied_at") { "applied_at" } else { "NULL" },
-        );
-        let mut stmt = conn.prepare(&sql).map_err(&e)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(AppliedRow {
-                    hash: r.get::<_, String>(0)?,
-                    created_at: as_i64(r.get(1)?),
-                    name: r.get(2)?,
-                    applied_at: as_i64(r.get(3)?),
-                })
-            })
-            .map_err(&e)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&e)?;
-        Ok(rows)
     }
 
     fn prepare_bookkeeping(&mut self) -> Result<(), DbError> {

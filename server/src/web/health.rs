@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 
 use crate::web::pool::Db;
 use crate::web::startup::MigrationState;
-use cms_db::connection::{applied_migrations, transaction, Sql, TxMode};
+use cms_db::connection::{transaction, Sql, TxMode};
 use cms_db::error::DbError;
+use cms_db::migrate::migrator::applied_rows;
 use cms_db::migrate::plan::Status;
 use cms_db::url::DatabaseUrl;
 use cms_db::MigrationSet;
@@ -77,7 +78,7 @@ fn migration_state(q: &mut dyn Sql, dir: &Path) -> Result<Migrations, DbError> {
         Ok(set) => set,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let rows = applied_migrations(q)?;
+    let rows = applied_rows(q)?;
     Ok(Ok(MigrationState::from_status(&Status::compute(&set, &rows))))
 }
 
