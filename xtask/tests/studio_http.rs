@@ -550,6 +550,17 @@ fn constraint_violations_are_put_in_words(p: &Project) {
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body.contains("still reference"), "{}", r.body);
     assert_eq!(p.count(&format!("SELECT count(*) FROM section_definitions WHERE id = '{def}'")), 1);
+    // A deferred foreign key (sites.default_environment_id) is checked at COMMIT.
+    let site = p.text("SELECT id FROM sites LIMIT 1");
+    let env = p.text(&format!("SELECT default_environment_id FROM sites WHERE id = '{site}'"));
+    let r = s.post("/t/sites/edit", &[("k", &key(&site)), ("c", "default_environment_id"), ("value", "no-such-env")]);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("Nothing was changed") && r.body.contains("environments"), "{}", r.body);
+    assert_eq!(p.text(&format!("SELECT default_environment_id FROM sites WHERE id = '{site}'")), env);
+    // The connection is usable afterwards (the refused commit left no transaction open).
+    let r = s.post("/t/pages/edit", &[("k", &k), ("c", "name"), ("value", "About")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    p.conn().execute("UPDATE pages SET name = 'About us' WHERE slug = 'about'", &[]).unwrap();
     assert_eq!(p.fingerprint(), before);
 }
 

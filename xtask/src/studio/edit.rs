@@ -232,8 +232,32 @@ fn relation<'c>(catalog: &'c Catalog, table: &str) -> Result<&'c Relation, Studi
     Ok(rel)
 }
 
+/// A deferred constraint (`DEFERRABLE INITIALLY DEFERRED`) is checked at COMMIT, after the
+/// statement itself succeeded: its refusal is put in words as well.
+fn at_commit<'a>(
+    db: &'a Db,
+    table: &'a str,
+    doing: Doing,
+    written: &'a [String],
+) -> impl FnOnce(StudioError) -> StudioError + 'a {
+    move |e| match e {
+        StudioError::Sql(message) => {
+            let catalog = db.cached_catalog();
+            match (violation(&message, doing), catalog.relation(table)) {
+                (Some(v), Some(rel)) => StudioError::Constraint(format!(
+                    "Nothing was changed: {} (The database said: {message})",
+                    words(&v, &catalog, rel, written)
+                )),
+                _ => StudioError::Sql(message),
+            }
+        }
+        other => other,
+    }
+}
+
 /// Sets one cell.
 pub fn update_cell(db: &Db, table: &str, key: &[Value], column: &str, input: &CellInput) -> Result<(), StudioError> {
+    let written = [column.to_string()];
     db.write(|tx, catalog| {
         let rel = relation(catalog, table)?;
         let col =
@@ -250,6 +274,7 @@ pub fn update_cell(db: &Db, table: &str, key: &[Value], column: &str, input: &Ce
         }
         Ok(())
     })
+    .map_err(at_commit(db, table, Doing::Writing, &written))
 }
 
 /// One field of the insert form.
@@ -263,6 +288,7 @@ pub struct Field {
 
 /// Inserts a row; the new row's key.
 pub fn insert_row(db: &Db, table: &str, fields: &[Field]) -> Result<Vec<Value>, StudioError> {
+    let sent: Vec<String> = fields.iter().filter(|f| !f.default).map(|f| f.column.clone()).collect();
     db.write(|tx, catalog| {
         let rel = relation(catalog, table)?;
         let mut values = Vec::new();
@@ -280,6 +306,7 @@ pub fn insert_row(db: &Db, table: &str, fields: &[Field]) -> Result<Vec<Value>, 
         let rows = tx.query(&q.sql, &q.params).map_err(|e| refused(e, Doing::Writing, catalog, rel, &written))?;
         rows.into_iter().next().ok_or_else(|| StudioError::Sql("the insert returned no row".into()))
     })
+    .map_err(at_commit(db, table, Doing::Writing, &sent))
 }
 
 /// Deletes rows by key; how many were deleted.
@@ -295,6 +322,7 @@ pub fn delete_rows(db: &Db, table: &str, keys: &[Vec<Value>]) -> Result<u64, Stu
         }
         Ok(n)
     })
+    .map_err(at_commit(db, table, Doing::Deleting, &[]))
 }
 
 /// Whether a text value is a JSON object or array (a JSON editor is offered for it).
