@@ -145,10 +145,14 @@ pub fn transaction<S: Sql + ?Sized, T, E: From<DbError>>(
     let result = f(&mut Dyn(open.0.as_deref_mut().expect("the transaction is open")));
     let conn = open.0.take().expect("the transaction is open");
     match result {
-        Ok(value) => {
-            conn.batch("COMMIT")?;
-            Ok(value)
-        }
+        Ok(value) => match conn.batch("COMMIT") {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                // A deferred constraint refused at COMMIT leaves an SQLite transaction open.
+                let _ = conn.batch("ROLLBACK");
+                Err(e.into())
+            }
+        },
         Err(e) => {
             let _ = conn.batch("ROLLBACK");
             Err(e)
@@ -476,6 +480,17 @@ fn abbreviated(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_commit_refused_by_a_deferred_key_rolls_back() {
+        let mut c = Connection::Sqlite(sqlite::open_in_memory().unwrap());
+        c.batch("CREATE TABLE p (id integer PRIMARY KEY); CREATE TABLE k (p integer REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)").unwrap();
+        let err = c.transaction(TxMode::Write, |tx| tx.execute("INSERT INTO k VALUES (7)", &[])).unwrap_err();
+        assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+        // The connection is usable again: no transaction was left open.
+        c.transaction(TxMode::Write, |tx| tx.execute("INSERT INTO p VALUES (1)", &[])).unwrap();
+        assert_eq!(c.query("SELECT count(*) FROM k", &[]).unwrap(), vec![vec![Value::Int(0)]]);
+    }
 
     #[test]
     fn placeholders_translate_outside_quotes() {

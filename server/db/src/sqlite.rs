@@ -29,7 +29,6 @@ enum Found {
 /// Refuses what cannot be an SQLite database (a folder, `/dev/null`, a FIFO, a text file), with
 /// what to do, before SQLite turns it into "disk I/O error" or an empty database.
 fn inspect(path: &Path) -> Result<Found, String> {
-    use std::io::Read as _;
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
@@ -40,26 +39,20 @@ fn inspect(path: &Path) -> Result<Found, String> {
             "it is {kind}, not a database file; point DATABASE_URL at an SQLite file (e.g. file:data/sqlite.db)"
         ));
     }
-    if meta.len() == 0 {
-        return Ok(Found::Database); // SQLite makes an empty file a new database
-    }
-    let mut header = Vec::with_capacity(16);
-    File::open(path)
-        .and_then(|f| f.take(16).read_to_end(&mut header))
-        .map_err(|e| format!("{e}; check the file's permissions"))?;
-    if header != SQLITE_HEADER {
-        return Err(
-            "it is not an SQLite database (it does not start with SQLite's header); check DATABASE_URL, or restore a backup with `cargo xtask restore`".into(),
-        );
-    }
+    // The header is left to SQLite (SQLITE_NOTADB, see `explain_open_error`): opening and
+    // closing the file here would drop every POSIX lock this process holds on it, the locks
+    // of its open SQLite connections included.
     Ok(Found::Database)
 }
 
-const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+const NOT_SQLITE: &str = "it is not an SQLite database (it does not start with SQLite's header); check DATABASE_URL, or restore a backup with `cargo xtask restore`";
 
 /// Says what a failed open means when SQLite cannot write next to the file: in WAL mode it
 /// needs to create `<name>-wal` and `<name>-shm` in the database's folder.
 fn explain_open_error(path: &Path, e: &rusqlite::Error) -> String {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+        return NOT_SQLITE.into();
+    }
     let readonly = matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied)
