@@ -214,6 +214,23 @@ pub fn columns(table: &str) -> &'static [&'static str] {
     all.get(table).unwrap_or_else(|| panic!("the CMS schema (cms_schema.rs) has no table `{table}`"))
 }
 
+/// What a row of `table` holds in `column` when the code writing it does not say: the column's
+/// default, NULL when it is nullable, `None` when it must be given (NOT NULL without a default).
+/// So a column added to the schema needs no change to the seed unless it must be given.
+pub fn implicit_value(table: &str, column: &str) -> Option<crate::connection::Value> {
+    use crate::connection::Value;
+    use crate::schema::declare::DefaultValue;
+    let t = definition().tables.iter().find(|t| t.name == table)?;
+    let c = t.columns.iter().find(|c| c.name == column)?;
+    match &c.default {
+        Some(DefaultValue::Text(s)) => Some(Value::Text(s.clone())),
+        Some(DefaultValue::Integer(i)) => Some(Value::Int(*i)),
+        Some(DefaultValue::Boolean(b)) => Some(Value::Int((*b).into())),
+        None if !c.not_null && !c.primary_key => Some(Value::Null),
+        None => None,
+    }
+}
+
 /// The table names, in declaration order.
 pub fn tables() -> Vec<&'static str> {
     definition().tables.iter().map(|t| t.name.as_str()).collect()

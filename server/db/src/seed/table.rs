@@ -23,8 +23,9 @@ impl Table {
         self.columns.iter().position(|c| *c == column)
     }
 
-    /// Adds a row given by column name. Every column must be given exactly once: anything else
-    /// is a bug in the caller, so it panics naming the table and the column.
+    /// Adds a row given by column name. A column not given gets its default, or NULL when it is
+    /// nullable ([`cms_schema::implicit_value`]); one that must be given, a column given twice or
+    /// one the schema lacks is a bug in the caller, so it panics naming the table and the column.
     pub fn push(&mut self, values: Vec<(&str, Value)>) {
         let name = self.name;
         let mut row = vec![None; self.columns.len()];
@@ -35,7 +36,10 @@ impl Table {
         let row = row
             .into_iter()
             .zip(self.columns)
-            .map(|(v, column)| v.unwrap_or_else(|| panic!("{name}: column `{column}` missing")))
+            .map(|(v, column)| {
+                v.or_else(|| cms_schema::implicit_value(name, column))
+                    .unwrap_or_else(|| panic!("{name}: column `{column}` missing"))
+            })
             .collect();
         self.rows.push(row);
     }
@@ -49,6 +53,8 @@ pub struct Layout {
     columns: &'static [&'static str],
     /// The schema position of each given value.
     positions: Vec<usize>,
+    /// Every column's value before the given ones are put in: defaults and NULLs.
+    implicit: Row,
 }
 
 impl Layout {
@@ -60,11 +66,17 @@ impl Layout {
             .iter()
             .map(|g| columns.iter().position(|c| c == g).unwrap_or_else(|| panic!("{name}: there is no column `{g}`")))
             .collect();
+        let mut implicit = Vec::with_capacity(columns.len());
         for (i, column) in columns.iter().enumerate() {
             let times = positions.iter().filter(|p| **p == i).count();
-            assert!(times == 1, "{name}: column `{column}` given {times} times, not once");
+            let fill = cms_schema::implicit_value(name, column);
+            assert!(
+                times == 1 || times == 0 && fill.is_some(),
+                "{name}: column `{column}` given {times} times, not once"
+            );
+            implicit.push(fill.unwrap_or(Value::Null));
         }
-        Layout { name, columns, positions }
+        Layout { name, columns, positions, implicit }
     }
 
     /// A table without rows, room for `capacity`.
@@ -75,7 +87,7 @@ impl Layout {
     /// The row of `values`, given in the layout's order.
     pub fn row<const N: usize>(&self, values: [Value; N]) -> Row {
         assert_eq!(N, self.positions.len(), "{}: {N} values for {} columns", self.name, self.positions.len());
-        let mut row = vec![Value::Null; N];
+        let mut row = self.implicit.clone();
         for (value, &at) in values.into_iter().zip(&self.positions) {
             row[at] = value;
         }
@@ -104,14 +116,26 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "locales: column `status` missing")]
-    fn a_missing_column_is_a_bug() {
-        Table::new("locales").push(vec![("code", "en".into()), ("name", "E".into()), ("created_at", 5.into())]);
+    #[should_panic(expected = "locales: column `name` missing")]
+    fn a_missing_column_that_must_be_given_is_a_bug() {
+        Table::new("locales").push(vec![("code", "en".into()), ("status", "active".into()), ("created_at", 5.into())]);
     }
 
     #[test]
-    #[should_panic(expected = "locales: column `status` given 0 times")]
-    fn a_layout_names_every_column() {
-        Layout::new("locales", &["name", "code", "created_at"]);
+    #[should_panic(expected = "locales: column `name` given 0 times")]
+    fn a_layout_names_every_column_that_must_be_given() {
+        Layout::new("locales", &["status", "code", "created_at"]);
+    }
+
+    #[test]
+    fn columns_not_given_get_their_default_or_null() {
+        // locales.status defaults to 'active'; posts.excerpt is nullable.
+        let mut t = Table::new("locales");
+        t.push(vec![("code", "en".into()), ("name", "E".into()), ("created_at", 5.into())]);
+        assert_eq!(t.rows[0][t.position("status").unwrap()], Value::from("active"));
+        let layout = Layout::new("locales", &["name", "code", "created_at"]);
+        assert_eq!(layout.row(["E".into(), "en".into(), 5.into()]), t.rows[0]);
+        assert_eq!(cms_schema::implicit_value("posts", "excerpt"), Some(Value::Null));
+        assert_eq!(cms_schema::implicit_value("posts", "title"), None);
     }
 }
