@@ -349,7 +349,12 @@ fn down_path(set: &MigrationSet, tag: &str) -> PathBuf {
 }
 
 /// Runs the steps on the live database under the migrate lock, each in one transaction with
-/// the deletion of its migration's bookkeeping row.
+/// the deletion of its migration's bookkeeping row. The runner is this module's, not the
+/// migrator driver's `apply` (which always writes a bookkeeping row, where a rollback deletes
+/// one); it runs a file the way the driver does (split and run mode from the migrator's
+/// statements module; SQLite foreign keys off around the transaction and `PRAGMA
+/// foreign_key_check` before the commit; self-managed files statement by statement), and the
+/// same text went through the driver on the scratch replay first.
 fn execute(
     url: &DatabaseUrl,
     set: &MigrationSet,
