@@ -556,14 +556,18 @@ fn a_body_over_the_size_cap_is_refused_with_or_without_content_length() {
 
 #[test]
 fn an_announced_length_is_not_allocated_up_front() {
-    // 1 PiB announced under a cap just as large, then 100 bytes and the connection closes:
-    // reserving what was announced would abort the process (no such memory).
+    // 512 GiB announced under the largest cap (1 TiB), then 100 bytes and the connection
+    // closes: reserving what was announced would abort the process (no such memory).
     let server = Server::start();
     let p = Project::migrated();
     let a = photo(120, 80, 20);
-    let liar = Reply { declared: Some(1 << 50), body: a[..100].to_vec(), ..Reply::image(&a) };
+    let liar = Reply { declared: Some(1 << 39), body: a[..100].to_vec(), ..Reply::image(&a) };
     p.manifest(&[entry("a.jpg", server.route("/a.jpg", vec![liar]))]);
-    assert_placeholder_after(&p, &["--retries", "0", "--max-bytes", &(1u64 << 51).to_string()], "broke off");
+    assert_placeholder_after(&p, &["--retries", "0", "--max-bytes", &(1u64 << 40).to_string()], "broke off");
+    // Beyond the largest cap: a usage error naming the flag, exit 2.
+    let out = p.xtask(&["seed-images", "--max-bytes", &(1u64 << 51).to_string()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-bytes"));
 }
 
 #[test]

@@ -61,8 +61,8 @@ pub struct Args {
     /// Seconds allowed to connect
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = positive_secs)]
     connect_timeout: f64,
-    /// The largest file accepted, in bytes
-    #[arg(long, value_name = "BYTES", default_value_t = 20 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    /// The largest file accepted, in bytes (at most 1 TiB)
+    #[arg(long, value_name = "BYTES", default_value_t = 20 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 40))]
     max_bytes: u64,
     /// Retries after a failed attempt (connection errors, timeouts, 5xx, 429)
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=20))]
