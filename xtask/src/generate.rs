@@ -12,7 +12,7 @@
 //! be written the first one is put back.
 
 use std::fs;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -449,7 +449,7 @@ impl RenameAnswers {
                         bail!("{e}; there is no terminal to ask on, so nothing was written");
                     }
                     for c in new {
-                        if ask(&format!("{c}: is it a rename (keeping the data)?"))? {
+                        if schema_plan::ask(&format!("{c}: is it a rename (keeping the data)?"))? {
                             self.accepted.push(c);
                         } else {
                             self.declined.push(c.rename_arg());
@@ -460,14 +460,6 @@ impl RenameAnswers {
             }
         }
     }
-}
-
-fn ask(question: &str) -> Result<bool> {
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
 // --- the journal ---------------------------------------------------------------------------

@@ -93,7 +93,8 @@ pub fn changes(from: &Schema, to: &Schema, rename_flags: &[String]) -> Result<(V
     }
 }
 
-fn ask(question: &str) -> Result<bool> {
+/// Asks a yes/no question on the terminal (default no).
+pub fn ask(question: &str) -> Result<bool> {
     eprint!("{question} [y/N] ");
     std::io::stderr().flush()?;
     let mut answer = String::new();

@@ -55,6 +55,18 @@ impl Statement {
     }
 }
 
+/// A foreign key action as Drizzle Kit writes it (`no action`, `cascade`, …), both dialects.
+fn action(a: crate::schema::model::Action) -> &'static str {
+    use crate::schema::model::Action;
+    match a {
+        Action::NoAction => "no action",
+        Action::Restrict => "restrict",
+        Action::Cascade => "cascade",
+        Action::SetNull => "set null",
+        Action::SetDefault => "set default",
+    }
+}
+
 /// The statements that turn `from` into `to` given `changes` (from [`diff::diff`]), in an
 /// order that works.
 pub fn render(dialect: Dialect, changes: &[Change], from: &Schema, to: &Schema) -> Vec<Statement> {

@@ -61,16 +61,6 @@ fn collation(c: &str) -> String {
     }
 }
 
-fn action(a: Action) -> &'static str {
-    match a {
-        Action::NoAction => "no action",
-        Action::Restrict => "restrict",
-        Action::Cascade => "cascade",
-        Action::SetNull => "set null",
-        Action::SetDefault => "set default",
-    }
-}
-
 fn deferrable(d: Deferrable) -> &'static str {
     match d {
         Deferrable::NotDeferrable => "",
@@ -162,8 +152,8 @@ fn foreign_key_sql(fk: &ForeignKey) -> String {
         "{}FOREIGN KEY ({}) REFERENCES {target} ON DELETE {} ON UPDATE {}{}",
         fk.name.as_ref().map(|n| format!("CONSTRAINT {} ", quote(n))).unwrap_or_default(),
         quote_list(&fk.columns),
-        action(fk.on_delete),
-        action(fk.on_update),
+        super::action(fk.on_delete),
+        super::action(fk.on_update),
         deferrable(fk.deferrable)
     )
 }

@@ -103,16 +103,6 @@ fn is_literal(expr: &str) -> bool {
         && (unsigned.parse::<f64>().is_ok() || unsigned.to_ascii_lowercase().starts_with("0x"))
 }
 
-fn action(a: Action) -> &'static str {
-    match a {
-        Action::NoAction => "no action",
-        Action::Restrict => "restrict",
-        Action::Cascade => "cascade",
-        Action::SetNull => "set null",
-        Action::SetDefault => "set default",
-    }
-}
-
 fn deferrable(d: Deferrable) -> &'static str {
     match d {
         Deferrable::NotDeferrable => "",
@@ -171,8 +161,8 @@ fn foreign_key_sql(fk: &ForeignKey) -> String {
         "{}FOREIGN KEY ({}) REFERENCES {target} ON UPDATE {} ON DELETE {}{}",
         constraint_prefix(&fk.name),
         quote_list(&fk.columns),
-        action(fk.on_update),
-        action(fk.on_delete),
+        super::action(fk.on_update),
+        super::action(fk.on_delete),
         deferrable(fk.deferrable)
     )
 }
