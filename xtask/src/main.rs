@@ -1,31 +1,22 @@
 //! `cargo xtask …`: the CMS's operations toolkit. This file only parses flags and dispatches;
-//! each command lives in its own module with a single `run`.
+//! each command lives in its own module under [`commands`] with a single `run`, and no command
+//! imports another: what two commands share is a library module here (backups, images,
+//! seeding, migration_analysis, schema_plan, …).
 
 #[macro_use]
 mod project;
-mod backup;
+mod commands;
+
+// Libraries the commands share; none of them is a command.
+mod backups;
 mod bench;
-mod bench_backup;
-mod bench_diff;
-mod bench_images;
-mod bench_preflight;
-mod check;
 mod confirm;
-mod diff;
 mod files;
 mod format;
-mod generate;
-mod lint;
-mod migrate;
-mod push;
-mod reset_complete;
-mod reset_data;
-mod restore;
-mod rollback;
+mod images;
+mod migration_analysis;
 mod schema_plan;
-mod seed;
-mod seed_images;
-mod status;
+mod seeding;
 mod studio;
 
 use std::process::ExitCode;
@@ -51,37 +42,37 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Apply pending migrations, each in its own transaction
-    Migrate(migrate::Args),
+    Migrate(commands::migrate::Args),
     /// What pending migrations will do to the data, before they run (errors, warnings; CI gate)
-    Lint(lint::Args),
+    Lint(commands::lint::Args),
     /// Undo the newest applied migration(s): a .down.sql, the engine's verified change, or the backup
-    Rollback(rollback::Args),
+    Rollback(commands::rollback::Args),
     /// Write the migration from the migrations folders to the code schema (both dialects), verified
-    Generate(generate::Args),
+    Generate(commands::generate::Args),
     /// Print the SQL between two schemas (database, migrations folder, SQL file, empty), verified
-    Diff(diff::Args),
+    Diff(commands::diff::Args),
     /// Development: make the database match the code schema directly (data-loss guard)
-    Push(push::Args),
+    Push(commands::push::Args),
     /// Show every migration as applied, pending, modified, missing or out of order
-    Status(status::Args),
+    Status(commands::status::Args),
     /// Exit non-zero when the database, the migrations folder and the code schema disagree (CI gate)
-    Check(check::Args),
+    Check(commands::check::Args),
     /// Seed the demo environment (idempotent; --seed N reproducible; --scale N large)
-    Seed(seed::Args),
+    Seed(commands::seed::Args),
     /// Download the sample images into uploads/images and register them (placeholders offline)
-    SeedImages(seed_images::Args),
+    SeedImages(commands::seed_images::Args),
     /// Delete every application row (keep schema and history), then seed
-    ResetData(reset_data::Args),
+    ResetData(commands::reset_data::Args),
     /// Wipe database, uploads/ and vector_index/; migrate; seed; fetch the images
-    ResetComplete(reset_complete::Args),
+    ResetComplete(commands::reset_complete::Args),
     /// Measure the toolkit's speed
-    Bench(bench::Args),
+    Bench(commands::bench::Args),
     /// Archive the database and uploads/ (list, verify, prune; retention for cron)
-    Backup(Box<backup::Args>),
+    Backup(Box<commands::backup::Args>),
     /// Verify a backup, take a safety backup, then swap it into place
-    Restore(restore::Args),
+    Restore(commands::restore::Args),
     /// Serve a local web UI to browse and edit the database (127.0.0.1:4983, token, --read-only)
-    Studio(studio::Args),
+    Studio(commands::studio::Args),
 }
 
 fn main() -> ExitCode {
@@ -100,22 +91,22 @@ fn main() -> ExitCode {
         ctx.announce_root();
     }
     let result = match cli.command {
-        Command::Migrate(args) => migrate::run(&ctx, args),
-        Command::Lint(args) => lint::run(&ctx, args),
-        Command::Rollback(args) => rollback::run(&ctx, args),
-        Command::Generate(args) => generate::run(&ctx, args),
-        Command::Diff(args) => diff::run(&ctx, args),
-        Command::Push(args) => push::run(&ctx, args),
-        Command::Status(args) => status::run(&ctx, args),
-        Command::Check(args) => check::run(&ctx, args),
-        Command::Seed(args) => seed::run(&ctx, args),
-        Command::SeedImages(args) => seed_images::run(&ctx, args),
-        Command::ResetData(args) => reset_data::run(&ctx, args),
-        Command::ResetComplete(args) => reset_complete::run(&ctx, args),
-        Command::Bench(args) => bench::run(&ctx, args),
-        Command::Backup(args) => backup::run(&ctx, *args),
-        Command::Restore(args) => restore::run(&ctx, args),
-        Command::Studio(args) => studio::run(&ctx, args),
+        Command::Migrate(args) => commands::migrate::run(&ctx, args),
+        Command::Lint(args) => commands::lint::run(&ctx, args),
+        Command::Rollback(args) => commands::rollback::run(&ctx, args),
+        Command::Generate(args) => commands::generate::run(&ctx, args),
+        Command::Diff(args) => commands::diff::run(&ctx, args),
+        Command::Push(args) => commands::push::run(&ctx, args),
+        Command::Status(args) => commands::status::run(&ctx, args),
+        Command::Check(args) => commands::check::run(&ctx, args),
+        Command::Seed(args) => commands::seed::run(&ctx, args),
+        Command::SeedImages(args) => commands::seed_images::run(&ctx, args),
+        Command::ResetData(args) => commands::reset_data::run(&ctx, args),
+        Command::ResetComplete(args) => commands::reset_complete::run(&ctx, args),
+        Command::Bench(args) => commands::bench::run(&ctx, args),
+        Command::Backup(args) => commands::backup::run(&ctx, *args),
+        Command::Restore(args) => commands::restore::run(&ctx, args),
+        Command::Studio(args) => commands::studio::run(&ctx, args),
     };
     match result {
         Ok(code) => code,

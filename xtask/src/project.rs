@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use cms_db::config::{database_url, project_root, RootSource, Source};
+use cms_db::migrate::migrator;
+use cms_db::migrate::plan::Status;
 use cms_db::{DatabaseUrl, MigrationSet};
 
 pub struct Context {
@@ -48,6 +50,16 @@ impl Context {
     }
 
     /// A path for messages: relative to the root when inside it.
+    /// The configured database, its migrations folder and what is applied, read without
+    /// changing anything (a missing SQLite file reads as empty): status, check and push.
+    pub fn migration_status(&self, migrations: Option<&Path>) -> Result<(DatabaseUrl, MigrationSet, Status)> {
+        let (url, _) = self.database_url()?;
+        let set = self.migrations(migrations, &url)?;
+        let mut driver = cms_db::driver(&url, true)?;
+        let status = migrator::status(driver.as_mut(), &set)?;
+        Ok((url, set, status))
+    }
+
     pub fn show(&self, path: &Path) -> String {
         path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
     }

@@ -1,5 +1,4 @@
-//! `cargo xtask studio [--port 4983] [--read-only] [--host 127.0.0.1] [--statement-timeout SECS]`:
-//! a local web UI to browse and edit the configured database, safe by default (see
+//! The studio (`cargo xtask studio`): a local web UI to browse and edit the configured database, safe by default (see
 //! [`security`]): loopback only, a fresh token per launch that becomes an HttpOnly
 //! SameSite=Strict cookie, the `Host` header checked, writes and console requests only from
 //! its own pages with a CSRF token, and `--read-only`.
@@ -11,52 +10,30 @@
 //! - [`relations`]: foreign-key links, referencing rows, the cascade a delete would run;
 //! - [`edit`]: cell edits, inserts and deletes, constraint errors in words;
 //! - [`console`]: the SQL console; [`export`]: CSV and JSON;
-//! - [`diagram`]: the schema as SVG; [`pages`]: the HTML; [`routes`]: the handlers;
-//! - [`bench`]: `cargo xtask bench studio`.
+//! - [`diagram`]: the schema as SVG; [`pages`]: the HTML; [`routes`]: the handlers.
 
-pub mod bench;
 mod browse;
-mod catalog;
+pub mod catalog;
 mod console;
 mod db;
 mod diagram;
 mod edit;
 mod error;
 mod export;
-mod pages;
-mod query;
-mod relations;
+pub mod pages;
+pub mod query;
+pub mod relations;
 mod routes;
 mod security;
 
 use std::future::Future;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
 use cms_db::DatabaseUrl;
-
-use crate::project::Context;
-
-#[derive(clap::Args)]
-pub struct Args {
-    /// Port to listen on (0: any free port)
-    #[arg(long, default_value_t = 4983)]
-    port: u16,
-    /// Open the database read-only and hide every write control
-    #[arg(long)]
-    read_only: bool,
-    /// Address to listen on; anything but a loopback address exposes the database to the
-    /// network (a warning says so)
-    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
-    host: IpAddr,
-    /// Time limit of every statement, the SQL console's included
-    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    statement_timeout: u64,
-}
 
 /// How a studio is served.
 #[derive(Clone, Debug)]
@@ -78,22 +55,8 @@ impl Default for Options {
     }
 }
 
-pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
-    let (url, _) = ctx.database_url()?;
-    let options = Options {
-        host: args.host,
-        port: args.port,
-        read_only: args.read_only,
-        statement_timeout: Duration::from_secs(args.statement_timeout),
-    };
-    if !options.host.is_loopback() {
-        eprintln!(
-            "warning: studio listens on {} (not loopback): anyone who can reach this machine and learns the token can \
-             read{} the database, and http carries the token unencrypted",
-            options.host,
-            if options.read_only { "" } else { " and change" }
-        );
-    }
+/// Serves the studio on `url` until Ctrl-C, printing its address (with the token) on stdout.
+pub fn serve_until_ctrl_c(url: DatabaseUrl, options: Options) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
         let studio = Studio::bind(url, options).await?;
@@ -104,8 +67,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             if studio.app.db.read_only { " read-only" } else { "" }
         );
         studio.serve(shutdown_signal()).await
-    })?;
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// A studio bound to its port, not yet serving.
