@@ -11,6 +11,7 @@ mod commands;
 mod backups;
 mod bench;
 mod confirm;
+mod durable;
 mod files;
 mod format;
 mod images;

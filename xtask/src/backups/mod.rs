@@ -25,6 +25,7 @@ use anyhow::{bail, Context as _, Result};
 use chrono::{SubsecRound, Utc};
 use cms_db::DatabaseUrl;
 
+use crate::durable::sync_dir;
 use crate::project::Context;
 use archive::{ArchiveWriter, Codec};
 use manifest::{Manifest, Member, MemberKind, Migrations, FORMAT_VERSION, HEADER_PATH, POSTGRES_MEMBER, SQLITE_MEMBER};
@@ -259,10 +260,6 @@ fn publish(tmp: &Path, dir: &Path, mut name: ArchiveName) -> Result<PathBuf> {
             }
         }
     }
-}
-
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing the folder {}", dir.display()))
 }
 
 /// One entry of uploads/ to archive: its member (path, type, size when listed) and file.

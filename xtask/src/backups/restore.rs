@@ -21,6 +21,7 @@ use crate::backups::leftovers::{self, RestoreTemps};
 use crate::backups::manifest::{MemberKind, POSTGRES_MEMBER, SQLITE_MEMBER};
 use crate::backups::{self as backup, archive, child, lock, pause, snapshot, CreateOptions};
 use crate::confirm::confirm;
+use crate::durable;
 use crate::files::{open_by_others, postgres_sessions, remove_file_if_present, suffixed};
 use crate::project::Context;
 
@@ -337,7 +338,7 @@ pub fn restore(ctx: &Context, args: &RestoreOptions) -> Result<ExitCode> {
     };
     if !staged_uploads.exists() {
         fs::create_dir_all(&staged_uploads)?;
-        backup::sync_dir(staging.path())?;
+        durable::sync_dir(staging.path())?;
     }
     record.save(&ctx.root)?;
     // From here the record owns the staging folder: an interrupted run leaves it for the next
@@ -385,11 +386,11 @@ fn swap(ctx: &Context, url: &DatabaseUrl, record: &mut intent::Intent) -> Result
                             .with_context(|| format!("moving {} aside", live.display()))?;
                     }
                 }
-                backup::sync_dir(parent)?;
+                durable::sync_dir(parent)?;
             }
             fs::rename(&staged, &database)
                 .with_context(|| format!("moving the restored database to {}", database.display()))?;
-            backup::sync_dir(parent)?;
+            durable::sync_dir(parent)?;
             record.step(root, |s| s.database_swapped = true)?;
         }
         (DatabaseUrl::Postgres { url: raw }, intent::Target::Postgresql { dump, .. }) => {
@@ -412,7 +413,7 @@ fn swap(ctx: &Context, url: &DatabaseUrl, record: &mut intent::Intent) -> Result
     }
     intent::pause_point("restore:after-old-uploads-aside");
     fs::rename(&record.staged_uploads, &record.uploads).context("moving the restored uploads/ into place")?;
-    backup::sync_dir(root)?;
+    durable::sync_dir(root)?;
     record.step(root, |s| s.uploads_swapped = true)?;
     Ok(())
 }
@@ -497,7 +498,7 @@ fn sync_dirs(dir: &Path) -> Result<()> {
             sync_dirs(&e.path())?;
         }
     }
-    backup::sync_dir(dir)
+    durable::sync_dir(dir)
 }
 
 fn dialect_of(member: &str) -> &'static str {

@@ -12,7 +12,7 @@
 //! be written the first one is put back.
 
 use std::fs;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -24,6 +24,7 @@ use cms_db::schema::{sql, verify, Dialect, Schema};
 use cms_db::{DatabaseUrl, MigrationSet};
 use serde_json::{Map, Value};
 
+use crate::durable;
 use crate::project::{utc, Context};
 use crate::schema_plan;
 
@@ -621,15 +622,12 @@ struct Written {
 impl Written {
     fn undo(&self) -> Result<()> {
         let dir = self.journal_path.parent().context("the journal has a folder")?;
-        let mut tmp = tempfile::Builder::new().prefix(".journal.").tempfile_in(dir)?;
-        tmp.write_all(&self.old_journal)?;
-        tmp.as_file().sync_all()?;
+        let tmp = durable::staged(dir, ".journal.", ".tmp", &self.old_journal)?;
         set_mode_like(tmp.path(), &self.journal_path);
-        tmp.persist(&self.journal_path).map_err(|e| e.error)?;
+        durable::persist(tmp, &self.journal_path)?;
         fs::remove_file(&self.sql_path)?;
-        sync_dir(dir);
         if let Some(parent) = self.sql_path.parent() {
-            sync_dir(parent);
+            durable::sync_dir(parent)?;
         }
         Ok(())
     }
@@ -646,12 +644,7 @@ fn write_migration(dir: &Path, tag: &str, text: &str, journal: &str, old_journal
         bail!("{} already exists", sql_path.display());
     }
     let temp = |folder: &Path, prefix: &str, bytes: &[u8]| -> Result<tempfile::NamedTempFile> {
-        let mut f = tempfile::Builder::new()
-            .prefix(prefix)
-            .tempfile_in(folder)
-            .with_context(|| format!("cannot create a file in {} (is it writable?)", folder.display()))?;
-        f.write_all(bytes).with_context(|| format!("writing into {}", folder.display()))?;
-        f.as_file().sync_all()?;
+        let f = durable::staged(folder, prefix, ".tmp", bytes)?;
         set_mode_like(f.path(), &journal_path);
         Ok(f)
     };
@@ -664,8 +657,9 @@ fn write_migration(dir: &Path, tag: &str, text: &str, journal: &str, old_journal
         let _ = fs::remove_file(&sql_path);
         return Err(anyhow::Error::new(e.error).context(format!("replacing {}", journal_path.display())));
     }
-    sync_dir(dir);
-    sync_dir(&meta);
+    // Both names are in place; a folder that cannot be synced is not a reason to undo them.
+    let _ = durable::sync_dir(dir);
+    let _ = durable::sync_dir(&meta);
     Ok(Written { sql_path, journal_path, old_journal: old_journal.to_vec() })
 }
 
@@ -674,12 +668,6 @@ fn set_mode_like(path: &Path, like: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(like).map(|m| m.permissions().mode() & 0o777).unwrap_or(0o644);
     let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode));
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
 }
 
 fn now_ms() -> i64 {

@@ -1,33 +1,19 @@
-//! Writing a file into `uploads/images` atomically: a temporary name in the same folder, write,
-//! fsync, rename over the final name, fsync the folder. An interrupted run leaves at most a
+//! Writing a file into `uploads/images` atomically ([`crate::durable`]: a temporary name in the
+//! same folder, write, fsync, rename over the final name, fsync the folder). An interrupted run leaves at most a
 //! temporary file (a dot name that no manifest name can take), never a partial file under the
 //! final name; on any error the temporary file is removed.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 
 use super::manifest::validate_file_name;
+use crate::durable;
 
 /// Temporary files start with this; manifest names cannot start with a dot.
 const TEMP_PREFIX: &str = ".seed-images-";
-
-/// Removes the temporary file unless it was renamed into place.
-struct TempFile {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
 
 /// The final path of `name` inside `dir`, refusing anything that could leave `dir`.
 pub fn final_path(dir: &Path, name: &str) -> Result<PathBuf> {
@@ -51,26 +37,9 @@ fn write_atomic_then(
     before_rename: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
     let target = final_path(dir, name)?;
-    let mut temp = None;
-    for _ in 0..16 {
-        let path = dir.join(format!("{TEMP_PREFIX}{}-{:016x}.{name}.tmp", std::process::id(), fastrand::u64(..)));
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(file) => {
-                temp = Some((TempFile { path, keep: false }, file));
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot create a temporary file in {}", dir.display())),
-        }
-    }
-    let (mut guard, mut file) = temp.context("cannot find a free temporary file name")?;
-    file.write_all(bytes).with_context(|| format!("writing {}", guard.path.display()))?;
-    file.sync_all().with_context(|| format!("fsync of {}", guard.path.display()))?;
-    drop(file);
-    before_rename(&guard.path)?;
-    fs::rename(&guard.path, &target).with_context(|| format!("renaming into {}", target.display()))?;
-    guard.keep = true;
-    File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("fsync of {}", dir.display()))?;
+    let tmp = durable::staged(dir, &format!("{TEMP_PREFIX}{}-", std::process::id()), &format!(".{name}.tmp"), bytes)?;
+    before_rename(tmp.path())?;
+    durable::persist(tmp, &target)?;
     Ok(target)
 }
 

@@ -32,6 +32,7 @@ use crate::backups::leftovers::RestoreTemps;
 use crate::backups::lock::{self, LockHeld};
 use crate::backups::manifest::{Manifest, MemberKind, POSTGRES_MEMBER, SQLITE_MEMBER};
 use crate::backups::{self as backup, archive};
+use crate::durable;
 use crate::files::{remove_file_if_present, suffixed};
 use crate::project::Context;
 
@@ -168,14 +169,9 @@ impl Intent {
         let dir = home(root);
         backup::prepare_dir(&dir)?;
         // Named with our pid, like every temp (see crate::backups::leftovers).
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!("{RECORD_FILE}.tmp-{}-", std::process::id()))
-            .tempfile_in(&dir)
-            .with_context(|| format!("writing the restore record in {}", dir.display()))?;
-        tmp.write_all(&serde_json::to_vec_pretty(self)?)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(record_path(root)).map_err(|e| e.error).context("writing the restore record")?;
-        backup::sync_dir(&dir)
+        let prefix = format!("{RECORD_FILE}.tmp-{}-", std::process::id());
+        durable::replace(&record_path(root), &prefix, &serde_json::to_vec_pretty(self)?)
+            .context("writing the restore record")
     }
 
     /// Records one more step.
@@ -464,7 +460,7 @@ pub fn finish(root: &Path, r: &Intent, pg_url: Option<&str>) -> Result<()> {
             fs::rename(&r.uploads, &r.old_uploads).context("moving the old uploads/ aside")?;
         }
         fs::rename(&r.staged_uploads, &r.uploads).context("moving the restored uploads/ into place")?;
-        backup::sync_dir(root)?;
+        durable::sync_dir(root)?;
     }
     clean_up(root, r)
 }
@@ -512,7 +508,7 @@ pub fn undo(root: &Path, r: &Intent, pg_url: Option<&str>) -> Result<()> {
                     fs::rename(&aside, suffixed(database, suffix))?;
                 }
             }
-            backup::sync_dir(database.parent().unwrap_or(Path::new(".")))?;
+            durable::sync_dir(database.parent().unwrap_or(Path::new(".")))?;
         }
         Target::Postgresql { .. } => {
             if !matches!(state, DbState::Untouched) {
@@ -535,7 +531,7 @@ pub fn undo(root: &Path, r: &Intent, pg_url: Option<&str>) -> Result<()> {
             fs::rename(&r.uploads, &restored).context("moving the restored uploads/ away")?;
         }
         fs::rename(&r.old_uploads, &r.uploads).context("putting the old uploads/ back")?;
-        backup::sync_dir(root)?;
+        durable::sync_dir(root)?;
     }
     clean_up(root, r)
 }
@@ -579,5 +575,5 @@ fn clean_up(root: &Path, r: &Intent) -> Result<()> {
         fs::remove_dir_all(&r.staging).with_context(|| format!("removing {}", r.staging.display()))?;
     }
     remove_file_if_present(&record_path(root))?;
-    backup::sync_dir(&home(root))
+    durable::sync_dir(&home(root))
 }
