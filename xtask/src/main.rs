@@ -85,6 +85,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Commands that write into the project's folders (backups/, uploads/, data/) or replace
+    // its data need a project; the others also run on absolute paths from anywhere.
+    let writes_project = matches!(
+        cli.command,
+        Command::ResetComplete(_)
+            | Command::ResetData(_)
+            | Command::Restore(_)
+            | Command::Rollback(_)
+            | Command::Migrate(_)
+            | Command::Backup(_)
+            | Command::Seed(_)
+            | Command::SeedImages(_)
+    );
+    if writes_project {
+        if let Err(err) = ctx.require_project() {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    }
     if matches!(
         cli.command,
         Command::ResetComplete(_) | Command::ResetData(_) | Command::Restore(_) | Command::Rollback(_)

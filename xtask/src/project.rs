@@ -9,27 +9,49 @@ use cms_db::migrate::plan::Status;
 use cms_db::{DatabaseUrl, MigrationSet};
 
 pub struct Context {
-    /// Every path resolves against it; found at run time (see `project_root`).
+    /// Every path resolves against it; found at run time (see `project_root`). Outside any
+    /// project, the current directory (see [`Context::require_project`]).
     pub root: PathBuf,
-    pub root_source: RootSource,
+    root_source: Result<RootSource, String>,
     database_url_flag: Option<String>,
 }
 
 impl Context {
+    /// The project around us. Outside any project the commands that only read what they are
+    /// given (diff, status, check, lint, generate, push, studio with absolute paths or a URL)
+    /// still run, relative paths resolving against the current directory; the others call
+    /// [`Context::require_project`].
     pub fn new(database_url_flag: Option<String>) -> Result<Context> {
-        let (root, root_source) = project_root()?;
+        let (root, root_source) = match project_root() {
+            Ok((root, source)) => (root, Ok(source)),
+            Err(e) => {
+                let cwd = std::env::current_dir().context("cannot read the current directory")?;
+                (cwd, Err(e.to_string()))
+            }
+        };
         Ok(Context { root, root_source, database_url_flag })
     }
 
     /// A context rooted at `root` (tests).
     #[cfg(test)]
     pub fn at(root: PathBuf) -> Context {
-        Context { root, root_source: RootSource::Environment, database_url_flag: None }
+        Context { root, root_source: Ok(RootSource::Environment), database_url_flag: None }
+    }
+
+    /// An error unless a project root was found: for the commands that write into the
+    /// project's folders (backups/, uploads/, data/) or replace its data.
+    pub fn require_project(&self) -> Result<()> {
+        match &self.root_source {
+            Ok(_) => Ok(()),
+            Err(e) => anyhow::bail!("{e}"),
+        }
     }
 
     /// The first line of a command that changes or deletes data: which project it acts on.
     pub fn announce_root(&self) {
-        crate::out!("project    {} (from {})", self.root.display(), self.root_source);
+        if let Ok(source) = &self.root_source {
+            crate::out!("project    {} (from {})", self.root.display(), source);
+        }
     }
 
     pub fn database_url(&self) -> Result<(DatabaseUrl, Source)> {
@@ -42,14 +64,18 @@ impl Context {
     pub fn migrations(&self, flag: Option<&Path>, url: &DatabaseUrl) -> Result<MigrationSet> {
         let dir = match flag {
             Some(d) => self.root.join(d),
-            None => self.root.join(url.dialect().default_folder()),
+            None => {
+                if let Err(e) = &self.root_source {
+                    anyhow::bail!("{e}; or name the migrations folder with --migrations DIR");
+                }
+                self.root.join(url.dialect().default_folder())
+            }
         };
         let set = MigrationSet::load(&dir).with_context(|| "cannot load the migrations".to_string())?;
         set.expect_dialect(url.dialect())?;
         Ok(set)
     }
 
-    /// A path for messages: relative to the root when inside it.
     /// The configured database, its migrations folder and what is applied, read without
     /// changing anything (a missing SQLite file reads as empty): status, check and push.
     pub fn migration_status(&self, migrations: Option<&Path>) -> Result<(DatabaseUrl, MigrationSet, Status)> {
@@ -60,6 +86,7 @@ impl Context {
         Ok((url, set, status))
     }
 
+    /// A path for messages: relative to the root when inside it.
     pub fn show(&self, path: &Path) -> String {
         path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
     }

@@ -367,3 +367,53 @@ fn out_of_order_needs_the_flag() {
     p.xtask(&["migrate", "--allow-out-of-order"]).assert().success().stdout(predicate::str::contains(tag.as_str()));
     p.xtask(&["check", "--no-pending"]).assert().success();
 }
+
+/// A copy of the binary outside every project (its own folder holds no migrations/), run from
+/// a folder outside every project with no CMS_PROJECT_ROOT or CARGO_MANIFEST_DIR.
+fn xtask_outside_any_project(dir: &Path, args: &[&str]) -> Command {
+    let bin = dir.join("bin/xtask");
+    if !bin.exists() {
+        fs::create_dir_all(dir.join("bin")).unwrap();
+        fs::copy(assert_cmd::cargo::cargo_bin("xtask"), &bin).unwrap();
+    }
+    let mut cmd = Command::new(&bin);
+    cmd.env_remove("CMS_PROJECT_ROOT")
+        .env_remove("CARGO_MANIFEST_DIR")
+        .env_remove("DATABASE_URL")
+        .current_dir(dir.join("work"))
+        .args(args);
+    cmd
+}
+
+#[test]
+fn absolute_paths_work_outside_any_project_and_writers_refuse() {
+    let p = Project::new();
+    let outside = tempfile::tempdir().unwrap();
+    fs::create_dir_all(outside.path().join("work")).unwrap();
+    let db = p.root().join("elsewhere.db");
+    let url = format!("file:{}", db.display());
+    let migrations = p.migrations().display().to_string();
+    let folder = format!("migrations:{migrations}");
+    p.xtask(&["--database-url", &url, "migrate", "--no-backup"]).assert().success();
+
+    // Reading commands: every path given absolute, no project around.
+    xtask_outside_any_project(outside.path(), &["--database-url", &url, "status", "--migrations", &migrations])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("applied"));
+    xtask_outside_any_project(outside.path(), &["diff", "--from", &folder, "--to", &url, "--exit-code"])
+        .assert()
+        .success();
+
+    // Without --migrations the default folder needs a project: said, not guessed.
+    let err = stderr_of(&mut xtask_outside_any_project(outside.path(), &["--database-url", &url, "status"]));
+    assert!(err.contains("CMS_PROJECT_ROOT") && err.contains("--migrations DIR"), "{err}");
+
+    // Writers refuse before touching anything.
+    for args in [&["--database-url", &url, "backup"][..], &["--database-url", &url, "seed"][..]] {
+        let err = stderr_of(&mut xtask_outside_any_project(outside.path(), args));
+        assert!(err.contains("cannot find the project root"), "{args:?}: {err}");
+    }
+    let left: Vec<_> = fs::read_dir(outside.path().join("work")).unwrap().collect();
+    assert!(left.is_empty(), "nothing written in the working folder: {left:?}");
+}
