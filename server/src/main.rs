@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", cms_db::error::with_causes(&*e));
             ExitCode::FAILURE
         }
     }

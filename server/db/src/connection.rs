@@ -3,8 +3,6 @@
 //! [`Connection::transaction`]. The dialect differences (placeholders, parameter types, how a
 //! transaction starts) live here and in the drivers, never at call sites.
 
-use std::error::Error as _;
-
 use postgres::types::{FromSql, IsNull, ToSql, Type};
 
 use crate::error::DbError;
@@ -218,7 +216,7 @@ impl Sql for Connection {
 // --- SQLite ------------------------------------------------------------------------------
 
 fn sqlite_error(sql: &str) -> impl Fn(rusqlite::Error) -> DbError + '_ {
-    move |e| DbError::database(format!("running `{}`", abbreviated(sql)), e)
+    move |e| DbError::failed(format!("running `{}`", abbreviated(sql)), e)
 }
 
 impl rusqlite::ToSql for Value {
@@ -312,7 +310,7 @@ pub fn sqlite_placeholders(sql: &str) -> String {
 // --- PostgreSQL --------------------------------------------------------------------------
 
 fn pg_error(sql: &str) -> impl Fn(::postgres::Error) -> DbError + '_ {
-    move |e| DbError::database(format!("running `{}`", abbreviated(sql)), pg::pg_message(&e))
+    move |e| DbError::failed(format!("running `{}`", abbreviated(sql)), e)
 }
 
 /// A [`Value`] bound to whatever type the server inferred for its placeholder: an integer to
@@ -425,10 +423,9 @@ fn pg_rows(rows: Vec<::postgres::Row>, sql: &str) -> Result<Vec<Row>, DbError> {
     for row in rows {
         let mut cells = Vec::with_capacity(row.len());
         for i in 0..row.len() {
-            let cell: Cell = row.try_get(i).map_err(|e| {
-                let cause = e.source().map_or_else(|| e.to_string(), ToString::to_string);
-                DbError::database(format!("reading the result of `{}`", abbreviated(sql)), cause)
-            })?;
+            let cell: Cell = row
+                .try_get(i)
+                .map_err(|e| DbError::failed(format!("reading the result of `{}`", abbreviated(sql)), e))?;
             cells.push(cell.0);
         }
         out.push(cells);
@@ -486,7 +483,11 @@ mod tests {
         let mut c = Connection::Sqlite(sqlite::open_in_memory().unwrap());
         c.batch("CREATE TABLE p (id integer PRIMARY KEY); CREATE TABLE k (p integer REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)").unwrap();
         let err = c.transaction(TxMode::Write, |tx| tx.execute("INSERT INTO k VALUES (7)", &[])).unwrap_err();
-        assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+        let text = crate::error::with_causes(&err);
+        assert!(text.starts_with("running `COMMIT`: ") && text.contains("FOREIGN KEY"), "{text}");
+        assert_eq!(err.sqlite_code(), Some(rusqlite::ErrorCode::ConstraintViolation), "{text}");
+        assert_eq!(err.sqlite_extended_code(), Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY), "{text}");
+        assert_eq!(err.database_message().as_deref(), Some("FOREIGN KEY constraint failed"), "{text}");
         // The connection is usable again: no transaction was left open.
         c.transaction(TxMode::Write, |tx| tx.execute("INSERT INTO p VALUES (1)", &[])).unwrap();
         assert_eq!(c.query("SELECT count(*) FROM k", &[]).unwrap(), vec![vec![Value::Int(0)]]);

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+/// PostgreSQL's error codes, as [`DbError::sql_state`] gives them.
+pub use postgres::error::SqlState;
+
 #[derive(Debug, Error)]
 pub enum DbError {
     #[error("{0}")]
@@ -18,8 +21,9 @@ pub enum DbError {
     #[error("cannot connect to PostgreSQL at {url}: {message}")]
     PostgresConnect { url: String, message: String },
 
-    /// A failure described in words only. Where there is an error value to keep (the
-    /// driver's), [`DbError::Failed`] keeps it instead.
+    /// A failure that has no error value, only words (a connection opened read-only, a pool
+    /// that gave no connection). A driver's or the operating system's error is never flattened
+    /// into one: [`DbError::Failed`] keeps it.
     #[error("{context}: {message}")]
     Database { context: String, message: String },
 
@@ -40,8 +44,12 @@ pub enum DbError {
         cause: Cause,
     },
 
-    #[error("migration {tag} failed at statement {number} (line {line} of {file}): {message}\n{aftermath}")]
-    Statement { tag: String, file: String, number: usize, line: usize, message: String, aftermath: String },
+    /// A statement of a migration file failed. `cause` is the driver's error, kept as its type
+    /// for [`DbError::cause`] and its accessors. It is shown in this error's own text, between
+    /// where the statement is and what the failure left behind, so it is not also a source (the
+    /// chain would say it twice).
+    #[error("migration {tag} failed at statement {number} (line {line} of {file}): {cause}\n{aftermath}")]
+    Statement { tag: String, file: String, number: usize, line: usize, cause: Box<Cause>, aftermath: String },
 
     #[error("migration {tag} leaves broken foreign keys: {violations}\n{aftermath}")]
     ForeignKeyCheck { tag: String, violations: String, aftermath: String },
@@ -74,6 +82,60 @@ impl DbError {
     pub fn failed(context: impl Into<String>, cause: impl Into<Cause>) -> DbError {
         DbError::Failed { context: context.into(), cause: cause.into() }
     }
+
+    /// The driver's (or the operating system's) error behind this failure, through the
+    /// contexts around it; `None` when there is none (a failure in words only).
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            DbError::Failed { cause, .. } => Some(cause),
+            DbError::Statement { cause, .. } => Some(cause),
+            DbError::Context { source, .. } => source.cause(),
+            DbError::ConcurrentMigrate { cause, .. } => cause.cause(),
+            _ => None,
+        }
+    }
+
+    /// What the database itself said, in its own words, without severity, detail or hint:
+    /// PostgreSQL's error message, SQLite's message. `None` when the database said nothing
+    /// (no driver error, an I/O error, a value that could not be converted).
+    pub fn database_message(&self) -> Option<String> {
+        self.cause()?.database_message()
+    }
+
+    /// PostgreSQL's SQLSTATE for an error the server reported.
+    pub fn sql_state(&self) -> Option<&SqlState> {
+        self.cause()?.sql_state()
+    }
+
+    /// The whole error PostgreSQL reported: its detail, hint, constraint, table, column…
+    pub fn postgres_error(&self) -> Option<&postgres::error::DbError> {
+        self.cause()?.postgres_error()
+    }
+
+    /// SQLite's primary result code for an error SQLite reported.
+    pub fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        self.cause()?.sqlite_code()
+    }
+
+    /// SQLite's extended result code (`SQLITE_CONSTRAINT_UNIQUE`, …) for an error SQLite
+    /// reported.
+    pub fn sqlite_extended_code(&self) -> Option<std::ffi::c_int> {
+        self.cause()?.sqlite_extended_code()
+    }
+}
+
+/// `e` and the causes after it on one line, each after a colon ("what was being done: why"),
+/// as `anyhow` shows an error with `{:#}`: for output that is not an `anyhow` error (a log
+/// line, a JSON field, a page).
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 /// The error a driver or the operating system returned, kept as it was. It reads as the
@@ -97,6 +159,54 @@ impl std::fmt::Display for Cause {
 }
 
 impl std::error::Error for Cause {}
+
+impl Cause {
+    /// What the database said, in its own words (see [`DbError::database_message`]).
+    pub fn database_message(&self) -> Option<String> {
+        match self {
+            Cause::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => {
+                Some(message.clone().unwrap_or_else(|| code.to_string()))
+            }
+            Cause::Sqlite(rusqlite::Error::SqlInputError { msg, .. }) => Some(msg.clone()),
+            Cause::Postgres(e) => e.as_db_error().map(|db| db.message().to_string()),
+            _ => None,
+        }
+    }
+
+    /// PostgreSQL's SQLSTATE (see [`DbError::sql_state`]).
+    pub fn sql_state(&self) -> Option<&SqlState> {
+        match self {
+            Cause::Postgres(e) => e.code(),
+            _ => None,
+        }
+    }
+
+    /// The error PostgreSQL reported (see [`DbError::postgres_error`]).
+    pub fn postgres_error(&self) -> Option<&postgres::error::DbError> {
+        match self {
+            Cause::Postgres(e) => e.as_db_error(),
+            _ => None,
+        }
+    }
+
+    /// SQLite's primary result code (see [`DbError::sqlite_code`]).
+    pub fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        self.sqlite_error().map(|e| e.code)
+    }
+
+    /// SQLite's extended result code (see [`DbError::sqlite_extended_code`]).
+    pub fn sqlite_extended_code(&self) -> Option<std::ffi::c_int> {
+        self.sqlite_error().map(|e| e.extended_code)
+    }
+
+    fn sqlite_error(&self) -> Option<&rusqlite::ffi::Error> {
+        match self {
+            Cause::Sqlite(rusqlite::Error::SqlInputError { error, .. }) => Some(error),
+            Cause::Sqlite(e) => e.sqlite_error(),
+            _ => None,
+        }
+    }
+}
 
 impl From<rusqlite::Error> for Cause {
     fn from(e: rusqlite::Error) -> Cause {
@@ -131,5 +241,32 @@ mod tests {
             panic!("the driver's error, as its type: {source:?}")
         };
         assert!(std::error::Error::source(source).is_none(), "the last link");
+    }
+
+    #[test]
+    fn the_database_s_words_and_codes_are_read_through_contexts_not_searched_for() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (a text UNIQUE); INSERT INTO t VALUES ('x')").unwrap();
+        let refused = conn.execute("INSERT INTO t VALUES ('x')", []).unwrap_err();
+        let e = DbError::failed("inserting into t", refused).in_context("seeding");
+        assert_eq!(e.database_message().as_deref(), Some("UNIQUE constraint failed: t.a"));
+        assert_eq!(e.sqlite_code(), Some(rusqlite::ErrorCode::ConstraintViolation));
+        assert_eq!(e.sqlite_extended_code(), Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE));
+        assert_eq!((e.sql_state(), e.postgres_error().is_some()), (None, false));
+        assert_eq!(with_causes(&e), "seeding: inserting into t: UNIQUE constraint failed: t.a");
+
+        // SQL that does not parse: SQLite's message without where it stopped.
+        let e = DbError::failed("running `SELEC 1`", conn.prepare("SELEC 1").unwrap_err());
+        assert_eq!(e.database_message().as_deref(), Some("near \"SELEC\": syntax error"), "{e:?}");
+        assert_eq!(e.sqlite_code(), Some(rusqlite::ErrorCode::Unknown), "SQLITE_ERROR");
+
+        // Words only, or an error of the operating system: the database said nothing.
+        let words = DbError::database("migrate", "the database was opened read-only");
+        assert_eq!((words.cause().is_none(), words.database_message()), (true, None));
+        assert_eq!(with_causes(&words), "migrate: the database was opened read-only");
+        let io = DbError::failed("locking x", std::io::Error::other("no locks here"));
+        assert!(matches!(io.cause(), Some(Cause::Io(_))));
+        assert_eq!((io.database_message(), io.sqlite_code()), (None, None));
+        assert_eq!(with_causes(&io), "locking x: no locks here");
     }
 }

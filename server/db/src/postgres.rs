@@ -201,7 +201,7 @@ pub fn pg_message(e: &postgres::Error) -> String {
 }
 
 fn db_err(context: &'static str) -> impl Fn(postgres::Error) -> DbError {
-    move |e| DbError::database(context, pg_message(&e))
+    move |e| DbError::failed(context, e)
 }
 
 pub struct PostgresDriver {
@@ -245,7 +245,7 @@ impl Driver for PostgresDriver {
                     ADD COLUMN IF NOT EXISTS duration_ms bigint;"
             ))
             .map_err(db_err("creating drizzle.__drizzle_migrations"))?;
-        self.client.batch_execute(&applied_once_index_sql(QUALIFIED)).map_err(|e| applied_twice(pg_message(&e)))
+        self.client.batch_execute(&applied_once_index_sql(QUALIFIED)).map_err(applied_twice)
     }
 
     fn apply(&mut self, p: &Prepared<'_>, record: &Record<'_>) -> Result<(), DbError> {
@@ -256,7 +256,7 @@ impl Driver for PostgresDriver {
             file: file.clone(),
             number,
             line,
-            message: pg_message(&e),
+            cause: Box::new(e.into()),
             aftermath: aftermath(p, number),
         };
         let insert = format!("INSERT INTO {QUALIFIED} (\"hash\", \"created_at\", \"name\", \"applied_at\", \"duration_ms\") VALUES ($1, $2, $3, $4, $5)");

@@ -115,7 +115,7 @@ pub fn forbid_double_quoted_strings(conn: &Connection) -> rusqlite::Result<()> {
 /// An in-memory database with the same rules as a file (no double-quoted strings, foreign
 /// keys on).
 pub fn open_in_memory() -> Result<Connection, DbError> {
-    let e = |e: rusqlite::Error| DbError::database("opening an in-memory SQLite database", e);
+    let e = |e: rusqlite::Error| DbError::failed("opening an in-memory SQLite database", e);
     let conn = Connection::open_in_memory().map_err(e)?;
     forbid_double_quoted_strings(&conn).map_err(e)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(e)?;
@@ -226,7 +226,7 @@ impl SqliteDriver {
 }
 
 fn db_err(context: &str) -> impl Fn(rusqlite::Error) -> DbError + '_ {
-    move |e| DbError::database(context, e)
+    move |e| DbError::failed(context, e)
 }
 
 pub(crate) fn now_millis() -> i64 {
@@ -273,7 +273,7 @@ impl Driver for SqliteDriver {
             file: p.file.path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
             number,
             line,
-            message: e.to_string(),
+            cause: Box::new(e.into()),
             aftermath: aftermath(p, number),
         };
         let e = db_err("recording the migration");
@@ -347,7 +347,7 @@ impl Driver for SqliteDriver {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| DbError::database(format!("creating the migration lock {}", lock_path.display()), e))?;
+            .map_err(|e| DbError::failed(format!("creating the migration lock {}", lock_path.display()), e))?;
         let started = Instant::now();
         loop {
             match file.try_lock() {
@@ -362,7 +362,7 @@ impl Driver for SqliteDriver {
                     })
                 }
                 Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(DbError::database(format!("locking {}", lock_path.display()), e))
+                    return Err(DbError::failed(format!("locking {}", lock_path.display()), e))
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! infers for a placeholder, every stored type read back as a plain value, transactions.
 
 use cms_db::connection::{Connection, Sql, TxMode, Value};
+use cms_db::error::{with_causes, SqlState};
 use cms_db::DbError;
 
 #[test]
@@ -59,10 +60,10 @@ fn values_bind_to_the_inferred_types_and_read_back() {
     assert_eq!(got[1][..5], [Value::Int(3), Value::Int(4), Value::Int(5), Value::Real(0.5), Value::Int(0)]);
     assert!(got[1][5..].iter().all(Value::is_null));
     // A value that cannot be the placeholder's type says so.
-    let err = c.execute("INSERT INTO t (i4) VALUES ($1)", &["forty".into()]).unwrap_err().to_string();
+    let err = with_causes(&c.execute("INSERT INTO t (i4) VALUES ($1)", &["forty".into()]).unwrap_err());
     assert!(err.contains("integer") || err.contains("int4"), "{err}");
     // A type without a plain form says to cast.
-    let err = c.query("SELECT now()", &[]).unwrap_err().to_string();
+    let err = with_causes(&c.query("SELECT now()", &[]).unwrap_err());
     assert!(err.contains("::text"), "{err}");
     assert_eq!(c.query("SELECT now()::text IS NOT NULL", &[]).unwrap(), vec![vec![Value::Int(1)]]);
 
@@ -72,6 +73,12 @@ fn values_bind_to_the_inferred_types_and_read_back() {
     });
     assert!(failed.is_err());
     assert_eq!(c.query("SELECT count(*) FROM t", &[]).unwrap(), vec![vec![Value::Int(2)]]);
-    let err = c.transaction(TxMode::ReadSnapshot, |tx| tx.execute("DELETE FROM t", &[])).unwrap_err().to_string();
-    assert!(err.contains("read-only"), "{err}");
+    let err = c.transaction(TxMode::ReadSnapshot, |tx| tx.execute("DELETE FROM t", &[])).unwrap_err();
+    let text = with_causes(&err);
+    assert!(text.starts_with("running `DELETE FROM t`: ") && text.contains("read-only"), "{text}");
+    // The database's own error, as its type: no caller searches the text.
+    assert_eq!(err.sql_state(), Some(&SqlState::READ_ONLY_SQL_TRANSACTION), "{text}");
+    assert_eq!(err.database_message().as_deref(), Some("cannot execute DELETE in a read-only transaction"), "{text}");
+    // Shown as the database says it, as before the error was kept (severity first).
+    assert_eq!(err.cause().unwrap().to_string(), "ERROR: cannot execute DELETE in a read-only transaction");
 }

@@ -278,11 +278,13 @@ fn failing_statement_rolls_back_its_migration() {
 
     let err = err_of(migrate(&db, &set));
     match &err {
-        DbError::Statement { tag, number, line, message, .. } => {
+        DbError::Statement { tag, number, line, cause, .. } => {
             assert_eq!(tag, "0001_broken");
             assert_eq!(*number, 3);
             assert_eq!(*line, 5);
-            assert!(message.contains("syntax error"), "{message}");
+            assert!(cause.to_string().contains("syntax error"), "{cause}");
+            assert_eq!(err.sql_state(), Some(&cms_db::error::SqlState::SYNTAX_ERROR), "{err}");
+            assert_eq!(err.database_message().as_deref(), Some("syntax error at or near \"SELEC\""), "{err}");
         }
         other => panic!("expected a statement error, got {other:?}"),
     }

@@ -21,7 +21,7 @@ use crate::web::pool::Db;
 use crate::web::render::{self, Chrome};
 use crate::web::{api, health, uploads};
 use cms_db::connection::{transaction, Sql, TxMode};
-use cms_db::error::DbError;
+use cms_db::error::{with_causes, DbError};
 use cms_db::url::DatabaseUrl;
 
 /// What every handler shares.
@@ -187,7 +187,7 @@ impl IntoResponse for Html {
 }
 
 fn failure_html(e: WebError) -> Response {
-    eprintln!("error: {e}");
+    eprintln!("error: {}", with_causes(&e));
     let chrome = Chrome { site_title: "", nav: &[], lang: "en", locale_param: None, locales: &[], path: "/" };
     let body = render::error_page(&chrome, "Sorry", e.public_message(), false);
     Html { status: e.status(), lang: None, body }.into_response()
@@ -366,7 +366,7 @@ async fn api_page(State(st): State<AppState>, Segment(slug): Segment, params: Pa
             r
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", with_causes(&e));
             (e.status(), Json(api::error("server_error", e.public_message(), &[]))).into_response()
         }
     }

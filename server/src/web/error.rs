@@ -7,10 +7,13 @@ use cms_db::error::DbError;
 #[derive(Debug, Error)]
 pub enum WebError {
     /// No connection could be had (pool exhausted or the database unreachable): 503.
-    #[error("the database is not available: {0}")]
-    Unavailable(DbError),
-    /// A query failed: 500. The message is logged, not shown.
-    #[error("{0}")]
+    #[error("the database is not available")]
+    Unavailable(#[source] DbError),
+    /// A query failed: 500. The message (with its causes, see [`with_causes`]) is logged, not
+    /// shown.
+    ///
+    /// [`with_causes`]: cms_db::error::with_causes
+    #[error(transparent)]
     Database(DbError),
     /// A bug or a panic in a blocking task: 500.
     #[error("{0}")]

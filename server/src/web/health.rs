@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::web::pool::Db;
 use crate::web::startup::MigrationState;
 use cms_db::connection::{transaction, Sql, TxMode};
-use cms_db::error::DbError;
+use cms_db::error::{with_causes, DbError};
 use cms_db::migrate::migrator::applied_rows;
 use cms_db::migrate::plan::Status;
 use cms_db::url::DatabaseUrl;
@@ -52,7 +52,7 @@ impl Health {
         }
         let mut conn = match db.get() {
             Ok(c) => c,
-            Err(e) => return unreachable(e.to_string()),
+            Err(e) => return unreachable(with_causes(&e)),
         };
         // One read-only snapshot, as for a page: the probe, then (when not cached) the
         // bookkeeping rows.
@@ -61,7 +61,7 @@ impl Health {
             self.cache.get_or_try_insert(Instant::now(), || migration_state(tx, &self.migrations))
         });
         match state {
-            Err(e) => unreachable(e.to_string()),
+            Err(e) => unreachable(with_causes(&e)),
             Ok(Ok(state)) => (StatusCode::OK, json!({ "database": "ok", "dialect": dialect, "migrations": state })),
             Ok(Err(folder)) => (
                 StatusCode::OK,
@@ -76,7 +76,7 @@ impl Health {
 fn migration_state(q: &mut dyn Sql, dir: &Path) -> Result<Migrations, DbError> {
     let set = match MigrationSet::load(dir).and_then(|set| set.expect_dialect(q.dialect()).map(|()| set)) {
         Ok(set) => set,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Ok(Err(with_causes(&e))),
     };
     let rows = applied_rows(q)?;
     Ok(Ok(MigrationState::from_status(&Status::compute(&set, &rows))))

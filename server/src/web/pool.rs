@@ -177,8 +177,10 @@ mod tests {
         assert_eq!((first, second), (Some(0), Some(0)));
         let after = transaction(&mut conn, TxMode::ReadSnapshot, |tx| tx.query("SELECT count(*) FROM t", &[])).unwrap();
         assert_eq!(after[0][0].int(), Some(1));
-        let err = conn.query("SELECT nope FROM missing_table", &[]).unwrap_err().to_string();
-        assert!(err.contains("no such table"), "{err}");
+        let err = conn.query("SELECT nope FROM missing_table", &[]).unwrap_err();
+        let text = cms_db::error::with_causes(&err);
+        assert!(text.contains("no such table: missing_table"), "{text}");
+        assert_eq!(err.database_message().as_deref(), Some("no such table: missing_table"), "{text}");
     }
 
     #[test]

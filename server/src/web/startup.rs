@@ -99,7 +99,15 @@ impl fmt::Display for StartupError {
     }
 }
 
-impl std::error::Error for StartupError {}
+/// A database error reads as itself: its text here, its causes after it.
+impl std::error::Error for StartupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartupError::Database(e) => std::error::Error::source(e),
+            StartupError::NotReady { .. } => None,
+        }
+    }
+}
 
 /// Reads the migration state without changing anything (an SQLite file that does not exist
 /// reads as nothing applied).

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::connection::{Sql, Value};
-use crate::error::DbError;
+use crate::error::{Cause, DbError};
 use crate::migrate::journal::{Dialect, Migration, MigrationFile, MigrationSet};
 use crate::migrate::plan::{plan, AppliedRow, Status};
 use crate::migrate::statements::{committed_before, run_mode, split, RunMode, Statement};
@@ -23,10 +23,10 @@ pub fn applied_once_index_sql(qualified_table: &str) -> String {
 }
 
 /// What to say when the index cannot be created: the table already records a migration twice.
-pub fn applied_twice(e: impl std::fmt::Display) -> DbError {
-    DbError::database(
-        "the bookkeeping table __drizzle_migrations records a migration more than once (two runs at once, before this version kept them apart)",
-        format!("{e}; check the data those migrations changed, then delete the later duplicate rows (same hash and created_at) and run again"),
+pub fn applied_twice(e: impl Into<Cause>) -> DbError {
+    DbError::failed(
+        "the bookkeeping table __drizzle_migrations records a migration more than once (two runs at once, before this version kept them apart); check the data those migrations changed, then delete the later duplicate rows (same hash and created_at) and run again",
+        e,
     )
 }
 

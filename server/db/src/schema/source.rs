@@ -401,9 +401,9 @@ impl PgScratch {
         let mut scratch = PgScratch { name, server_url: server_url.to_string(), url, client: None };
         // Nothing in a scratch database needs to survive a crash: commits need not wait for
         // the WAL flush (a replay of a long folder is one commit per migration).
-        admin.batch_execute(&format!("ALTER DATABASE \"{}\" SET synchronous_commit TO off", scratch.name)).map_err(
-            |e| SourceError::Database { context: "configuring the scratch database".into(), message: pg_message(&e) },
-        )?;
+        admin
+            .batch_execute(&format!("ALTER DATABASE \"{}\" SET synchronous_commit TO off", scratch.name))
+            .map_err(|e| DbError::failed("configuring the scratch database", e))?;
         scratch.client = Some(connect(&scratch.url)?);
         Ok(scratch)
     }

@@ -32,8 +32,8 @@ use crate::sqlite::SqliteDriver;
 /// Why a plan is not known to be right.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("verifying the migration on a scratch database: {0}")]
-    Scratch(Box<SourceError>),
+    #[error("verifying the migration on a scratch database")]
+    Scratch(#[source] Box<SourceError>),
     #[error(
         "building a scratch copy of the starting schema failed at statement {number}: {message}\n  {sql}\n\
          (the SQL renderer cannot reproduce that schema: a bug, please report it)"
@@ -56,8 +56,8 @@ pub enum VerifyError {
     #[error(transparent)]
     Diff(#[from] DiffError),
     /// The migrator refused or failed otherwise (e.g. `PRAGMA foreign_key_check`).
-    #[error("running the migration on a scratch copy: {0}")]
-    Migrator(Box<DbError>),
+    #[error("running the migration on a scratch copy")]
+    Migrator(#[source] Box<DbError>),
 }
 
 impl From<SourceError> for VerifyError {
@@ -154,10 +154,10 @@ pub fn apply(driver: &mut dyn Driver, tag: &str, statements: &[Statement]) -> Re
     let prepared = Prepared { migration: &migration, file: &file, mode: run_mode(dialect, &split), statements: split };
     let record = Record { hash: &file.hash, created_at: when, name: tag };
     driver.apply(&prepared, &record).map_err(|e| match e {
-        DbError::Statement { number, message, .. } => Failure::Statement(StatementFailed {
+        DbError::Statement { number, cause, .. } => Failure::Statement(StatementFailed {
             number,
             sql: prepared.statements.get(number.wrapping_sub(1)).map(|s| s.sql.clone()).unwrap_or_default(),
-            message,
+            message: cause.to_string(),
         }),
         other => Failure::Other(other),
     })
