@@ -8,7 +8,7 @@ use cms_db::{DbError, Dialect};
 
 use super::catalog::{Catalog, Col, Relation, TypeClass};
 use super::db::Db;
-use super::error::StudioError;
+use super::error::{database_words, StudioError};
 use super::query::{delete_query, insert_query, update_query};
 
 /// What a cell editor sends.
@@ -207,10 +207,7 @@ pub fn words(v: &Violation, catalog: &Catalog, rel: &Relation, columns_written: 
 
 /// A refused statement as the error to show: a constraint in words, or the database's message.
 pub fn refused(e: DbError, doing: Doing, catalog: &Catalog, rel: &Relation, columns_written: &[String]) -> StudioError {
-    let message = match &e {
-        DbError::Database { message, .. } => message.clone(),
-        other => other.to_string(),
-    };
+    let message = database_words(&e);
     match violation(&message, doing) {
         Some(v) => StudioError::Constraint(format!(
             "Nothing was changed: {} (The database said: {message})",
@@ -390,9 +387,10 @@ mod tests {
              INSERT INTO p VALUES (1); INSERT INTO t VALUES (1, 'x', 'y', 1);",
         )
         .unwrap();
-        let mut message = |sql: &str| match run(&mut c, sql).unwrap_err() {
-            DbError::Database { message, .. } => message,
-            other => panic!("{other}"),
+        let mut message = |sql: &str| {
+            let e = run(&mut c, sql).unwrap_err();
+            assert!(e.database_message().is_some(), "the database refused it: {e:?}");
+            database_words(&e)
         };
         assert_eq!(
             violation(&message("INSERT INTO t VALUES (2, 'x', 'y', NULL)"), Doing::Writing),

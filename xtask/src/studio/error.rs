@@ -71,10 +71,19 @@ impl StudioError {
 impl From<DbError> for StudioError {
     fn from(e: DbError) -> StudioError {
         match e {
-            DbError::Database { message, .. } => StudioError::Sql(message),
             DbError::SqliteOpen { .. } | DbError::PostgresConnect { .. } => StudioError::Unavailable(e.to_string()),
-            other => StudioError::Sql(other.to_string()),
+            other => StudioError::Sql(database_words(&other)),
         }
+    }
+}
+
+/// What to show for a refused statement: what the database said, as it said it (SQLite's
+/// message; PostgreSQL's severity, message, detail and hint), without our "running `…`"
+/// around it. An error no database spoke in reads with its causes.
+pub fn database_words(e: &DbError) -> String {
+    match e.cause() {
+        Some(said) => said.to_string(),
+        None => cms_db::error::with_causes(e),
     }
 }
 
