@@ -303,9 +303,10 @@ fn each_request_reads_one_repeatable_read_read_only_snapshot() {
     assert_eq!((first, second), (Some(0), Some(0)));
     // Writes are refused inside it, and the connection is usable afterwards.
     let err = transaction(&mut conn, TxMode::ReadSnapshot, |c| c.query("INSERT INTO t VALUES (2) RETURNING x", &[]))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("read-only"), "{err}");
+        .unwrap_err();
+    let text = cms_db::error::with_causes(&err);
+    assert!(text.contains("read-only"), "{text}");
+    assert_eq!(err.sql_state(), Some(&cms_db::error::SqlState::READ_ONLY_SQL_TRANSACTION), "{text}");
     let after = transaction(&mut conn, TxMode::ReadSnapshot, |c| c.query("SELECT count(*) FROM t", &[])).unwrap();
     assert_eq!(after[0][0].int(), Some(1));
 }

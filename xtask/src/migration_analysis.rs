@@ -278,11 +278,11 @@ impl Live {
                 let mut client = cms_db::postgres::connect(raw)?;
                 client
                     .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .map_err(|e| DbError::database("reading the schema", cms_db::postgres::pg_message(&e)))?;
+                    .map_err(|e| DbError::failed("reading the schema", e))?;
                 let schema = introspect::postgres(&mut client, SchemaFilter::All);
                 client
                     .batch_execute("ROLLBACK")
-                    .map_err(|e| DbError::database("reading the schema", cms_db::postgres::pg_message(&e)))?;
+                    .map_err(|e| DbError::failed("reading the schema", e))?;
                 Ok(Live {
                     schema: schema.with_context(|| format!("reading {url}"))?,
                     conn: Some(Connection::Postgres(client)),
@@ -366,9 +366,9 @@ fn run_probe(tx: &mut dyn Sql, p: &Probe) -> Result<Outcome, DbError> {
 
 /// The database's own words for a failed probe.
 fn db_message(e: DbError) -> String {
-    match e {
-        DbError::Database { message, .. } => message,
-        other => other.to_string(),
+    match e.cause() {
+        Some(said) => said.to_string(),
+        None => cms_db::error::with_causes(&e),
     }
 }
 

@@ -243,7 +243,7 @@ fn undo_schema(
     for (j, down) in downs.iter().enumerate() {
         let expected = &schemas[schemas.len() - 2 - j];
         replay.apply_statements(&format!("{}_rollback", 900_000 + j), &down.statements).map_err(|e| {
-            anyhow!("rollback refused: undoing {} ({}) fails on a scratch copy of the database's schema: {e}; nothing was changed", down.tag, down.how(ctx))
+            anyhow!("rollback refused: undoing {} ({}) fails on a scratch copy of the database's schema: {}; nothing was changed", down.tag, down.how(ctx), cms_db::error::with_causes(&e))
         })?;
         let left = diff::diff(&replay.introspect()?, expected, &Renames::none_are_renames())?;
         if !left.is_empty() {
@@ -503,7 +503,7 @@ fn pg_step(conn: &mut Connection, text: &str, id: Option<i64>) -> Result<()> {
         RunMode::Transaction | RunMode::TransactionForeignKeysOff => conn
             .transaction(TxMode::Write, |tx| -> Result<()> {
                 for st in &statements {
-                    tx.batch(&st.sql).map_err(|e| statement_error(st, e))?;
+                    tx.batch(&st.sql).map_err(|e| statement_error(st, cms_db::error::with_causes(&e)))?;
                 }
                 if let Some(id) = id {
                     tx.execute(delete, &[Value::Int(id)]).context("deleting the bookkeeping row")?;
@@ -518,7 +518,7 @@ fn pg_step(conn: &mut Connection, text: &str, id: Option<i64>) -> Result<()> {
             for st in &statements {
                 if let Err(e) = conn.batch(&st.sql) {
                     let _ = conn.batch("ROLLBACK");
-                    return Err(statement_error(st, e)).context(
+                    return Err(statement_error(st, cms_db::error::with_causes(&e))).context(
                         "the down file manages its own transactions: what it committed before the failure stays; check the database",
                     );
                 }
