@@ -7,6 +7,8 @@ use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+use cms_db::seed::images::sniff;
+
 /// Largest file served (images are small; anything bigger is not what this route is for).
 pub const MAX_BYTES: u64 = 32 * 1024 * 1024;
 
@@ -28,18 +30,6 @@ pub fn resolve(dir: &Path, name: &str) -> Option<PathBuf> {
     let root = dir.canonicalize().ok()?;
     let path = root.join(name).canonicalize().ok()?;
     (path.starts_with(&root) && path != root && path.is_file()).then_some(path)
-}
-
-/// The content type from the file's first bytes (what a browser would trust), not its name.
-pub fn sniff(head: &[u8]) -> Option<&'static str> {
-    match head {
-        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
-        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some("image/png"),
-        [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some("image/gif"),
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some("image/webp"),
-        [_, _, _, _, b'f', b't', b'y', b'p', b'a', b'v', b'i', b'f', ..] => Some("image/avif"),
-        _ => None,
-    }
 }
 
 /// An image to send.
@@ -77,16 +67,6 @@ mod tests {
         for bad in ["", ".", "..", ".hidden", "../x", "a/b", "a\\b", "a..b", "%2e%2e", "a b", "ä.jpg", "x\0"] {
             assert!(!valid_name(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn sniffing() {
-        assert_eq!(sniff(JPEG), Some("image/jpeg"));
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
-        assert_eq!(sniff(b"GIF89a.."), Some("image/gif"));
-        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
-        assert_eq!(sniff(b"<svg onload=alert(1)>"), None);
-        assert_eq!(sniff(b""), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What makes bytes an acceptable image (pure): the content type says image, the magic bytes
-//! say JPEG, PNG, GIF or WebP, the header gives the real dimensions, and the SHA-256 matches the
-//! manifest when it has one.
+//! say JPEG, PNG, GIF, WebP or AVIF ([`sniff`], the server's test too), the file is whole, the
+//! header gives the real dimensions, and the SHA-256 matches the manifest when it has one.
 
+use cms_db::seed::images::sniff;
 use sha2::{Digest, Sha256};
 
 /// A checked image: what goes into the images table.
@@ -12,21 +13,6 @@ pub struct ImageInfo {
     pub height: u32,
     pub bytes: u64,
     pub sha256: String,
-}
-
-/// The image format from the first bytes of a file, as a MIME type.
-pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
-        Some("image/gif")
-    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some("image/webp")
-    } else {
-        None
-    }
 }
 
 /// Whether the file holds a whole image, so that a truncated file is not taken for one: JPEG
@@ -45,8 +31,37 @@ pub fn complete(bytes: &[u8], mime: &str) -> bool {
                 riff.checked_add(8).is_some_and(|end| end <= bytes.len())
             }
         }
+        "image/avif" => bmff_boxes_complete(bytes),
         _ => false,
     }
+}
+
+/// AVIF (ISO base media file format): the top-level boxes, each `size` bytes from its start
+/// (`1`: a 64-bit size follows the type; `0`: to the end of the file), fit the file exactly or
+/// leave only trailing bytes after the last whole box, and one of them is the media data.
+fn bmff_boxes_complete(b: &[u8]) -> bool {
+    let mut at = 0usize;
+    let mut saw_media = false;
+    while at + 8 <= b.len() {
+        let size = u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as u64;
+        let kind = &b[at + 4..at + 8];
+        let size = match size {
+            0 => (b.len() - at) as u64,
+            1 if at + 16 <= b.len() => u64::from_be_bytes(b[at + 8..at + 16].try_into().expect("8 bytes")),
+            1 => return false,
+            n => n,
+        };
+        if size < 8 {
+            return false;
+        }
+        let Some(end) = usize::try_from(size).ok().and_then(|s| at.checked_add(s)) else { return false };
+        if end > b.len() {
+            return false;
+        }
+        saw_media |= kind == b"mdat";
+        at = end;
+    }
+    saw_media
 }
 
 /// Walks a JPEG's segments (skipping each by its length, so that an embedded thumbnail's EOI
@@ -131,7 +146,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn check(bytes: &[u8], expected_sha256: Option<&str>) -> Result<ImageInfo, String> {
     let mime = sniff(bytes).ok_or_else(|| {
         let head: String = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        format!("the content is not a JPEG, PNG, GIF or WebP image (starts with {head:?})")
+        format!("the content is not a JPEG, PNG, GIF, WebP or AVIF image (starts with {head:?})")
     })?;
     if !complete(bytes, mime) {
         return Err(format!("the {mime} data is incomplete (it does not end where the format says it ends)"));
@@ -152,14 +167,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sniffs_the_four_formats() {
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
-        assert_eq!(sniff(b"GIF89a..."), Some("image/gif"));
-        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
-        assert_eq!(sniff(b"<html><body>"), None);
-        assert_eq!(sniff(b""), None);
-        assert_eq!(sniff(b"RIFF\0\0\0\0WAVE"), None);
+    fn avif_is_complete_when_its_boxes_reach_the_media_data() {
+        let mut avif = b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf".to_vec();
+        avif.extend_from_slice(b"\0\0\0\x0cmdat\x01\x02\x03\x04");
+        assert_eq!(sniff(&avif), Some("image/avif"));
+        assert!(complete(&avif, "image/avif"));
+        assert!(!complete(&avif[..avif.len() - 1], "image/avif"), "cut inside the media data");
+        assert!(!complete(&avif[..28], "image/avif"), "no media data");
     }
 
     #[test]

@@ -22,6 +22,21 @@ pub struct ImageFile {
     pub is_placeholder: bool,
 }
 
+/// The image format of a file from its first bytes (what a browser would trust), not its name,
+/// as a MIME type: JPEG, PNG, GIF, WebP or AVIF; anything else (HTML, SVG, …) is `None`. The one
+/// test of "is this an image" for seed-images (before it records a file) and the server
+/// (before it serves one).
+pub fn sniff(head: &[u8]) -> Option<&'static str> {
+    match head {
+        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some("image/png"),
+        [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some("image/gif"),
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some("image/webp"),
+        [_, _, _, _, b'f', b't', b'y', b'p', b'a', b'v', b'i', b'f' | b's', ..] => Some("image/avif"),
+        _ => None,
+    }
+}
+
 /// The path the server serves `file_name` at.
 pub fn url(file_name: &str) -> String {
     format!("/uploads/images/{file_name}")
@@ -102,6 +117,21 @@ pub fn forget(tx: &mut dyn Sql, files: &[String]) -> Result<(), DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sniffs_the_image_formats_and_nothing_else() {
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F']), Some("image/jpeg"));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
+        assert_eq!(sniff(b"GIF87a.."), Some("image/gif"));
+        assert_eq!(sniff(b"GIF89a.."), Some("image/gif"));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff(b"\0\0\0\x1cftypavif\0\0\0\0"), Some("image/avif"));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WAVE"), None);
+        assert_eq!(sniff(b"\0\0\0\x1cftypmp42"), None);
+        assert_eq!(sniff(b"<svg onload=alert(1)>"), None);
+        assert_eq!(sniff(b"<html><body>"), None);
+        assert_eq!(sniff(b""), None);
+    }
 
     #[test]
     fn one_upsert_statement_keeps_id_and_created_at() {
