@@ -3,7 +3,7 @@
 //! the real binary on both dialects.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use cms_db::cms_schema;
@@ -11,87 +11,34 @@ use cms_db::connection::{self, Sql};
 use cms_db::schema::declare::text;
 use cms_db::schema::Dialect;
 use cms_db::DatabaseUrl;
+use test_support::project::Project;
 
-/// A temporary project root with copies of both folders, on SQLite or a PostgreSQL test database.
-struct Project {
-    dir: tempfile::TempDir,
-    pg: Option<test_support::pg::TestDb>,
+/// A temporary project root with copies of both folders, on SQLite or a PostgreSQL test
+/// database; xtask without the network and without `DEV_DATABASE_URL`.
+fn project(dialect: Dialect) -> Option<Project> {
+    Project::copied().env("CMS_IMAGES_OFFLINE", "1").env_remove("DEV_DATABASE_URL").on(&dialect.to_string())
 }
 
-impl Project {
-    fn new(dialect: Dialect) -> Option<Project> {
-        let pg = match dialect {
-            Dialect::Sqlite => None,
-            Dialect::Postgres => Some(test_support::pg::database()?),
-        };
-        let dir = tempfile::tempdir().unwrap();
-        for d in ["sqlite", "postgresql"] {
-            let src = test_support::fixture::project_migrations(d);
-            let dst = dir.path().join("migrations").join(d);
-            fs::create_dir_all(dst.join("meta")).unwrap();
-            for f in fs::read_dir(&src).unwrap() {
-                let p = f.unwrap().path();
-                if p.is_file() {
-                    fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
-                }
-            }
-            fs::copy(src.join("meta/_journal.json"), dst.join("meta/_journal.json")).unwrap();
-        }
-        Some(Project { dir, pg })
-    }
+fn folder(p: &Project, dialect: Dialect) -> PathBuf {
+    p.root().join(dialect.default_folder())
+}
 
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
+/// Runs SQL on the live database, as someone with a console would.
+fn by_hand(p: &Project, sql: &str) {
+    let mut conn = connection::connect(&DatabaseUrl::parse(&p.url()).unwrap()).unwrap();
+    conn.batch(sql).unwrap();
+}
 
-    fn dialect(&self) -> Dialect {
-        if self.pg.is_some() {
-            Dialect::Postgres
-        } else {
-            Dialect::Sqlite
-        }
-    }
-
-    fn url(&self) -> String {
-        match &self.pg {
-            Some(db) => db.url().to_string(),
-            None => format!("file:{}", self.root().join("data/sqlite.db").display()),
-        }
-    }
-
-    fn folder(&self) -> PathBuf {
-        self.root().join(self.dialect().default_folder())
-    }
-
-    fn xtask(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("xtask").unwrap();
-        cmd.env("CMS_PROJECT_ROOT", self.root())
-            .env("CMS_IMAGES_OFFLINE", "1")
-            .env("DATABASE_URL", self.url())
-            .env_remove("DEV_DATABASE_URL")
-            .current_dir("/")
-            .args(args);
-        cmd
-    }
-
-    /// Runs SQL on the live database, as someone with a console would.
-    fn by_hand(&self, sql: &str) {
-        let mut conn = connection::connect(&DatabaseUrl::parse(&self.url()).unwrap()).unwrap();
-        conn.batch(sql).unwrap();
-    }
-
-    /// Appends a journal entry and its file.
-    fn add_migration(&self, tag: &str, when: i64, sql: &str) {
-        let journal = self.folder().join("meta/_journal.json");
-        let mut j: serde_json::Value = serde_json::from_slice(&fs::read(&journal).unwrap()).unwrap();
-        let entries = j["entries"].as_array_mut().unwrap();
-        let idx = entries.len();
-        let version = entries[0]["version"].clone();
-        entries
-            .push(serde_json::json!({"idx": idx, "version": version, "when": when, "tag": tag, "breakpoints": true}));
-        fs::write(&journal, serde_json::to_string_pretty(&j).unwrap()).unwrap();
-        fs::write(self.folder().join(format!("{tag}.sql")), sql).unwrap();
-    }
+/// Appends a journal entry and its file.
+fn add_migration(p: &Project, dialect: Dialect, tag: &str, when: i64, sql: &str) {
+    let journal = folder(p, dialect).join("meta/_journal.json");
+    let mut j: serde_json::Value = serde_json::from_slice(&fs::read(&journal).unwrap()).unwrap();
+    let entries = j["entries"].as_array_mut().unwrap();
+    let idx = entries.len();
+    let version = entries[0]["version"].clone();
+    entries.push(serde_json::json!({"idx": idx, "version": version, "when": when, "tag": tag, "breakpoints": true}));
+    fs::write(&journal, serde_json::to_string_pretty(&j).unwrap()).unwrap();
+    fs::write(folder(p, dialect).join(format!("{tag}.sql")), sql).unwrap();
 }
 
 fn ok(cmd: &mut Command) -> String {
@@ -109,14 +56,14 @@ fn json(cmd: &mut Command) -> serde_json::Value {
 /// A column added by hand and an index dropped by hand are database drift; putting them back
 /// makes `check` pass again.
 fn changes_made_by_hand(dialect: Dialect) {
-    let Some(p) = Project::new(dialect) else { return };
+    let Some(p) = project(dialect) else { return };
     ok(&mut p.xtask(&["migrate", "-q"]));
     ok(&mut p.xtask(&["seed"]));
     let out = ok(&mut p.xtask(&["check"]));
     assert!(out.starts_with("ok:") && out.contains("no drift"), "{out}");
 
-    p.by_hand("ALTER TABLE teams ADD COLUMN nickname text");
-    p.by_hand("DROP INDEX pages_site_id_idx");
+    by_hand(&p, "ALTER TABLE teams ADD COLUMN nickname text");
+    by_hand(&p, "DROP INDEX pages_site_id_idx");
     let err = fails(&mut p.xtask(&["check"]));
     assert!(err.contains("database drift") && err.contains("6 applied migration(s)"), "{err}");
     assert!(err.contains("column teams.nickname exists in the database but no migration creates it"), "{err}");
@@ -129,8 +76,8 @@ fn changes_made_by_hand(dialect: Dialect) {
     assert_eq!(findings[0]["kind"], "database_drift");
     assert_eq!(findings[0]["differences"].as_array().unwrap().len(), 2, "{v}");
 
-    p.by_hand("ALTER TABLE teams DROP COLUMN nickname");
-    p.by_hand("CREATE INDEX pages_site_id_idx ON pages (site_id)");
+    by_hand(&p, "ALTER TABLE teams DROP COLUMN nickname");
+    by_hand(&p, "CREATE INDEX pages_site_id_idx ON pages (site_id)");
     ok(&mut p.xtask(&["check", "--no-pending"]));
 }
 
@@ -147,8 +94,10 @@ fn changes_made_by_hand_postgres() {
 /// A migration written by hand that the code schema lacks is schema drift (the database,
 /// migrated, has no drift); a code change that no migration carries is too.
 fn code_and_folder_disagree(dialect: Dialect) {
-    let Some(p) = Project::new(dialect) else { return };
-    p.add_migration(
+    let Some(p) = project(dialect) else { return };
+    add_migration(
+        &p,
+        dialect,
         "0006_hand_written",
         1_760_000_000_000,
         "CREATE TABLE audit_log (id text PRIMARY KEY NOT NULL, message text NOT NULL);",
@@ -161,7 +110,7 @@ fn code_and_folder_disagree(dialect: Dialect) {
     assert!(!err.contains("database drift"), "{err}");
 
     // Undo it; now the code changes instead.
-    let p = Project::new(dialect).unwrap();
+    let p = project(dialect).unwrap();
     ok(&mut p.xtask(&["migrate", "-q"]));
     let mut schema = cms_schema::declaration();
     schema.table_mut("posts").unwrap().columns.push(text("subtitle"));
@@ -191,13 +140,13 @@ fn code_and_folder_disagree_postgres() {
 /// is measured against what was applied.
 #[test]
 fn drift_is_measured_against_the_applied_migrations_only() {
-    let p = Project::new(Dialect::Sqlite).unwrap();
-    let journal = p.folder().join("meta/_journal.json");
+    let p = project(Dialect::Sqlite).unwrap();
+    let journal = folder(&p, Dialect::Sqlite).join("meta/_journal.json");
     let full = fs::read(&journal).unwrap();
     let mut j: serde_json::Value = serde_json::from_slice(&full).unwrap();
     j["entries"].as_array_mut().unwrap().pop();
     fs::write(&journal, serde_json::to_string_pretty(&j).unwrap()).unwrap();
-    let last = p.folder().join("0005_section_status_check.sql");
+    let last = folder(&p, Dialect::Sqlite).join("0005_section_status_check.sql");
     let aside = p.root().join("aside.sql");
     fs::rename(&last, &aside).unwrap();
     ok(&mut p.xtask(&["migrate", "-q"]));
@@ -206,7 +155,7 @@ fn drift_is_measured_against_the_applied_migrations_only() {
 
     let out = ok(&mut p.xtask(&["check"]));
     assert!(out.contains("5 applied, 1 pending") && out.contains("no drift"), "{out}");
-    p.by_hand("CREATE INDEX pages_name_idx ON pages (name)");
+    by_hand(&p, "CREATE INDEX pages_name_idx ON pages (name)");
     let err = fails(&mut p.xtask(&["check"]));
     assert!(err.contains("5 applied migration(s)"), "{err}");
     assert!(err.contains("index pages_name_idx on pages exists in the database but no migration creates it"), "{err}");
@@ -215,9 +164,9 @@ fn drift_is_measured_against_the_applied_migrations_only() {
 
 #[test]
 fn a_folder_with_problems_is_reported_and_not_replayed() {
-    let p = Project::new(Dialect::Sqlite).unwrap();
+    let p = project(Dialect::Sqlite).unwrap();
     ok(&mut p.xtask(&["migrate", "-q"]));
-    fs::remove_file(p.folder().join("0003_site_settings.sql")).unwrap();
+    fs::remove_file(folder(&p, Dialect::Sqlite).join("0003_site_settings.sql")).unwrap();
     let err = fails(&mut p.xtask(&["check"]));
     assert!(err.contains("0003_site_settings.sql is missing"), "{err}");
     assert!(err.contains("migrations/sqlite was not compared with the code schema (server/db/src/cms_schema.rs): fix its problems first"), "{err}");

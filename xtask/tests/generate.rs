@@ -15,108 +15,51 @@ use cms_db::connection::{self, Sql};
 use cms_db::schema::declare::*;
 use cms_db::schema::{Action, Dialect};
 use cms_db::DatabaseUrl;
+use test_support::project::Project;
 
 /// A temporary project root with copies of both migrations folders, on SQLite (its default
-/// database) or on a PostgreSQL test database.
-struct Project {
-    dir: tempfile::TempDir,
-    pg: Option<test_support::pg::TestDb>,
+/// database) or on a PostgreSQL test database; xtask without the network and without
+/// `DEV_DATABASE_URL`, run from `/`, no terminal.
+fn project(dialect: Dialect) -> Option<Project> {
+    Project::copied().env("CMS_IMAGES_OFFLINE", "1").env_remove("DEV_DATABASE_URL").on(&dialect.to_string())
 }
 
-impl Project {
-    fn new(dialect: Dialect) -> Option<Project> {
-        let pg = match dialect {
-            Dialect::Sqlite => None,
-            Dialect::Postgres => Some(test_support::pg::database()?),
-        };
-        let dir = tempfile::tempdir().unwrap();
-        for d in ["sqlite", "postgresql"] {
-            let src = test_support::fixture::project_migrations(d);
-            let dst = dir.path().join("migrations").join(d);
-            fs::create_dir_all(dst.join("meta")).unwrap();
-            for f in fs::read_dir(&src).unwrap() {
-                let p = f.unwrap().path();
-                if p.is_file() {
-                    fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
-                }
-            }
-            fs::copy(src.join("meta/_journal.json"), dst.join("meta/_journal.json")).unwrap();
-        }
-        Some(Project { dir, pg })
-    }
+fn folder(p: &Project, d: Dialect) -> PathBuf {
+    p.root().join(d.default_folder())
+}
 
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
+/// `sql:FILE` holding the DDL of `schema` in `dialect`.
+fn write_desired(p: &Project, dialect: Dialect, schema: &SchemaDef, name: &str) -> String {
+    let path = p.root().join(format!("{name}.sql"));
+    fs::write(&path, schema.ddl(dialect)).unwrap();
+    format!("sql:{}", path.display())
+}
 
-    fn dialect(&self) -> Dialect {
-        if self.pg.is_some() {
-            Dialect::Postgres
-        } else {
-            Dialect::Sqlite
-        }
-    }
+/// The folder's files (the `.sql` files and the journal's bytes).
+fn snapshot(p: &Project, d: Dialect) -> (Vec<String>, Vec<u8>) {
+    (sql_files(&folder(p, d)), fs::read(folder(p, d).join("meta/_journal.json")).unwrap())
+}
 
-    fn url(&self) -> String {
-        match &self.pg {
-            Some(db) => db.url().to_string(),
-            None => format!("file:{}", self.root().join("data/sqlite.db").display()),
-        }
-    }
+fn connection(p: &Project) -> connection::Connection {
+    connection::connect(&DatabaseUrl::parse(&p.url()).unwrap()).unwrap()
+}
 
-    fn folder(&self, d: Dialect) -> PathBuf {
-        self.root().join(d.default_folder())
-    }
-
-    /// The xtask binary on this project and its database, run from `/`, no terminal.
-    fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("xtask"));
-        cmd.env("CMS_PROJECT_ROOT", self.root())
-            .env("CMS_IMAGES_OFFLINE", "1")
-            .env("DATABASE_URL", self.url())
-            .env_remove("DEV_DATABASE_URL")
-            .current_dir("/")
-            .args(args);
-        cmd
-    }
-
-    fn xtask(&self, args: &[&str]) -> Command {
-        Command::from_std(self.command(args))
-    }
-
-    /// `sql:FILE` holding the DDL of `schema` in this project's dialect.
-    fn desired(&self, schema: &SchemaDef, name: &str) -> String {
-        let path = self.root().join(format!("{name}.sql"));
-        fs::write(&path, schema.ddl(self.dialect())).unwrap();
-        format!("sql:{}", path.display())
-    }
-
-    /// The folder's files (the `.sql` files and the journal's bytes).
-    fn snapshot(&self, d: Dialect) -> (Vec<String>, Vec<u8>) {
-        (sql_files(&self.folder(d)), fs::read(self.folder(d).join("meta/_journal.json")).unwrap())
-    }
-
-    fn connection(&self) -> connection::Connection {
-        connection::connect(&DatabaseUrl::parse(&self.url()).unwrap()).unwrap()
-    }
-
-    /// Rows per table.
-    fn counts(&self) -> BTreeMap<String, i64> {
-        let mut conn = self.connection();
-        let list = match self.dialect() {
-            Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '__drizzle_migrations'",
-            Dialect::Postgres => "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
-        };
-        let names: Vec<String> =
-            conn.query(list, &[]).unwrap().into_iter().map(|r| r[0].text().unwrap().to_string()).collect();
-        names
-            .into_iter()
-            .map(|t| {
-                let n = conn.query(&format!("SELECT count(*) FROM \"{t}\""), &[]).unwrap()[0][0].int().unwrap();
-                (t, n)
-            })
-            .collect()
-    }
+/// Rows per table.
+fn row_counts(p: &Project, dialect: Dialect) -> BTreeMap<String, i64> {
+    let mut conn = connection(p);
+    let list = match dialect {
+        Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '__drizzle_migrations'",
+        Dialect::Postgres => "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    };
+    let names: Vec<String> =
+        conn.query(list, &[]).unwrap().into_iter().map(|r| r[0].text().unwrap().to_string()).collect();
+    names
+        .into_iter()
+        .map(|t| {
+            let n = conn.query(&format!("SELECT count(*) FROM \"{t}\""), &[]).unwrap()[0][0].int().unwrap();
+            (t, n)
+        })
+        .collect()
 }
 
 fn sql_files(dir: &Path) -> Vec<String> {
@@ -251,23 +194,23 @@ fn steps() -> Vec<Step> {
 /// seeded database with its rows kept, `check` clean against the changed schema; at the end
 /// drizzle-orm's migrator builds the same schema from the folder.
 fn catalogue(dialect: Dialect) {
-    let Some(p) = Project::new(dialect) else { return };
+    let Some(p) = project(dialect) else { return };
     ok(&mut p.xtask(&["migrate", "-q"]));
     ok(&mut p.xtask(&["seed"]));
     let mut schema = cms_schema::declaration();
-    let mut counts = p.counts();
+    let mut counts = row_counts(&p, dialect);
     assert!(counts["posts"] > 0 && counts["page_section_contents"] > 0, "{counts:?}");
     let d = dialect.to_string();
     for (i, s) in steps().into_iter().enumerate() {
         (s.change)(&mut schema);
-        let desired = p.desired(&schema, s.name);
-        let before = sql_files(&p.folder(dialect));
+        let desired = write_desired(&p, dialect, &schema, s.name);
+        let before = sql_files(&folder(&p, dialect));
         let mut args = vec!["generate", "--dialect", &d, "--to", &desired, "--name", s.name];
         for r in s.renames {
             args.extend(["--rename", r]);
         }
         let (out, _) = ok(&mut p.xtask(&args));
-        let after = sql_files(&p.folder(dialect));
+        let after = sql_files(&folder(&p, dialect));
         assert_eq!(after.len(), before.len() + 1, "{}: {out}", s.name);
         let new = after.iter().find(|f| !before.contains(f)).unwrap();
         assert!(new.ends_with(&format!("_{}.sql", s.name)), "{new}");
@@ -277,15 +220,15 @@ fn catalogue(dialect: Dialect) {
         if dialect == Dialect::Sqlite || i % 4 == 0 || !s.renames.is_empty() {
             let (again, _) = ok(&mut p.xtask(&args));
             assert!(again.contains("no schema changes"), "{}: {again}", s.name);
-            assert_eq!(sql_files(&p.folder(dialect)), after, "{}: a second run writes nothing", s.name);
+            assert_eq!(sql_files(&folder(&p, dialect)), after, "{}: a second run writes nothing", s.name);
         }
-        assert_eq!(sql_files(&p.folder(other(dialect))).len(), 6, "the other dialect's folder is left alone");
+        assert_eq!(sql_files(&folder(&p, other(dialect))).len(), 6, "the other dialect's folder is left alone");
 
         ok(&mut p.xtask(&["migrate", "-q"]));
         if !s.then.is_empty() {
-            p.connection().batch(s.then).unwrap();
+            connection(&p).batch(s.then).unwrap();
         }
-        let now = p.counts();
+        let now = row_counts(&p, dialect);
         for (table, n) in &counts {
             if s.dropped_tables.contains(&table.as_str()) {
                 assert!(!now.contains_key(table), "{}: {table} dropped", s.name);
@@ -305,7 +248,7 @@ fn catalogue(dialect: Dialect) {
 
     // drizzle-orm's own migrator, on a fresh database, builds what ours builds.
     let Some(dz) = test_support::drizzle::harness() else { return };
-    let folder = p.folder(dialect);
+    let folder = folder(&p, dialect);
     let fresh = match dialect {
         Dialect::Sqlite => {
             let db = p.root().join("drizzle.db");
@@ -341,7 +284,7 @@ fn every_kind_of_change_postgres() {
 
 #[test]
 fn the_code_schema_needs_no_migration_and_both_folders_are_written_together() {
-    let Some(p) = Project::new(Dialect::Postgres) else { return };
+    let Some(p) = project(Dialect::Postgres) else { return };
     let (out, _) = ok(&mut p.xtask(&["generate"]));
     assert!(out.contains("no schema changes") && out.contains("migrations/postgresql"), "{out}");
     assert!(out.contains("migrations/sqlite"), "{out}");
@@ -354,53 +297,53 @@ fn the_code_schema_needs_no_migration_and_both_folders_are_written_together() {
         let (out, _) =
             ok(&mut p.xtask(&["generate", "--dialect", &d.to_string(), "--to", &format!("sql:{}", file.display())]));
         assert!(out.contains("0006_add_posts_subtitle.sql"), "{out}");
-        assert!(fs::read_to_string(p.folder(d).join("0006_add_posts_subtitle.sql")).unwrap().contains("subtitle"));
+        assert!(fs::read_to_string(folder(&p, d).join("0006_add_posts_subtitle.sql")).unwrap().contains("subtitle"));
     }
     let journal: serde_json::Value =
-        serde_json::from_slice(&fs::read(p.folder(Dialect::Postgres).join("meta/_journal.json")).unwrap()).unwrap();
+        serde_json::from_slice(&fs::read(folder(&p, Dialect::Postgres).join("meta/_journal.json")).unwrap()).unwrap();
     let last = journal["entries"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["idx"], 6);
     assert_eq!(last["version"], "7");
     assert!(last["when"].as_i64().unwrap() > 1_750_669_200_000);
     let sqlite: serde_json::Value =
-        serde_json::from_slice(&fs::read(p.folder(Dialect::Sqlite).join("meta/_journal.json")).unwrap()).unwrap();
+        serde_json::from_slice(&fs::read(folder(&p, Dialect::Sqlite).join("meta/_journal.json")).unwrap()).unwrap();
     assert_eq!(sqlite["entries"].as_array().unwrap().last().unwrap()["version"], "6");
     // The code schema is what the folders had: `generate` wants to undo the column in both.
     let (out, _) = ok(&mut p.xtask(&["generate", "--dry-run"]));
     assert!(out.contains("0007_drop_posts_subtitle.sql") && out.contains("DROP COLUMN"), "{out}");
     assert!(out.contains("-- warning:"), "{out}");
-    assert_eq!(sql_files(&p.folder(Dialect::Sqlite)).len(), 7, "a dry run writes nothing");
+    assert_eq!(sql_files(&folder(&p, Dialect::Sqlite)).len(), 7, "a dry run writes nothing");
     let (_, err) = ok(&mut p.xtask(&["generate", "--name", "undo_subtitle"]));
     assert!(err.contains("warning:") && err.contains("drop column posts.subtitle"), "{err}");
     for d in [Dialect::Sqlite, Dialect::Postgres] {
-        let text = fs::read_to_string(p.folder(d).join("0007_undo_subtitle.sql")).unwrap();
+        let text = fs::read_to_string(folder(&p, d).join("0007_undo_subtitle.sql")).unwrap();
         assert!(text.contains("-- warning:") && text.contains("subtitle"), "{text}");
     }
 }
 
 #[test]
 fn without_a_postgres_server_nothing_is_written() {
-    let p = Project::new(Dialect::Sqlite).unwrap();
-    let before = (p.snapshot(Dialect::Sqlite), p.snapshot(Dialect::Postgres));
+    let p = project(Dialect::Sqlite).unwrap();
+    let before = (snapshot(&p, Dialect::Sqlite), snapshot(&p, Dialect::Postgres));
     let err = fails(&mut p.xtask(&["generate", "--custom", "--dialect", "all", "--to", "empty"]));
     assert!(err.contains("--custom writes an empty migration"), "{err}");
     let mut cmd = p.xtask(&["generate", "--dialect", "all"]);
     let err = fails(&mut cmd);
     assert!(err.contains("--dev-url") && err.contains("nothing was written"), "{err}");
-    assert_eq!((p.snapshot(Dialect::Sqlite), p.snapshot(Dialect::Postgres)), before);
+    assert_eq!((snapshot(&p, Dialect::Sqlite), snapshot(&p, Dialect::Postgres)), before);
 }
 
 #[test]
 fn custom_migrations_are_empty_files_with_their_entries() {
-    let p = Project::new(Dialect::Sqlite).unwrap();
+    let p = project(Dialect::Sqlite).unwrap();
     let (out, _) = ok(&mut p.xtask(&["generate", "--custom", "--name", "backfill_slugs"]));
     assert!(out.contains("write the SQL into the new file"), "{out}");
     for d in [Dialect::Sqlite, Dialect::Postgres] {
-        let text = fs::read_to_string(p.folder(d).join("0006_backfill_slugs.sql")).unwrap();
+        let text = fs::read_to_string(folder(&p, d).join("0006_backfill_slugs.sql")).unwrap();
         assert!(text.starts_with("-- Custom SQL migration file"), "{text}");
     }
     // A data fix written into it runs with `migrate`.
-    fs::write(p.folder(Dialect::Sqlite).join("0006_backfill_slugs.sql"), "UPDATE pages SET slug = lower(slug);\n")
+    fs::write(folder(&p, Dialect::Sqlite).join("0006_backfill_slugs.sql"), "UPDATE pages SET slug = lower(slug);\n")
         .unwrap();
     ok(&mut p.xtask(&["migrate", "-q"]));
     let (out, _) = ok(&mut p.xtask(&["status"]));
@@ -409,17 +352,17 @@ fn custom_migrations_are_empty_files_with_their_entries() {
 
 #[test]
 fn renames_need_a_flag_or_an_answer_on_a_terminal() {
-    let p = Project::new(Dialect::Sqlite).unwrap();
+    let p = project(Dialect::Sqlite).unwrap();
     let mut schema = cms_schema::declaration();
     t(&mut schema, "posts").column_mut("excerpt").unwrap().name = "summary".into();
-    let desired = p.desired(&schema, "renamed");
-    let before = p.snapshot(Dialect::Sqlite);
+    let desired = write_desired(&p, Dialect::Sqlite, &schema, "renamed");
+    let before = snapshot(&p, Dialect::Sqlite);
     let args = ["generate", "--dialect", "sqlite", "--to", &desired];
     // No terminal: an error listing the choice; nothing written.
     let err = fails(&mut p.xtask(&args));
     assert!(err.contains("posts.excerpt dropped") && err.contains("--rename posts.excerpt=summary"), "{err}");
     assert!(err.contains("no terminal") && err.contains("nothing was written"), "{err}");
-    assert_eq!(p.snapshot(Dialect::Sqlite), before);
+    assert_eq!(snapshot(&p, Dialect::Sqlite), before);
 
     // On a terminal: "n" is a drop and an add (with its warning), "y" a rename.
     let (code, out, err) = on_terminal(&p, &[&args[..], &["--dry-run"]].concat(), "n\n");
@@ -429,12 +372,12 @@ fn renames_need_a_flag_or_an_answer_on_a_terminal() {
     let (code, out, err) = on_terminal(&p, &[&args[..], &["--name", "rename_excerpt"]].concat(), "y\n");
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("rename column posts.excerpt to summary"), "{out}");
-    let text = fs::read_to_string(p.folder(Dialect::Sqlite).join("0006_rename_excerpt.sql")).unwrap();
+    let text = fs::read_to_string(folder(&p, Dialect::Sqlite).join("0006_rename_excerpt.sql")).unwrap();
     assert_eq!(text, "ALTER TABLE `posts` RENAME COLUMN `excerpt` TO `summary`;\n");
 
     // With the flag: no question.
-    let p = Project::new(Dialect::Sqlite).unwrap();
-    let desired = p.desired(&schema, "renamed");
+    let p = project(Dialect::Sqlite).unwrap();
+    let desired = write_desired(&p, Dialect::Sqlite, &schema, "renamed");
     let (out, _) =
         ok(&mut p.xtask(&["generate", "--dialect", "sqlite", "--to", &desired, "--rename", "posts.excerpt=summary"]));
     assert!(out.contains("rename column posts.excerpt to summary"), "{out}");
@@ -451,7 +394,7 @@ fn on_terminal(p: &Project, args: &[&str], input: &str) -> (Option<i32>, String,
     assert_eq!(rc, 0, "openpty");
     // SAFETY: the descriptors were just opened and are owned by these files alone.
     let (mut master, slave) = unsafe { (fs::File::from_raw_fd(master), fs::File::from_raw_fd(slave)) };
-    let mut cmd = p.command(args);
+    let mut cmd = p.xtask_command(args);
     let child = cmd.stdin(Stdio::from(slave)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     master.write_all(input.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -460,12 +403,12 @@ fn on_terminal(p: &Project, args: &[&str], input: &str) -> (Option<i32>, String,
 
 #[test]
 fn bad_input_writes_nothing() {
-    let p = Project::new(Dialect::Sqlite).unwrap();
+    let p = project(Dialect::Sqlite).unwrap();
     let mut schema = cms_schema::declaration();
     t(&mut schema, "posts").columns.push(text("subtitle"));
-    let desired = p.desired(&schema, "desired");
-    let before = (p.snapshot(Dialect::Sqlite), p.snapshot(Dialect::Postgres));
-    let unchanged = |p: &Project| assert_eq!((p.snapshot(Dialect::Sqlite), p.snapshot(Dialect::Postgres)), before);
+    let desired = write_desired(&p, Dialect::Sqlite, &schema, "desired");
+    let before = (snapshot(&p, Dialect::Sqlite), snapshot(&p, Dialect::Postgres));
+    let unchanged = |p: &Project| assert_eq!((snapshot(p, Dialect::Sqlite), snapshot(p, Dialect::Postgres)), before);
 
     for name in ["with space", "../escape", "Upper", ""] {
         let err = fails(&mut p.xtask(&["generate", "--dialect", "sqlite", "--to", &desired, "--name", name]));
@@ -475,7 +418,7 @@ fn bad_input_writes_nothing() {
     assert!(!p.root().join("migrations/escape.sql").exists());
 
     // `--to` of the other dialect.
-    let pg_folder = format!("migrations:{}", p.folder(Dialect::Postgres).display());
+    let pg_folder = format!("migrations:{}", folder(&p, Dialect::Postgres).display());
     let err = fails(&mut p.xtask(&["generate", "--dialect", "sqlite", "--to", &pg_folder]));
     assert!(err.contains("is a postgresql schema") && err.contains("nothing was written"), "{err}");
     let err = fails(&mut p.xtask(&[
@@ -489,14 +432,14 @@ fn bad_input_writes_nothing() {
     unchanged(&p);
 
     // A folder with problems is refused first.
-    fs::write(p.folder(Dialect::Sqlite).join("0042_stray.sql"), "CREATE TABLE stray (x);").unwrap();
+    fs::write(folder(&p, Dialect::Sqlite).join("0042_stray.sql"), "CREATE TABLE stray (x);").unwrap();
     let err = fails(&mut p.xtask(&["generate", "--dialect", "sqlite", "--to", &desired]));
     assert!(err.contains("0042_stray.sql is not listed") && err.contains("has problems"), "{err}");
-    fs::remove_file(p.folder(Dialect::Sqlite).join("0042_stray.sql")).unwrap();
+    fs::remove_file(folder(&p, Dialect::Sqlite).join("0042_stray.sql")).unwrap();
     unchanged(&p);
 
     // A journal whose last `when` lies in the future.
-    let journal = p.folder(Dialect::Sqlite).join("meta/_journal.json");
+    let journal = folder(&p, Dialect::Sqlite).join("meta/_journal.json");
     let original = fs::read_to_string(&journal).unwrap();
     fs::write(&journal, original.replace("1750669200000", "4102444800000")).unwrap();
     let err = fails(&mut p.xtask(&["generate", "--dialect", "sqlite", "--to", &desired]));
@@ -510,18 +453,18 @@ fn bad_input_writes_nothing() {
 fn a_read_only_folder_is_left_as_it_was() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
-    let p = Project::new(Dialect::Sqlite).unwrap();
+    let p = project(Dialect::Sqlite).unwrap();
     let mut schema = cms_schema::declaration();
     t(&mut schema, "posts").columns.push(text("subtitle"));
-    let desired = p.desired(&schema, "desired");
+    let desired = write_desired(&p, Dialect::Sqlite, &schema, "desired");
     let root_mode = |m| fs::set_permissions(p.root(), fs::Permissions::from_mode(m)).unwrap();
     root_mode(0o755);
     fs::set_permissions(p.root().join("desired.sql"), fs::Permissions::from_mode(0o644)).unwrap();
-    let folder = p.folder(Dialect::Sqlite);
+    let folder = folder(&p, Dialect::Sqlite);
     for read_only in [folder.clone(), folder.join("meta")] {
-        let before = p.snapshot(Dialect::Sqlite);
+        let before = snapshot(&p, Dialect::Sqlite);
         fs::set_permissions(&read_only, fs::Permissions::from_mode(0o555)).unwrap();
-        let mut cmd = p.command(&["generate", "--dialect", "sqlite", "--to", &desired, "--name", "blocked"]);
+        let mut cmd = p.xtask_command(&["generate", "--dialect", "sqlite", "--to", &desired, "--name", "blocked"]);
         // Root ignores permissions: run as nobody, for whom they apply.
         // SAFETY: getuid has no preconditions.
         if unsafe { libc::getuid() } == 0 {
@@ -532,7 +475,7 @@ fn a_read_only_folder_is_left_as_it_was() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(err.contains("writable") && err.contains("nothing was written"), "{err}");
-        assert_eq!(p.snapshot(Dialect::Sqlite), before, "{}", read_only.display());
+        assert_eq!(snapshot(&p, Dialect::Sqlite), before, "{}", read_only.display());
         let leftovers: Vec<_> = fs::read_dir(&folder)
             .unwrap()
             .chain(fs::read_dir(folder.join("meta")).unwrap())

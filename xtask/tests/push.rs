@@ -4,7 +4,6 @@
 //! `--allow-remote`; `--dry-run` changes nothing.
 
 use std::fs;
-use std::path::Path;
 
 use assert_cmd::Command;
 use cms_db::cms_schema;
@@ -13,69 +12,33 @@ use cms_db::schema::declare::{integer, text, SchemaDef};
 use cms_db::schema::source::{ScratchServer, Source};
 use cms_db::schema::{Dialect, Schema};
 use cms_db::DatabaseUrl;
+use test_support::project::Project;
 
-struct Project {
-    dir: tempfile::TempDir,
-    pg: Option<test_support::pg::TestDb>,
+/// A temporary project root with the repository's migrations, on SQLite or a PostgreSQL test
+/// database; xtask without the network and without `DEV_DATABASE_URL`.
+fn project(dialect: Dialect) -> Option<Project> {
+    Project::linked().env("CMS_IMAGES_OFFLINE", "1").env_remove("DEV_DATABASE_URL").on(&dialect.to_string())
 }
 
-impl Project {
-    fn new(dialect: Dialect) -> Option<Project> {
-        let pg = match dialect {
-            Dialect::Sqlite => None,
-            Dialect::Postgres => Some(test_support::pg::database()?),
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        std::os::unix::fs::symlink(repo.join("migrations"), dir.path().join("migrations")).unwrap();
-        Some(Project { dir, pg })
-    }
+/// `sql:FILE` holding the DDL of `schema` in `dialect`.
+fn write_desired(p: &Project, dialect: Dialect, schema: &SchemaDef) -> String {
+    let path = p.root().join("desired.sql");
+    fs::write(&path, schema.ddl(dialect)).unwrap();
+    format!("sql:{}", path.display())
+}
 
-    fn dialect(&self) -> Dialect {
-        if self.pg.is_some() {
-            Dialect::Postgres
-        } else {
-            Dialect::Sqlite
-        }
-    }
+fn query_int(p: &Project, sql: &str) -> i64 {
+    let mut conn = connection::connect(&DatabaseUrl::parse(&p.url()).unwrap()).unwrap();
+    conn.query(sql, &[]).unwrap()[0][0].int().unwrap()
+}
 
-    fn url(&self) -> String {
-        match &self.pg {
-            Some(db) => db.url().to_string(),
-            None => format!("file:{}", self.dir.path().join("data/sqlite.db").display()),
-        }
-    }
-
-    fn xtask(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("xtask").unwrap();
-        cmd.env("CMS_PROJECT_ROOT", self.dir.path())
-            .env("CMS_IMAGES_OFFLINE", "1")
-            .env("DATABASE_URL", self.url())
-            .env_remove("DEV_DATABASE_URL")
-            .current_dir("/")
-            .args(args);
-        cmd
-    }
-
-    fn desired(&self, schema: &SchemaDef) -> String {
-        let path = self.dir.path().join("desired.sql");
-        fs::write(&path, schema.ddl(self.dialect())).unwrap();
-        format!("sql:{}", path.display())
-    }
-
-    fn query_int(&self, sql: &str) -> i64 {
-        let mut conn = connection::connect(&DatabaseUrl::parse(&self.url()).unwrap()).unwrap();
-        conn.query(sql, &[]).unwrap()[0][0].int().unwrap()
-    }
-
-    /// The live schema, read as `diff` reads it.
-    fn schema(&self) -> Schema {
-        let scratch = match &self.pg {
-            Some(db) => ScratchServer::postgres(db.url()),
-            None => ScratchServer::default(),
-        };
-        Source::parse(&self.url()).unwrap().load(self.dialect(), &scratch).unwrap()
-    }
+/// The live schema, read as `diff` reads it.
+fn live_schema(p: &Project, dialect: Dialect) -> Schema {
+    let scratch = match p.pg() {
+        Some(db) => ScratchServer::postgres(db.url()),
+        None => ScratchServer::default(),
+    };
+    Source::parse(&p.url()).unwrap().load(dialect, &scratch).unwrap()
 }
 
 fn ok(cmd: &mut Command) -> (String, String) {
@@ -88,7 +51,7 @@ fn fails(cmd: &mut Command) -> String {
 }
 
 fn guarded(dialect: Dialect) {
-    let Some(p) = Project::new(dialect) else { return };
+    let Some(p) = project(dialect) else { return };
 
     // Pending migrations: refused, with what to run.
     let err = fails(&mut p.xtask(&["push"]));
@@ -103,14 +66,14 @@ fn guarded(dialect: Dialect) {
     let mut schema = cms_schema::declaration();
     schema.table_mut("posts").unwrap().columns.push(text("subtitle"));
     schema.table_mut("pages").unwrap().columns.push(integer("views").not_null().default(0));
-    let desired = p.desired(&schema);
+    let desired = write_desired(&p, dialect, &schema);
     let (out, _) = ok(&mut p.xtask(&["push", "--to", &desired]));
     assert!(out.contains("add column posts.subtitle") && out.contains("pushed:"), "{out}");
-    assert!(p.schema().table("posts").unwrap().column("subtitle").is_some());
+    assert!(live_schema(&p, dialect).table("posts").unwrap().column("subtitle").is_some());
 
     // Losing data: refused without the flag, nothing changed (also with --dry-run).
-    let posts = p.query_int("SELECT count(*) FROM posts");
-    let excerpts = p.query_int("SELECT count(*) FROM posts WHERE excerpt IS NOT NULL");
+    let posts = query_int(&p, "SELECT count(*) FROM posts");
+    let excerpts = query_int(&p, "SELECT count(*) FROM posts WHERE excerpt IS NOT NULL");
     assert!(excerpts > 0);
     p.xtask(&["push", "--to", &desired]).assert().success();
     let mut lossy = schema.clone();
@@ -118,30 +81,30 @@ fn guarded(dialect: Dialect) {
     t.columns.retain(|c| c.name != "excerpt");
     t.column_mut("subtitle").unwrap().not_null = true;
     lossy.tables.retain(|t| t.name != "site_settings");
-    let lossy_sql = p.desired(&lossy);
-    let settings = p.query_int("SELECT count(*) FROM site_settings");
-    let before = p.schema();
+    let lossy_sql = write_desired(&p, dialect, &lossy);
+    let settings = query_int(&p, "SELECT count(*) FROM site_settings");
+    let before = live_schema(&p, dialect);
     let err = fails(&mut p.xtask(&["push", "--to", &lossy_sql]));
     assert!(err.contains(&format!("drop column posts.excerpt: {excerpts} value(s) deleted with the column")), "{err}");
     assert!(err.contains(&format!("drop table site_settings: {settings} row(s) deleted with the table")), "{err}");
     assert!(err.contains(&format!("posts.subtitle: set not null: {posts} row(s) with NULL")), "{err}");
     assert!(err.contains("--accept-data-loss") && err.contains("nothing was changed"), "{err}");
-    assert_eq!(p.schema(), before);
-    assert_eq!(p.query_int("SELECT count(*) FROM posts WHERE excerpt IS NOT NULL"), excerpts);
+    assert_eq!(live_schema(&p, dialect), before);
+    assert_eq!(query_int(&p, "SELECT count(*) FROM posts WHERE excerpt IS NOT NULL"), excerpts);
     let (out, _) = ok(&mut p.xtask(&["push", "--to", &lossy_sql, "--dry-run"]));
     assert!(out.contains("dry run: push would refuse it without --accept-data-loss"), "{out}");
     // Accepted, but not confirmed (no terminal, no --yes): still nothing.
     let err = fails(&mut p.xtask(&["push", "--to", &lossy_sql, "--accept-data-loss"]));
     assert!(err.contains("--yes"), "{err}");
-    assert_eq!(p.schema(), before);
+    assert_eq!(live_schema(&p, dialect), before);
 
     // Accepted and confirmed: applied, the rows in the way deleted.
     ok(&mut p.xtask(&["push", "--to", &lossy_sql, "--accept-data-loss", "--yes"]));
-    let after = p.schema();
+    let after = live_schema(&p, dialect);
     assert!(after.table("site_settings").is_none());
     assert!(after.table("posts").unwrap().column("excerpt").is_none());
-    assert_eq!(p.query_int("SELECT count(*) FROM posts"), 0, "the posts with a NULL subtitle were deleted");
-    assert!(p.query_int("SELECT count(*) FROM pages") > 0, "other tables keep their rows");
+    assert_eq!(query_int(&p, "SELECT count(*) FROM posts"), 0, "the posts with a NULL subtitle were deleted");
+    assert!(query_int(&p, "SELECT count(*) FROM pages") > 0, "other tables keep their rows");
     let (out, _) = ok(&mut p.xtask(&["push", "--to", &lossy_sql]));
     assert!(out.contains("nothing to push"), "{out}");
     // The database now differs from its migrations: check says so.
@@ -161,7 +124,7 @@ fn push_is_guarded_postgres() {
 
 #[test]
 fn a_remote_postgres_needs_allow_remote() {
-    let p = Project::new(Dialect::Sqlite).unwrap();
+    let p = project(Dialect::Sqlite).unwrap();
     let remote = "postgres://cms:s3cret@db.example.invalid/cms";
     let err = fails(p.xtask(&["push"]).env("DATABASE_URL", remote));
     assert!(err.contains("--allow-remote") && err.contains("nothing was changed"), "{err}");
@@ -173,7 +136,7 @@ fn a_remote_postgres_needs_allow_remote() {
 
 #[test]
 fn the_other_dialect_is_refused() {
-    let p = Project::new(Dialect::Sqlite).unwrap();
+    let p = project(Dialect::Sqlite).unwrap();
     ok(&mut p.xtask(&["migrate", "-q"]));
     let pg = format!("migrations:{}", test_support::fixture::project_migrations("postgresql").display());
     let err = fails(&mut p.xtask(&["push", "--to", &pg]));
