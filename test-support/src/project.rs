@@ -119,6 +119,11 @@ impl Project {
         self.pg.as_ref()
     }
 
+    /// The `DATABASE_URL` the commands get; `None` when it is unset.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
+
     /// The database the commands use: `DATABASE_URL` when they get one, else the project's
     /// SQLite file as a `file:` URL.
     pub fn url(&self) -> String {

@@ -12,204 +12,60 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use cms_db::connection::Connection;
 use predicates::prelude::*;
+use test_support::backups::{self, temp_files};
+use test_support::process::{wait_until, DEADLINE};
+use test_support::project::Project;
+use test_support::rows;
 
-/// How long any awaited condition may take before the test fails.
-const DEADLINE: Duration = Duration::from_secs(120);
-
-/// Polls `ready` until it holds; fails the test after `DEADLINE`. Tests wait for conditions,
-/// never for a fixed time.
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !ready() {
-        assert!(Instant::now() < deadline, "gave up after {DEADLINE:?} waiting until {what}");
-        // The pause between two checks of the condition, not a wait for it.
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// Migrated and seeded, with a few uploads (one nested, one empty folder).
+fn seeded() -> Project {
+    let p = bare();
+    p.xtask(&["migrate", "-q"]).assert().success();
+    p.xtask(&["seed", "--seed", "1"]).assert().success();
+    let up = p.root().join("uploads");
+    fs::create_dir_all(up.join("images/2026")).unwrap();
+    fs::create_dir_all(up.join("empty")).unwrap();
+    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    jpeg.extend((0..300_000).map(|_| fastrand::u8(..)));
+    fs::write(up.join("images/hero-home.jpg"), &jpeg).unwrap();
+    fs::write(up.join("images/2026/notes.txt"), "plain text ".repeat(5000)).unwrap();
+    fs::write(up.join("zero.bin"), b"").unwrap();
+    p
 }
 
-struct Project {
-    dir: tempfile::TempDir,
+/// The repository's migrations and the project's SQLite file (no `DATABASE_URL`); commands
+/// stop at no test pause point unless [`Project::paused`] says so.
+fn bare() -> Project {
+    Project::linked().env_remove("CMS_TEST_PAUSE_AT")
 }
 
-impl Project {
-    /// Migrated and seeded, with a few uploads (one nested, one empty folder).
-    fn seeded() -> Project {
-        let p = Project::bare();
-        p.xtask(&["migrate", "-q"]).assert().success();
-        p.xtask(&["seed", "--seed", "1"]).assert().success();
-        let up = p.root().join("uploads");
-        fs::create_dir_all(up.join("images/2026")).unwrap();
-        fs::create_dir_all(up.join("empty")).unwrap();
-        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
-        jpeg.extend((0..300_000).map(|_| fastrand::u8(..)));
-        fs::write(up.join("images/hero-home.jpg"), &jpeg).unwrap();
-        fs::write(up.join("images/2026/notes.txt"), "plain text ".repeat(5000)).unwrap();
-        fs::write(up.join("zero.bin"), b"").unwrap();
-        p
-    }
+fn backup_dir(p: &Project) -> PathBuf {
+    p.root().join("backups")
+}
 
-    fn bare() -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        std::os::unix::fs::symlink(repo.join("migrations"), dir.path().join("migrations")).unwrap();
-        Project { dir }
-    }
+/// Our archives in backups/, oldest first.
+fn archives_in(p: &Project) -> Vec<PathBuf> {
+    backups::archives(&backup_dir(p))
+}
 
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
+/// Every application row.
+fn dump(p: &Project) -> String {
+    rows::sqlite(&p.sqlite_db(), &[rows::BOOKKEEPING])
+}
 
-    fn db(&self) -> PathBuf {
-        self.root().join("data/sqlite.db")
-    }
-
-    fn backups(&self) -> PathBuf {
-        self.root().join("backups")
-    }
-
-    fn xtask(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("xtask").unwrap();
-        cmd.env("CMS_PROJECT_ROOT", self.root())
-            .env_remove("DATABASE_URL")
-            .env_remove("CMS_TEST_PAUSE_AT")
-            .current_dir("/")
-            .args(args);
-        cmd
-    }
-
-    /// Starts `xtask args` so that it pauses at `point` (the binary's test hook: it writes its
-    /// pid to `CMS_TEST_PAUSE_FILE` and waits until that file is deleted); returns once it is
-    /// paused there.
-    fn paused(&self, args: &[&str], point: &str) -> Paused {
-        let marker = self.root().join(format!("paused-{}-{}", point.replace(':', "-"), fastrand::u32(..)));
-        let child = StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"))
-            .env("CMS_PROJECT_ROOT", self.root())
-            .env_remove("DATABASE_URL")
-            .env("CMS_TEST_PAUSE_AT", point)
-            .env("CMS_TEST_PAUSE_FILE", &marker)
-            .current_dir("/")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut paused = Paused { child: Some(child), marker };
-        wait_until(&format!("xtask {args:?} pauses at {point}"), || {
-            if let Some(status) = paused.child().try_wait().unwrap() {
-                panic!("xtask {args:?} ended ({status}) before reaching {point}");
-            }
-            paused.marker.exists()
-        });
-        paused
-    }
-
-    /// Names in backups/ (or `dir`) that look like temp files (`.….tmp-PID-…`).
-    fn temps_in(&self, dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with('.') && n.contains(".tmp-"))
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// Our archives, oldest first.
-    fn archives(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = fs::read_dir(self.backups())
-            .map(|d| d.flatten().map(|e| e.path()).filter(|p| is_archive(p)).collect())
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-
-    fn dump(&self) -> String {
-        let conn = cms_db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
-        let mut c = Connection::Sqlite(conn);
-        let counts = cms_db::seed::counts(&mut c).unwrap();
-        let Connection::Sqlite(conn) = c else { unreachable!() };
-        let mut out = String::new();
-        for (table, _) in counts {
-            let mut st = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1")).unwrap();
-            let n = st.column_count();
-            let rows = st
-                .query_map([], |r| {
-                    Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|"))
-                })
-                .unwrap();
-            for row in rows {
-                out.push_str(&format!("{table}: {}\n", row.unwrap()));
+/// Leftovers of a failed run: temp files in backups/, staging folders, staged databases.
+fn leftovers(p: &Project) -> Vec<String> {
+    let mut v = Vec::new();
+    for dir in [backup_dir(p), p.root().to_path_buf(), p.root().join("data")] {
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains(".tmp-") || name.starts_with(".restore-") || name.contains(".restore-") {
+                v.push(name);
             }
         }
-        out
     }
-
-    /// Every file and folder under uploads/ with its SHA-256.
-    fn uploads(&self) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
-        walk(&self.root().join("uploads"), "", &mut out);
-        out
-    }
-
-    /// Leftovers of a failed run: temp files in backups/, staging folders, staged databases.
-    fn leftovers(&self) -> Vec<String> {
-        let mut v = Vec::new();
-        for dir in [self.backups(), self.root().to_path_buf(), self.root().join("data")] {
-            for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.contains(".tmp-") || name.starts_with(".restore-") || name.contains(".restore-") {
-                    v.push(name);
-                }
-            }
-        }
-        v
-    }
-}
-
-/// A paused xtask; killed on drop if the test ends early.
-struct Paused {
-    child: Option<std::process::Child>,
-    marker: PathBuf,
-}
-
-impl Paused {
-    fn child(&mut self) -> &mut std::process::Child {
-        self.child.as_mut().expect("the paused process")
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("the paused process").id()
-    }
-
-    /// `kill -9`, and the exit reaped.
-    fn kill9(mut self) {
-        self.child().kill().unwrap();
-        let status = self.child().wait().unwrap();
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{status}");
-    }
-
-    /// Lets it go on past the pause point and waits for it to succeed; its stdout.
-    fn resume_and_finish(mut self) -> String {
-        fs::remove_file(&self.marker).unwrap();
-        let out = self.child.take().expect("the paused process").wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{}: {stdout}{}", out.status, String::from_utf8_lossy(&out.stderr));
-        stdout
-    }
-}
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    v
 }
 
 /// Every file under `root` with its size and modification time.
@@ -223,23 +79,6 @@ fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
-fn is_archive(p: &Path) -> bool {
-    let n = p.file_name().unwrap().to_string_lossy();
-    !n.starts_with('.') && (n.ends_with(".tar.gz") || n.ends_with(".tar.zst"))
-}
-
-fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        let name = format!("{prefix}{}", e.file_name().to_string_lossy());
-        if e.file_type().unwrap().is_dir() {
-            out.insert(format!("{name}/"), "dir".into());
-            walk(&e.path(), &format!("{name}/"), out);
-        } else {
-            out.insert(name, test_support::sha256_hex(&fs::read(e.path()).unwrap()));
-        }
-    }
-}
-
 fn integrity(db: &Path) -> String {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
@@ -247,13 +86,13 @@ fn integrity(db: &Path) -> String {
 
 #[test]
 fn round_trip_gives_back_every_row_and_every_upload_byte() {
-    let p = Project::seeded();
-    let rows = p.dump();
-    let uploads = p.uploads();
+    let p = seeded();
+    let rows = dump(&p);
+    let uploads = backups::uploads(p.root());
     p.xtask(&["backup"]).assert().success().stdout(predicate::str::contains("backup backups/"));
-    let archive = p.archives().pop().unwrap();
+    let archive = archives_in(&p).pop().unwrap();
     assert_eq!(fs::metadata(&archive).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(fs::metadata(p.backups()).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(fs::metadata(backup_dir(&p)).unwrap().permissions().mode() & 0o777, 0o700);
     p.xtask(&["backup", "list"])
         .assert()
         .success()
@@ -262,7 +101,7 @@ fn round_trip_gives_back_every_row_and_every_upload_byte() {
     assert!(archive.to_string_lossy().ends_with(".tar.zst"), "zstd by default");
     // Plain tools read the gzip form too.
     p.xtask(&["backup", "--compression", "gzip", "--quiet"]).assert().success();
-    let gz = p.archives().into_iter().find(|a| a.to_string_lossy().ends_with(".tar.gz")).unwrap();
+    let gz = archives_in(&p).into_iter().find(|a| a.to_string_lossy().ends_with(".tar.gz")).unwrap();
     let listing = StdCommand::new("tar").arg("tzf").arg(&gz).output().unwrap();
     assert!(listing.status.success());
     let listing = String::from_utf8_lossy(&listing.stdout);
@@ -273,61 +112,61 @@ fn round_trip_gives_back_every_row_and_every_upload_byte() {
     );
 
     // Damage the live data, then restore.
-    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
     conn.execute_batch("PRAGMA foreign_keys=OFF; DELETE FROM posts; DELETE FROM images;").unwrap();
     drop(conn);
     fs::remove_file(p.root().join("uploads/images/hero-home.jpg")).unwrap();
     fs::write(p.root().join("uploads/new.txt"), "added after the backup").unwrap();
-    assert_ne!(p.dump(), rows);
+    assert_ne!(dump(&p), rows);
 
     p.xtask(&["restore", "latest"]).assert().failure().stderr(predicate::str::contains("--yes"));
     p.xtask(&["restore", "latest", "--yes"])
         .assert()
         .success()
         .stdout(predicate::str::contains("safety backup backups/").and(predicate::str::contains("pre-restore")));
-    assert_eq!(p.dump(), rows);
-    assert_eq!(p.uploads(), uploads);
-    assert_eq!(integrity(&p.db()), "ok");
+    assert_eq!(dump(&p), rows);
+    assert_eq!(backups::uploads(p.root()), uploads);
+    assert_eq!(integrity(&p.sqlite_db()), "ok");
     for suffix in ["-wal", "-shm"] {
         assert!(!p.root().join(format!("data/sqlite.db{suffix}")).exists(), "stale {suffix} removed");
     }
-    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
     // The safety backup holds the damaged state and verifies.
-    let safety = p.archives().into_iter().find(|a| a.to_string_lossy().contains("pre-restore")).unwrap();
+    let safety = archives_in(&p).into_iter().find(|a| a.to_string_lossy().contains("pre-restore")).unwrap();
     p.xtask(&["backup", "verify", safety.to_str().unwrap()]).assert().success();
     p.xtask(&["check", "--no-pending"]).assert().success();
 }
 
 #[test]
 fn gzip_archives_restore_too() {
-    let p = Project::seeded();
-    let rows = p.dump();
+    let p = seeded();
+    let rows = dump(&p);
     p.xtask(&["backup", "--compression", "gzip", "--quiet"]).assert().success().stdout("");
-    let archive = p.archives().pop().unwrap();
+    let archive = archives_in(&p).pop().unwrap();
     assert!(archive.to_string_lossy().ends_with(".tar.gz"));
     // The database is lost: restore still works, and keeps the current uploads aside.
-    let uploads = p.uploads();
-    fs::remove_file(p.db()).unwrap();
+    let uploads = backups::uploads(p.root());
+    fs::remove_file(p.sqlite_db()).unwrap();
     p.xtask(&["restore", archive.file_name().unwrap().to_str().unwrap(), "--yes"])
         .assert()
         .success()
         .stdout(predicate::str::contains("will be kept as backups/uploads.pre-restore-"));
-    assert_eq!(p.dump(), rows);
-    assert_eq!(p.uploads(), uploads);
+    assert_eq!(dump(&p), rows);
+    assert_eq!(backups::uploads(p.root()), uploads);
     // Kept in backups/ (which git ignores), not in the project root.
-    let aside = fs::read_dir(p.backups())
+    let aside = fs::read_dir(backup_dir(&p))
         .unwrap()
         .flatten()
         .find(|e| e.file_name().to_string_lossy().starts_with("uploads.pre-restore-"));
     assert!(aside.unwrap().path().join("images/hero-home.jpg").is_file());
     // A database that replaces nothing is private.
-    assert_eq!(mode(&p.db()), 0o600);
+    assert_eq!(mode(&p.sqlite_db()), 0o600);
 }
 
 #[test]
 fn a_backup_during_continuous_writes_restores_a_committed_prefix() {
-    let p = Project::seeded();
-    let conn = cms_db::sqlite::open(&p.db()).unwrap();
+    let p = seeded();
+    let conn = cms_db::sqlite::open(&p.sqlite_db()).unwrap();
     conn.execute_batch("CREATE TABLE writes (n INTEGER PRIMARY KEY, payload TEXT NOT NULL)").unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let committed = Arc::new(AtomicU64::new(0));
@@ -343,7 +182,7 @@ fn a_backup_during_continuous_writes_restores_a_committed_prefix() {
             }
         })
     };
-    wait_until("the writer has committed 500 rows", || committed.load(Ordering::SeqCst) >= 500);
+    wait_until("the writer has committed 500 rows", DEADLINE, || committed.load(Ordering::SeqCst) >= 500);
     let before = committed.load(Ordering::SeqCst);
     p.xtask(&["backup", "--quiet"]).assert().success();
     let after = committed.load(Ordering::SeqCst);
@@ -354,8 +193,8 @@ fn a_backup_during_continuous_writes_restores_a_committed_prefix() {
     assert!(after > before, "the writer kept committing while the backup ran ({before} -> {after})");
 
     p.xtask(&["restore", "latest", "--yes"]).assert().success();
-    assert_eq!(integrity(&p.db()), "ok");
-    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    assert_eq!(integrity(&p.sqlite_db()), "ok");
+    let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
     let (count, min, max): (u64, u64, u64) = conn
         .query_row("SELECT count(*), min(n), max(n) FROM writes", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap();
@@ -365,35 +204,35 @@ fn a_backup_during_continuous_writes_restores_a_committed_prefix() {
 
 #[test]
 fn a_damaged_archive_is_refused_and_nothing_is_touched() {
-    let p = Project::seeded();
+    let p = seeded();
     p.xtask(&["backup", "--quiet"]).assert().success();
-    let good = p.archives().pop().unwrap();
+    let good = archives_in(&p).pop().unwrap();
     let bytes = fs::read(&good).unwrap();
     // Change the live data after the backup, so a restore would be visible.
-    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
     conn.execute_batch("PRAGMA foreign_keys=OFF; DELETE FROM posts;").unwrap();
     drop(conn);
-    let rows = p.dump();
-    let uploads = p.uploads();
+    let rows = dump(&p);
+    let uploads = backups::uploads(p.root());
 
-    let flipped = p.backups().join("20200101T000000Z.tar.gz");
+    let flipped = backup_dir(&p).join("20200101T000000Z.tar.gz");
     let mut b = bytes.clone();
     b[bytes.len() / 3] ^= 0x40;
     fs::write(&flipped, &b).unwrap();
-    let truncated = p.backups().join("20200101T000001Z.tar.gz");
+    let truncated = backup_dir(&p).join("20200101T000001Z.tar.gz");
     fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let no_tail = p.backups().join("20200101T000002Z.tar.gz");
+    let no_tail = backup_dir(&p).join("20200101T000002Z.tar.gz");
     fs::write(&no_tail, &bytes[..bytes.len() - 40]).unwrap();
     for bad in [&flipped, &truncated, &no_tail] {
         let name = bad.file_name().unwrap().to_str().unwrap();
         p.xtask(&["backup", "verify", name]).assert().failure().stderr(predicate::str::contains(name));
         p.xtask(&["restore", name, "--yes"]).assert().failure().stderr(predicate::str::contains("nothing was changed"));
-        assert_eq!(p.dump(), rows);
-        assert_eq!(p.uploads(), uploads);
-        assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+        assert_eq!(dump(&p), rows);
+        assert_eq!(backups::uploads(p.root()), uploads);
+        assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
     }
     assert!(
-        !p.archives().iter().any(|a| a.to_string_lossy().contains("pre-restore")),
+        !archives_in(&p).iter().any(|a| a.to_string_lossy().contains("pre-restore")),
         "no safety backup before verification"
     );
 }
@@ -423,11 +262,11 @@ fn hostile_archive(path: &Path, members: &[RawMember<'_>]) {
 
 #[test]
 fn hostile_archives_are_refused() {
-    let p = Project::seeded();
-    let rows = p.dump();
-    let uploads = p.uploads();
-    fs::create_dir_all(p.backups()).unwrap();
-    let db = fs::read(p.db()).unwrap();
+    let p = seeded();
+    let rows = dump(&p);
+    let uploads = backups::uploads(p.root());
+    fs::create_dir_all(backup_dir(&p)).unwrap();
+    let db = fs::read(p.sqlite_db()).unwrap();
     let manifest = |extra: &str| {
         format!(
             r#"{{"format_version":1,"created_at":"2026-01-01T00:00:00.000Z","tool":"x","dialect":"sqlite","source":"file:x","migrations":{{"applied":0,"last_tag":null,"tags":[]}},"members":[{{"path":"database/sqlite.db","type":"file","size":{},"sha256":"{}"}}{extra}]}}"#,
@@ -452,7 +291,7 @@ fn hostile_archives_are_refused() {
         ),
     ];
     for (i, (what, members, message)) in cases.into_iter().enumerate() {
-        let path = p.backups().join(format!("2020010{}T000000Z.tar.gz", i + 1));
+        let path = backup_dir(&p).join(format!("2020010{}T000000Z.tar.gz", i + 1));
         hostile_archive(&path, &members);
         let name = path.file_name().unwrap().to_str().unwrap();
         p.xtask(&["restore", name, "--yes"])
@@ -460,19 +299,23 @@ fn hostile_archives_are_refused() {
             .failure()
             .stderr(predicate::str::contains(message).and(predicate::str::contains("nothing was changed")));
         p.xtask(&["backup", "verify", name]).assert().failure().stderr(predicate::str::contains(message));
-        assert_eq!(p.dump(), rows, "{what}");
-        assert_eq!(p.uploads(), uploads, "{what}");
+        assert_eq!(dump(&p), rows, "{what}");
+        assert_eq!(backups::uploads(p.root()), uploads, "{what}");
         assert!(!p.root().join("../evil.txt").exists() && !Path::new("/tmp/evil-absolute.txt").exists());
-        assert!(p.leftovers().is_empty(), "{what}: {:?}", p.leftovers());
+        assert!(leftovers(&p).is_empty(), "{what}: {:?}", leftovers(&p));
     }
 }
 
 #[test]
 fn overlapping_runs_exit_3_or_wait() {
-    let p = Project::seeded();
-    fs::create_dir_all(p.backups()).unwrap();
-    let lock =
-        fs::OpenOptions::new().create(true).truncate(false).write(true).open(p.backups().join(".backup.lock")).unwrap();
+    let p = seeded();
+    fs::create_dir_all(backup_dir(&p)).unwrap();
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(backup_dir(&p).join(".backup.lock"))
+        .unwrap();
     lock.lock().unwrap();
     p.xtask(&["backup"]).assert().code(3).stderr(predicate::str::contains("another backup or restore is running"));
     p.xtask(&["backup", "prune"]).assert().code(3);
@@ -489,9 +332,9 @@ fn overlapping_runs_exit_3_or_wait() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let lock_path = fs::canonicalize(p.backups().join(".backup.lock")).unwrap();
+    let lock_path = fs::canonicalize(backup_dir(&p).join(".backup.lock")).unwrap();
     let fds = PathBuf::from(format!("/proc/{}/fd", waiting.id()));
-    wait_until("the second run has the lock file open (it is waiting for the lock)", || {
+    wait_until("the second run has the lock file open (it is waiting for the lock)", DEADLINE, || {
         fs::read_dir(&fds)
             .into_iter()
             .flatten()
@@ -501,12 +344,12 @@ fn overlapping_runs_exit_3_or_wait() {
     drop(lock);
     let out = waiting.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(p.archives().len(), 1);
+    assert_eq!(archives_in(&p).len(), 1);
 }
 
 #[test]
 fn two_backups_at_once_both_land_under_distinct_names() {
-    let p = Project::seeded();
+    let p = seeded();
     let spawn = || {
         StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"))
             .env("CMS_PROJECT_ROOT", p.root())
@@ -522,7 +365,7 @@ fn two_backups_at_once_both_land_under_distinct_names() {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    let archives = p.archives();
+    let archives = archives_in(&p);
     assert_eq!(archives.len(), 2, "{archives:?}");
     for a in &archives {
         p.xtask(&["backup", "verify", a.to_str().unwrap()]).assert().success();
@@ -545,7 +388,7 @@ fn two_backups_at_once_both_land_under_distinct_names() {
     );
     let codes: Vec<i32> = [a, b].into_iter().map(|c| c.wait_with_output().unwrap().status.code().unwrap()).collect();
     assert!(codes.iter().all(|c| *c == 0 || *c == 3) && codes.contains(&0), "{codes:?}");
-    assert_eq!(p.archives().len(), 2 + codes.iter().filter(|c| **c == 0).count());
+    assert_eq!(archives_in(&p).len(), 2 + codes.iter().filter(|c| **c == 0).count());
 }
 
 /// A small tmpfs mounted on backups/ for the test, unmounted on drop.
@@ -578,10 +421,10 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_disk_leaves_no_temp_file_and_older_backups_intact() {
-    let p = Project::seeded();
-    let Some(_tmpfs) = Tmpfs::mount(&p.backups(), "2m") else { return };
+    let p = seeded();
+    let Some(_tmpfs) = Tmpfs::mount(&backup_dir(&p), "2m") else { return };
     p.xtask(&["backup", "--quiet"]).assert().success();
-    let older = p.archives();
+    let older = archives_in(&p);
     assert_eq!(older.len(), 1);
     let older_bytes = fs::read(&older[0]).unwrap();
 
@@ -591,29 +434,29 @@ fn a_full_disk_leaves_no_temp_file_and_older_backups_intact() {
     f.write_all(&(0..3_000_000).map(|_| fastrand::u8(..)).collect::<Vec<_>>()).unwrap();
     drop(f);
     p.xtask(&["backup"]).assert().failure().stderr(predicate::str::contains("is full"));
-    assert_eq!(p.archives(), older);
-    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    assert_eq!(archives_in(&p), older);
+    assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
     fs::remove_file(p.root().join("uploads/big.jpg")).unwrap();
 
     // 2. The snapshot itself does not fit.
-    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
     conn.execute("CREATE TABLE blobs (b BLOB)", []).unwrap();
     for _ in 0..30 {
         conn.execute("INSERT INTO blobs VALUES (randomblob(100000))", []).unwrap();
     }
     drop(conn);
     p.xtask(&["backup"]).assert().failure().stderr(predicate::str::contains("is full"));
-    assert_eq!(p.archives(), older);
-    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    assert_eq!(archives_in(&p), older);
+    assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
     assert_eq!(fs::read(&older[0]).unwrap(), older_bytes);
     p.xtask(&["backup", "verify", "latest"]).assert().success();
 }
 
 #[test]
 fn prune_follows_the_policy_and_touches_only_our_files() {
-    let p = Project::seeded();
+    let p = seeded();
     p.xtask(&["backup", "--quiet"]).assert().success();
-    let real = p.archives().pop().unwrap();
+    let real = archives_in(&p).pop().unwrap();
     let names = [
         "20250101T000000Z.tar.gz",
         "20250102T000000Z-nightly.tar.gz",
@@ -621,7 +464,7 @@ fn prune_follows_the_policy_and_touches_only_our_files() {
         "20250103T000000Z_2.tar.gz",
     ];
     for n in names {
-        fs::copy(&real, p.backups().join(n)).unwrap();
+        fs::copy(&real, backup_dir(&p).join(n)).unwrap();
     }
     let foreign = [
         "notes.txt",
@@ -630,7 +473,7 @@ fn prune_follows_the_policy_and_touches_only_our_files() {
         "20250101T000000Z.tar.gz.bak",
     ];
     for n in foreign {
-        fs::write(p.backups().join(n), "not ours").unwrap();
+        fs::write(backup_dir(&p).join(n), "not ours").unwrap();
     }
     p.xtask(&["backup", "prune", "--keep-daily", "0"])
         .assert()
@@ -639,16 +482,16 @@ fn prune_follows_the_policy_and_touches_only_our_files() {
     p.xtask(&["backup", "prune", "--keep-last", "2", "--dry-run"]).assert().success().stdout(
         predicate::str::contains("would delete  20250101T000000Z.tar.gz").and(predicate::str::contains("(last)")),
     );
-    assert_eq!(p.archives().len(), 5);
+    assert_eq!(archives_in(&p).len(), 5);
     p.xtask(&["backup", "prune", "--keep-last", "2"])
         .assert()
         .success()
         .stdout(predicate::str::contains("2 kept, 3 deleted"));
     let left: Vec<String> =
-        p.archives().iter().map(|a| a.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        archives_in(&p).iter().map(|a| a.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(left, [names[3].to_string(), real.file_name().unwrap().to_string_lossy().into_owned()]);
     for n in foreign {
-        assert!(p.backups().join(n).exists(), "{n} is not ours and stays");
+        assert!(backup_dir(&p).join(n).exists(), "{n} is not ours and stays");
     }
     // Idempotent, and --prune after a backup keeps the new one.
     p.xtask(&["backup", "prune", "--keep-last", "2"])
@@ -659,13 +502,13 @@ fn prune_follows_the_policy_and_touches_only_our_files() {
         .assert()
         .success()
         .stdout(predicate::str::contains("1 kept, 2 deleted"));
-    assert_eq!(p.archives().len(), 1);
+    assert_eq!(archives_in(&p).len(), 1);
 }
 
 #[test]
 fn schema_versions_are_checked_on_restore() {
     // A backup made by code that knows one more migration than ours is refused.
-    let p = Project::seeded();
+    let p = seeded();
     p.xtask(&["backup", "--quiet"]).assert().success();
     let old_code = test_support::fixture::copy_truncated(&test_support::fixture::project_migrations("sqlite"), 5);
     fs::remove_file(p.root().join("migrations")).unwrap();
@@ -678,7 +521,7 @@ fn schema_versions_are_checked_on_restore() {
     p.xtask(&["restore", "latest", "--yes", "--force"]).assert().success();
 
     // An older backup restores and says to migrate.
-    let q = Project::bare();
+    let q = bare();
     fs::remove_file(q.root().join("migrations")).unwrap();
     fs::create_dir_all(q.root().join("migrations")).unwrap();
     std::os::unix::fs::symlink(old_code.path(), q.root().join("migrations/sqlite")).unwrap();
@@ -695,10 +538,10 @@ fn schema_versions_are_checked_on_restore() {
 
 #[test]
 fn restore_refuses_while_the_database_is_open_elsewhere() {
-    let p = Project::seeded();
+    let p = seeded();
     p.xtask(&["backup", "--quiet"]).assert().success();
     let mut holder = StdCommand::new("sqlite3")
-        .arg(p.db())
+        .arg(p.sqlite_db())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -706,7 +549,7 @@ fn restore_refuses_while_the_database_is_open_elsewhere() {
     writeln!(holder.stdin.as_mut().unwrap(), "SELECT count(*) FROM teams;").unwrap();
     let pid = holder.id().to_string();
     let mut last = String::new();
-    wait_until("restore notices sqlite3 holding the database", || {
+    wait_until("restore notices sqlite3 holding the database", DEADLINE, || {
         let out = p.xtask(&["restore", "latest", "--yes"]).output().unwrap();
         last = String::from_utf8_lossy(&out.stderr).into_owned();
         !out.status.success() && last.contains(&pid)
@@ -719,7 +562,7 @@ fn restore_refuses_while_the_database_is_open_elsewhere() {
 
 #[test]
 fn works_under_crons_bare_environment_and_never_prompts() {
-    let p = Project::seeded();
+    let p = seeded();
     let home = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let cron = |args: &[&str]| {
@@ -734,7 +577,7 @@ fn works_under_crons_bare_environment_and_never_prompts() {
         cmd
     };
     cron(&["backup", "--prune", "--quiet"]).assert().success().stdout("").stderr("");
-    assert_eq!(p.archives().len(), 1);
+    assert_eq!(archives_in(&p).len(), 1);
     assert!(fs::read_dir(elsewhere.path()).unwrap().next().is_none(), "nothing written to the current directory");
     cron(&["restore", "latest"]).assert().failure().stderr(predicate::str::contains("--yes"));
     // The shipped crontab runs exactly this command.
@@ -745,7 +588,7 @@ fn works_under_crons_bare_environment_and_never_prompts() {
 
 #[test]
 fn bad_input_gets_clear_errors() {
-    let p = Project::seeded();
+    let p = seeded();
     p.xtask(&["backup", "verify", "latest"]).assert().failure().stderr(predicate::str::contains("no backups"));
     p.xtask(&["restore", "latest", "--yes"]).assert().failure().stderr(predicate::str::contains("no backups"));
     p.xtask(&["backup", "verify", "nope.tar.gz"])
@@ -755,16 +598,16 @@ fn bad_input_gets_clear_errors() {
     p.xtask(&["backup", "--label", "Bad/Label"]).assert().failure().stderr(predicate::str::contains("invalid label"));
     p.xtask(&["backup", "--compression", "lz4"]).assert().code(2);
     p.xtask(&["backup", "prune"]).assert().failure().stderr(predicate::str::contains("does not exist"));
-    fs::create_dir_all(p.backups()).unwrap();
-    fs::write(p.backups().join("20250101T000000Z.tar.gz"), "not an archive").unwrap();
+    fs::create_dir_all(backup_dir(&p)).unwrap();
+    fs::write(backup_dir(&p).join("20250101T000000Z.tar.gz"), "not an archive").unwrap();
     p.xtask(&["backup", "verify", "latest"])
         .assert()
         .failure()
         .stderr(predicate::str::contains("neither gzip nor zstd"));
     p.xtask(&["backup", "list"]).assert().success().stdout(predicate::str::contains("unreadable"));
-    let q = Project::bare();
+    let q = bare();
     q.xtask(&["backup"]).assert().failure().stderr(predicate::str::contains("does not exist; nothing to back up"));
-    assert!(q.leftovers().is_empty());
+    assert!(leftovers(&q).is_empty());
 }
 
 /// The bytes of a hand-made member: given, or that many zeros streamed through the encoder.
@@ -839,12 +682,12 @@ fn files_with_sizes(dir: &Path, out: &mut Vec<(PathBuf, u64)>) {
 #[test]
 fn a_decompression_bomb_is_refused_before_a_byte_of_it_is_written() {
     const GIB3: u64 = 3 << 30;
-    let p = Project::seeded();
+    let p = seeded();
     p.xtask(&["backup", "--quiet"]).assert().success();
-    let db = fs::read(p.db()).unwrap();
+    let db = fs::read(p.sqlite_db()).unwrap();
     let db_sha = test_support::sha256_hex(&db);
-    let rows = p.dump();
-    let uploads = p.uploads();
+    let rows = dump(&p);
+    let uploads = backups::uploads(p.root());
     let size = db.len() as u64;
     // The kernel enforces "nothing larger than the manifest's size written anywhere": a
     // process that writes past this limit is killed by SIGXFSZ instead of exiting with 1.
@@ -898,7 +741,7 @@ fn a_decompression_bomb_is_refused_before_a_byte_of_it_is_written() {
     let mut before = Vec::new();
     files_with_sizes(p.root(), &mut before);
     for (name, members, complete, message) in &cases {
-        let path = p.backups().join(name);
+        let path = backup_dir(&p).join(name);
         bomb(&path, members, *complete);
         let archive_size = fs::metadata(&path).unwrap().len();
         assert!(archive_size < 4 << 20, "{name}: a small archive, {archive_size} bytes");
@@ -926,32 +769,32 @@ fn a_decompression_bomb_is_refused_before_a_byte_of_it_is_written() {
                 assert!(err.contains("nothing was changed"), "{err}");
             }
             // Nothing left behind, nothing large written anywhere, the live data as it was.
-            assert!(p.leftovers().is_empty(), "{name}: {:?}", p.leftovers());
+            assert!(leftovers(&p).is_empty(), "{name}: {:?}", leftovers(&p));
             let mut written = Vec::new();
             files_with_sizes(tmp.path(), &mut written);
             assert!(written.is_empty(), "{name}: left in the temp folder: {written:?}");
             files_with_sizes(p.root(), &mut written);
             let new: Vec<_> = written.iter().filter(|f| !before.contains(f) && f.0 != path).collect();
             assert!(new.iter().all(|(_, n)| *n <= size), "{name}: {new:?}");
-            assert_eq!(fs::read(p.db()).unwrap(), db, "{name}: the live database file is unchanged");
-            assert_eq!(p.dump(), rows);
-            assert_eq!(p.uploads(), uploads);
+            assert_eq!(fs::read(p.sqlite_db()).unwrap(), db, "{name}: the live database file is unchanged");
+            assert_eq!(dump(&p), rows);
+            assert_eq!(backups::uploads(p.root()), uploads);
         }
         fs::remove_file(&path).unwrap();
     }
     assert!(
-        !p.archives().iter().any(|a| a.to_string_lossy().contains("pre-restore")),
+        !archives_in(&p).iter().any(|a| a.to_string_lossy().contains("pre-restore")),
         "no safety backup of a refused archive"
     );
 }
 
 #[test]
 fn an_oversized_long_name_record_is_refused_before_it_is_read() {
-    let p = Project::seeded();
-    fs::create_dir_all(p.backups()).unwrap();
-    let rows = p.dump();
+    let p = seeded();
+    fs::create_dir_all(backup_dir(&p)).unwrap();
+    let rows = dump(&p);
     // A GNU long-name record declaring 3 GiB: the tar crate would read it whole into memory.
-    let path = p.backups().join("20200101T000000Z.tar.zst");
+    let path = backup_dir(&p).join("20200101T000000Z.tar.zst");
     let file = fs::File::create(&path).unwrap();
     let mut enc = zstd::Encoder::new(file, 1).unwrap();
     let mut h = tar::Header::new_gnu();
@@ -966,23 +809,23 @@ fn an_oversized_long_name_record_is_refused_before_it_is_read() {
     for args in [["restore", "20200101T000000Z.tar.zst", "--yes"].as_slice(), &["backup", "verify", "latest"]] {
         p.xtask(args).assert().code(1).stderr(predicate::str::contains("a long-name record of 3221225472 bytes"));
     }
-    assert_eq!(p.dump(), rows);
-    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    assert_eq!(dump(&p), rows);
+    assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
 }
 
 #[test]
 fn temps_of_killed_backups_are_listed_then_removed_by_the_next_backup_and_live_ones_stay() {
-    let p = Project::seeded();
+    let p = seeded();
     // A backup killed while it writes its archive: its snapshot and its archive temp stay.
     let killed = p.paused(&["backup"], "backup:writing-archive");
     let pid = killed.pid();
     killed.kill9();
-    let temps = p.temps_in(&p.backups());
+    let temps = temp_files(&backup_dir(&p));
     assert_eq!(temps.len(), 2, "{temps:?}");
     assert!(temps.iter().any(|n| n.starts_with(&format!(".snapshot.db.tmp-{pid}-"))), "{temps:?}");
     assert!(temps.iter().any(|n| n.contains(&format!(".tar.zst.tmp-{pid}-"))), "{temps:?}");
-    let bytes: u64 = temps.iter().map(|n| fs::metadata(p.backups().join(n)).unwrap().len()).sum();
-    assert!(bytes >= fs::metadata(p.db()).unwrap().len() / 2, "the snapshot is about the database's size");
+    let bytes: u64 = temps.iter().map(|n| fs::metadata(backup_dir(&p).join(n)).unwrap().len()).sum();
+    assert!(bytes >= fs::metadata(p.sqlite_db()).unwrap().len() / 2, "the snapshot is about the database's size");
     let human = indicatif::HumanBytes(bytes).to_string();
 
     // `backup list` says so, and what will remove them.
@@ -995,8 +838,8 @@ fn temps_of_killed_backups_are_listed_then_removed_by_the_next_backup_and_live_o
     p.xtask(&["backup"]).assert().success().stdout(predicate::str::contains(format!(
         "removed 2 leftover temp file(s) of killed runs (pid {pid}): freed {human}\n"
     )));
-    assert!(p.temps_in(&p.backups()).is_empty(), "{:?}", p.temps_in(&p.backups()));
-    assert_eq!(p.archives().len(), 1);
+    assert!(temp_files(&backup_dir(&p)).is_empty(), "{:?}", temp_files(&backup_dir(&p)));
+    assert_eq!(archives_in(&p).len(), 1);
     p.xtask(&["backup", "list"]).assert().success().stdout(predicate::str::contains("leftover").not());
 
     // A live backup's temps are never touched: a killed backup's in another folder go, the
@@ -1005,9 +848,9 @@ fn temps_of_killed_backups_are_listed_then_removed_by_the_next_backup_and_live_o
     let killed = p.paused(&["backup", "--dir", "other-backups"], "backup:writing-archive");
     let dead = killed.pid();
     killed.kill9();
-    assert_eq!(p.temps_in(&other).len(), 2);
+    assert_eq!(temp_files(&other).len(), 2);
     let live = p.paused(&["backup"], "backup:after-snapshot");
-    let live_temps = p.temps_in(&p.backups());
+    let live_temps = temp_files(&backup_dir(&p));
     assert!(
         live_temps.len() == 1 && live_temps[0].starts_with(&format!(".snapshot.db.tmp-{}-", live.pid())),
         "{live_temps:?}"
@@ -1016,17 +859,17 @@ fn temps_of_killed_backups_are_listed_then_removed_by_the_next_backup_and_live_o
     let out = String::from_utf8_lossy(&out);
     assert!(out.contains(&format!("removed 2 leftover temp file(s) of killed runs (pid {dead}): freed ")), "{out}");
     assert!(!out.contains(&live.pid().to_string()), "{out}");
-    assert!(p.temps_in(&other).is_empty());
-    assert_eq!(p.temps_in(&p.backups()), live_temps, "the live backup's snapshot is untouched");
+    assert!(temp_files(&other).is_empty());
+    assert_eq!(temp_files(&backup_dir(&p)), live_temps, "the live backup's snapshot is untouched");
     live.resume_and_finish();
-    assert!(p.temps_in(&p.backups()).is_empty());
-    assert_eq!(p.archives().len(), 2);
+    assert!(temp_files(&backup_dir(&p)).is_empty());
+    assert_eq!(archives_in(&p).len(), 2);
     p.xtask(&["backup", "verify", "latest"]).assert().success();
 }
 
 #[test]
 fn absurd_numbers_are_usage_errors_that_name_the_flag_and_its_range_and_write_nothing() {
-    let p = Project::seeded();
+    let p = seeded();
     p.xtask(&["backup", "--quiet"]).assert().success();
     let before = snapshot_of_files(p.root());
     let cases: &[(&[&str], &str, &str)] = &[
@@ -1059,9 +902,9 @@ fn absurd_numbers_are_usage_errors_that_name_the_flag_and_its_range_and_write_no
 
 #[test]
 fn a_truncated_large_archive_is_named_with_its_cause_and_what_to_do() {
-    let p = Project::seeded();
+    let p = seeded();
     // A database of many compressed frames, so the cut falls inside it.
-    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
     conn.execute("CREATE TABLE blobs (b BLOB)", []).unwrap();
     for _ in 0..24 {
         conn.execute("INSERT INTO blobs VALUES (randomblob(1048576))", []).unwrap();
@@ -1069,13 +912,13 @@ fn a_truncated_large_archive_is_named_with_its_cause_and_what_to_do() {
     drop(conn);
     p.xtask(&["backup", "--quiet"]).assert().success();
     p.xtask(&["backup", "--quiet", "--compression", "gzip"]).assert().success();
-    let rows = p.dump();
-    let uploads = p.uploads();
-    for good in p.archives() {
+    let rows = dump(&p);
+    let uploads = backups::uploads(p.root());
+    for good in archives_in(&p) {
         let ext = if good.to_string_lossy().ends_with(".gz") { "tar.gz" } else { "tar.zst" };
         let bytes = fs::read(&good).unwrap();
         let name = format!("20200101T000000Z-cut.{ext}");
-        fs::write(p.backups().join(&name), &bytes[..bytes.len() / 2]).unwrap();
+        fs::write(backup_dir(&p).join(&name), &bytes[..bytes.len() / 2]).unwrap();
         for args in [vec!["restore", name.as_str(), "--yes"], vec!["backup", "verify", name.as_str()]] {
             let out = p.xtask(&args).output().unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
@@ -1092,24 +935,24 @@ fn a_truncated_large_archive_is_named_with_its_cause_and_what_to_do() {
             if args[0] == "restore" {
                 assert!(err.contains("nothing was changed"), "{err}");
             }
-            assert_eq!(p.dump(), rows);
-            assert_eq!(p.uploads(), uploads);
-            assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+            assert_eq!(dump(&p), rows);
+            assert_eq!(backups::uploads(p.root()), uploads);
+            assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
         }
-        fs::remove_file(p.backups().join(&name)).unwrap();
+        fs::remove_file(backup_dir(&p).join(&name)).unwrap();
     }
 }
 
 #[test]
 fn a_restored_database_keeps_the_mode_of_the_file_it_replaces() {
-    let p = Project::seeded();
+    let p = seeded();
     p.xtask(&["backup", "--quiet"]).assert().success();
-    let archive = p.archives().pop().unwrap();
+    let archive = archives_in(&p).pop().unwrap();
     let archive = archive.file_name().unwrap().to_str().unwrap().to_string();
     for kept in [0o644, 0o640, 0o600, 0o664] {
-        fs::set_permissions(p.db(), fs::Permissions::from_mode(kept)).unwrap();
+        fs::set_permissions(p.sqlite_db(), fs::Permissions::from_mode(kept)).unwrap();
         p.xtask(&["restore", &archive, "--yes"]).assert().success();
-        assert_eq!(mode(&p.db()), kept, "restored over a {kept:o} file");
-        assert_eq!(integrity(&p.db()), "ok");
+        assert_eq!(mode(&p.sqlite_db()), kept, "restored over a {kept:o} file");
+        assert_eq!(integrity(&p.sqlite_db()), "ok");
     }
 }

@@ -1,99 +1,45 @@
 //! backup and restore on a real PostgreSQL (test-support's throwaway cluster), with real
 //! pg_dump and pg_restore.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
+use test_support::backups::{self, temp_files};
+use test_support::process::{alive, children_named, wait_until, DEADLINE};
+use test_support::project::Project;
+use test_support::rows;
 
-const DEADLINE: Duration = Duration::from_secs(120);
-
-/// Polls `ready` until it holds; fails the test after `within`. Tests wait for conditions,
-/// never for a fixed time.
-fn wait_until(what: &str, within: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !ready() {
-        assert!(Instant::now() < deadline, "gave up after {within:?} waiting until {what}");
-        // The pause between two checks of the condition, not a wait for it.
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// The repository's migrations, on the database at `url` (a test database the test holds).
+fn project(url: &str) -> Project {
+    Project::linked().with_database_url(url)
 }
 
-struct Project {
-    dir: tempfile::TempDir,
-    url: String,
-}
-
-impl Project {
-    fn new(url: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        std::os::unix::fs::symlink(repo.join("migrations"), dir.path().join("migrations")).unwrap();
-        Project { dir, url: url.to_string() }
-    }
-
-    fn xtask(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("xtask").unwrap();
-        cmd.env("CMS_PROJECT_ROOT", self.dir.path()).env("DATABASE_URL", &self.url).current_dir("/").args(args);
-        cmd
-    }
-
-    fn archives(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = fs::read_dir(self.dir.path().join("backups"))
-            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".tar.zst")).collect())
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
+fn archives_in(p: &Project) -> Vec<PathBuf> {
+    backups::archives(&p.root().join("backups"))
 }
 
 /// Every row of every application table, as text.
 fn dump(client: &mut postgres::Client) -> String {
-    let tables: Vec<String> = client
-        .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut out = String::new();
-    for t in tables {
-        for row in client.query(&format!("SELECT t::text FROM \"{t}\" t ORDER BY 1"), &[]).unwrap() {
-            let s: String = row.get(0);
-            out.push_str(&format!("{t}: {s}\n"));
-        }
-    }
-    out
-}
-
-fn uploads(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for e in fs::read_dir(root.join("uploads")).unwrap().flatten() {
-        out.insert(
-            e.file_name().to_string_lossy().into_owned(),
-            test_support::sha256_hex(&fs::read(e.path()).unwrap()),
-        );
-    }
-    out
+    rows::postgres(client, &[])
 }
 
 #[test]
 fn postgres_round_trip_with_a_safety_backup() {
     let Some(db) = test_support::pg::database() else { return };
-    let p = Project::new(db.url());
+    let p = project(db.url());
     p.xtask(&["migrate", "-q"]).assert().success();
     p.xtask(&["seed", "--seed", "5"]).assert().success();
-    fs::create_dir_all(p.dir.path().join("uploads")).unwrap();
-    fs::write(p.dir.path().join("uploads/a.jpg"), [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]).unwrap();
+    fs::create_dir_all(p.root().join("uploads")).unwrap();
+    fs::write(p.root().join("uploads/a.jpg"), [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]).unwrap();
     let rows = dump(&mut db.client());
-    let files = uploads(p.dir.path());
+    let files = backups::uploads(p.root());
 
     p.xtask(&["backup"]).assert().success().stdout(predicate::str::contains("postgresql, 6 migration(s)"));
-    let archive = p.archives().pop().unwrap();
+    let archive = archives_in(&p).pop().unwrap();
     p.xtask(&["backup", "verify", "latest"]).assert().success();
     p.xtask(&["backup", "list"]).assert().success().stdout(predicate::str::contains("postgresql"));
 
@@ -101,7 +47,7 @@ fn postgres_round_trip_with_a_safety_backup() {
         let mut c = db.client();
         c.batch_execute("DELETE FROM posts; UPDATE pages SET slug = slug || '-changed'").unwrap();
     }
-    fs::remove_file(p.dir.path().join("uploads/a.jpg")).unwrap();
+    fs::remove_file(p.root().join("uploads/a.jpg")).unwrap();
     assert_ne!(dump(&mut db.client()), rows);
 
     // Refused while another session is connected.
@@ -113,17 +59,17 @@ fn postgres_round_trip_with_a_safety_backup() {
         .success()
         .stdout(predicate::str::contains("pre-restore"));
     assert_eq!(dump(&mut db.client()), rows);
-    assert_eq!(uploads(p.dir.path()), files);
+    assert_eq!(backups::uploads(p.root()), files);
     p.xtask(&["check", "--no-pending"]).assert().success();
     // The safety backup holds the changed state.
-    let safety = p.archives().into_iter().find(|a| a.to_string_lossy().contains("pre-restore")).unwrap();
+    let safety = archives_in(&p).into_iter().find(|a| a.to_string_lossy().contains("pre-restore")).unwrap();
     p.xtask(&["backup", "verify", safety.to_str().unwrap()]).assert().success();
 }
 
 #[test]
 fn postgres_backup_during_continuous_writes_restores_a_committed_prefix() {
     let Some(db) = test_support::pg::database() else { return };
-    let p = Project::new(db.url());
+    let p = project(db.url());
     p.xtask(&["migrate", "-q"]).assert().success();
     let mut setup = db.client();
     setup.batch_execute("CREATE TABLE writes (n bigint PRIMARY KEY, payload text NOT NULL)").unwrap();
@@ -165,7 +111,7 @@ fn postgres_backup_during_continuous_writes_restores_a_committed_prefix() {
 #[test]
 fn a_failing_pg_restore_changes_nothing() {
     let Some(db) = test_support::pg::database() else { return };
-    let p = Project::new(db.url());
+    let p = project(db.url());
     p.xtask(&["migrate", "-q"]).assert().success();
     p.xtask(&["seed", "--seed", "2"]).assert().success();
     p.xtask(&["backup", "--quiet"]).assert().success();
@@ -249,7 +195,7 @@ fn backup_verify_restore_and_reset_with_a_password_that_needs_percent_encoding()
         assert!(wrong.connect(postgres::NoTls).is_err(), "the still-encoded password must be refused");
     }
     let spy = Spy::new();
-    let p = Project::new(db.url());
+    let p = project(db.url());
     let xtask = |args: &[&str]| {
         let mut cmd = p.xtask(args);
         cmd.env("PATH", spy.path()).env_remove("PGPASSWORD").env_remove("PGPASSFILE");
@@ -267,7 +213,7 @@ fn backup_verify_restore_and_reset_with_a_password_that_needs_percent_encoding()
     assert_eq!(dump(&mut db.client()), rows);
     // reset-complete takes its safety backup with pg_dump too.
     xtask(&["reset-complete", "--yes", "--no-images", "--seed", "1"]).assert().success();
-    let safety = p.archives().into_iter().find(|a| a.to_string_lossy().contains("pre-reset"));
+    let safety = archives_in(&p).into_iter().find(|a| a.to_string_lossy().contains("pre-reset"));
     let safety = safety.expect("reset-complete took no safety backup");
     xtask(&["backup", "verify", safety.to_str().unwrap()]).assert().success();
 
@@ -291,58 +237,17 @@ fn backup_verify_restore_and_reset_with_a_password_that_needs_percent_encoding()
     }
 }
 
-/// Processes whose parent is `parent` and whose name is `comm`, with their command lines.
-fn children_named(parent: u32, comm: &str) -> Vec<(u32, String)> {
-    let mut out = Vec::new();
-    for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else { continue };
-        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
-        let name = head.split_once('(').map(|(_, n)| n).unwrap_or_default();
-        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
-        if name == comm && ppid == Some(parent) {
-            let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
-            out.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
-        }
-    }
-    out
-}
-
-/// Whether `pid` is still a live `comm` (not gone, not a zombie, not a reused pid).
-fn alive(pid: u32, comm: &str) -> bool {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    let Some((head, rest)) = stat.rsplit_once(')') else { return false };
-    let name = head.split_once('(').map(|(_, n)| n).unwrap_or_default();
-    name == comm && !rest.trim_start().starts_with('Z')
-}
-
-/// Temp files in backups/ (`.….tmp-PID-…`).
-fn temps(root: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(root.join("backups"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.') && n.contains(".tmp-"))
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn a_killed_backups_pg_dump_dies_with_it_and_the_next_backup_removes_its_temp() {
     let Some(db) = test_support::pg::database() else { return };
-    let p = Project::new(db.url());
+    let p = project(db.url());
     p.xtask(&["migrate", "-q"]).assert().success();
     p.xtask(&["seed", "--seed", "4"]).assert().success();
     // pg_dump waits for a lock the test holds, so it is running when the backup is killed.
     let mut blocker = db.client();
     blocker.batch_execute("BEGIN; LOCK TABLE posts IN ACCESS EXCLUSIVE MODE").unwrap();
-    let mut backup = std::process::Command::new(assert_cmd::cargo::cargo_bin("xtask"))
-        .env("CMS_PROJECT_ROOT", p.dir.path())
-        .env("DATABASE_URL", &p.url)
-        .current_dir("/")
-        .arg("backup")
+    let mut backup = p
+        .xtask_command(&["backup"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -383,7 +288,7 @@ fn a_killed_backups_pg_dump_dies_with_it_and_the_next_backup_removes_its_temp() 
             .get(0);
         left == 0
     });
-    let left = temps(p.dir.path());
+    let left = temp_files(&p.root().join("backups"));
     assert!(left.iter().any(|n| n.starts_with(&format!(".snapshot.dump.tmp-{pid}-"))), "{left:?}");
     // The next backup removes the killed one's temp and says so.
     p.xtask(&["backup"]).assert().success().stdout(
@@ -393,18 +298,18 @@ fn a_killed_backups_pg_dump_dies_with_it_and_the_next_backup_removes_its_temp() 
         ))
         .and(predicate::str::contains("backup backups/")),
     );
-    assert!(temps(p.dir.path()).is_empty(), "{:?}", temps(p.dir.path()));
+    assert!(temp_files(&p.root().join("backups")).is_empty(), "{:?}", temp_files(&p.root().join("backups")));
     p.xtask(&["backup", "verify", "latest"]).assert().success();
 }
 
 #[test]
 fn restore_refuses_a_database_in_use_before_any_safety_backup_or_staging() {
     let Some(db) = test_support::pg::database() else { return };
-    let p = Project::new(db.url());
+    let p = project(db.url());
     p.xtask(&["migrate", "-q"]).assert().success();
     p.xtask(&["seed", "--seed", "6"]).assert().success();
     p.xtask(&["backup", "--quiet"]).assert().success();
-    let archives = p.archives();
+    let archives = archives_in(&p);
     let rows = dump(&mut db.client());
     let holder = db.client();
     let out = p.xtask(&["restore", "latest", "--yes"]).output().unwrap();
@@ -417,16 +322,16 @@ fn restore_refuses_a_database_in_use_before_any_safety_backup_or_staging() {
     }
     // Refused first: no archive read, no safety backup taken, nothing staged.
     assert!(!stdout.contains("verified") && !stdout.contains("safety backup"), "{stdout}");
-    assert_eq!(p.archives(), archives, "no safety backup");
-    let staged: Vec<_> = fs::read_dir(p.dir.path().join("backups"))
+    assert_eq!(archives_in(&p), archives, "no safety backup");
+    let staged: Vec<_> = fs::read_dir(p.root().join("backups"))
         .unwrap()
-        .chain(fs::read_dir(p.dir.path()).unwrap())
+        .chain(fs::read_dir(p.root()).unwrap())
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with(".restore-"))
         .map(|e| e.path())
         .collect();
     assert!(staged.is_empty(), "{staged:?}");
-    assert!(temps(p.dir.path()).is_empty());
+    assert!(temp_files(&p.root().join("backups")).is_empty());
     assert_eq!(dump(&mut db.client()), rows);
     drop(holder);
     p.xtask(&["restore", "latest", "--yes"]).assert().success();
