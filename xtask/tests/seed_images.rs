@@ -185,18 +185,21 @@ fn entry(file: &str, url: String) -> Entry<'_> {
     Entry { file, url, width: 120, height: 80, sha256: None }
 }
 
+/// test-support's project (the repository's migrations), with a `scripts/` folder for the
+/// manifest; seed-images may use the network (`CMS_IMAGES_OFFLINE` removed).
 struct Project {
-    dir: tempfile::TempDir,
-    database_url: Option<String>,
+    project: test_support::project::Project,
 }
 
 impl Project {
+    /// On the project's SQLite file (no `DATABASE_URL`).
     fn new() -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        std::os::unix::fs::symlink(repo.join("migrations"), dir.path().join("migrations")).unwrap();
-        fs::create_dir(dir.path().join("scripts")).unwrap();
-        Project { dir, database_url: None }
+        Project::on(test_support::project::Project::linked())
+    }
+
+    fn on(project: test_support::project::Project) -> Project {
+        fs::create_dir(project.root().join("scripts")).unwrap();
+        Project { project: project.env_remove("CMS_IMAGES_OFFLINE") }
     }
 
     /// A migrated project.
@@ -207,7 +210,7 @@ impl Project {
     }
 
     fn root(&self) -> &Path {
-        self.dir.path()
+        self.project.root()
     }
 
     fn images(&self) -> PathBuf {
@@ -230,13 +233,7 @@ impl Project {
     }
 
     fn xtask(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("xtask").unwrap();
-        cmd.env("CMS_PROJECT_ROOT", self.root()).env_remove("CMS_IMAGES_OFFLINE").current_dir("/").args(args);
-        match &self.database_url {
-            Some(url) => cmd.env("DATABASE_URL", url),
-            None => cmd.env_remove("DATABASE_URL"),
-        };
-        cmd
+        self.project.xtask(args)
     }
 
     /// seed-images with short timeouts and backoff, so failure cases take milliseconds.
@@ -254,7 +251,7 @@ impl Project {
     }
 
     fn sqlite(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.root().join("data/sqlite.db")).unwrap()
+        rusqlite::Connection::open(self.project.sqlite_db()).unwrap()
     }
 
     fn rows(&self) -> HashMap<String, Row> {
@@ -759,17 +756,8 @@ fn a_real_file_is_never_replaced_by_a_placeholder_when_the_fetch_fails() {
 // The seed and the images table
 // ------------------------------------------------------------------------------------------------
 
-const SEED_FILES: [&str; 9] = [
-    "hero-home.jpg",
-    "hero-about.jpg",
-    "gallery-1.jpg",
-    "gallery-2.jpg",
-    "gallery-3.jpg",
-    "gallery-4.jpg",
-    "post-1.jpg",
-    "post-2.jpg",
-    "post-3.jpg",
-];
+/// The seed's image files.
+const SEED_FILES: [&str; 9] = test_support::demo::IMAGE_FILES;
 
 fn seed_manifest(p: &Project, server: &Server) {
     let entries: Vec<Entry> = SEED_FILES
@@ -892,8 +880,7 @@ fn seed_force_registers_the_files_on_disk_again_without_a_request() {
 fn postgres_upserts_by_file_name_and_keeps_ids() {
     let Some(db) = test_support::pg::database() else { return };
     let server = Server::start();
-    let mut p = Project::new();
-    p.database_url = Some(db.url().to_string());
+    let p = Project::on(test_support::project::Project::linked().with_database_url(db.url()));
     p.xtask(&["migrate", "-q"]).assert().success();
     seed_manifest(&p, &server);
     p.xtask(&["seed"]).assert().success();

@@ -1,87 +1,40 @@
 //! seed, reset-data and reset-complete on SQLite through the real binary.
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use cms_db::connection::Connection;
 use predicates::prelude::*;
+use test_support::project::Project;
+use test_support::{demo, rows};
 
-/// A temporary project root that uses the repository's migrations.
-struct Project {
-    dir: tempfile::TempDir,
+/// A temporary project root that uses the repository's migrations, on its SQLite file (no
+/// `DATABASE_URL`); images without the network.
+fn project() -> Project {
+    Project::linked().env("CMS_IMAGES_OFFLINE", "1")
 }
 
-impl Project {
-    fn new() -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        std::os::unix::fs::symlink(repo.join("migrations"), dir.path().join("migrations")).unwrap();
-        Project { dir }
-    }
+fn counts(p: &Project) -> Vec<(String, i64)> {
+    let conn = cms_db::sqlite::open_read_only(&p.sqlite_db()).unwrap().unwrap();
+    cms_db::seed::counts(&mut Connection::Sqlite(conn)).unwrap()
+}
 
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("data/sqlite.db")
-    }
-
-    fn xtask(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("xtask").unwrap();
-        cmd.env("CMS_PROJECT_ROOT", self.dir.path())
-            .env("CMS_IMAGES_OFFLINE", "1")
-            .env_remove("DATABASE_URL")
-            .current_dir("/")
-            .args(args);
-        cmd
-    }
-
-    fn images(&self) -> PathBuf {
-        self.dir.path().join("uploads/images")
-    }
-
-    /// Puts `photos` into uploads/images.
-    fn put_images(&self, photos: &[(&str, Vec<u8>)]) {
-        fs::create_dir_all(self.images()).unwrap();
-        for (file, bytes) in photos {
-            fs::write(self.images().join(file), bytes).unwrap();
-        }
-    }
-
-    fn counts(&self) -> Vec<(String, i64)> {
-        let conn = cms_db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
-        cms_db::seed::counts(&mut Connection::Sqlite(conn)).unwrap()
-    }
-
-    /// Every application row, in a stable order: equal dumps mean identical data.
-    fn dump(&self) -> String {
-        let conn = cms_db::sqlite::open_read_only(&self.db()).unwrap().unwrap();
-        let mut out = String::new();
-        for (table, _) in self.counts() {
-            let mut st = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1")).unwrap();
-            let n = st.column_count();
-            for row in st
-                .query_map([], |r| {
-                    Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|"))
-                })
-                .unwrap()
-            {
-                out.push_str(&format!("{table}: {}\n", row.unwrap()));
-            }
-        }
-        out
-    }
+/// Every application row, read with plain SQL (each value with its storage class),
+/// independent of the code that wrote them: equal dumps mean identical data.
+fn table_rows(p: &Project) -> String {
+    rows::sqlite(&p.sqlite_db(), &[rows::BOOKKEEPING])
 }
 
 #[test]
 fn seed_is_idempotent_and_prints_a_summary() {
-    let p = Project::new();
+    let p = project();
     p.xtask(&["migrate", "-q"]).assert().success();
     p.xtask(&["seed"]).assert().success().stdout(
         predicate::str::contains("http://localhost:4000/pages/home?locale=en").and(predicate::str::contains("team id")),
     );
-    let first = p.dump();
+    let first = table_rows(&p);
     p.xtask(&["seed"]).assert().success().stdout(predicate::str::contains("already seeded"));
-    assert_eq!(p.dump(), first);
-    let counts: std::collections::HashMap<_, _> = p.counts().into_iter().collect();
+    assert_eq!(table_rows(&p), first);
+    let counts: std::collections::HashMap<_, _> = counts(&p).into_iter().collect();
     assert_eq!(counts["teams"], 1);
     assert_eq!(counts["pages"], 3);
     assert_eq!(counts["posts"], 3);
@@ -90,121 +43,67 @@ fn seed_is_idempotent_and_prints_a_summary() {
 
 #[test]
 fn same_seed_same_rows_different_seed_different_rows() {
-    let (a, b, c) = (Project::new(), Project::new(), Project::new());
+    let (a, b, c) = (project(), project(), project());
     for (p, n) in [(&a, "42"), (&b, "42"), (&c, "43")] {
         p.xtask(&["migrate", "-q"]).assert().success();
         p.xtask(&["seed", "--seed", n]).assert().success();
     }
-    assert_eq!(a.dump(), b.dump());
-    assert_ne!(a.dump(), c.dump());
-    let (d, e) = (Project::new(), Project::new());
+    assert_eq!(table_rows(&a), table_rows(&b));
+    assert_ne!(table_rows(&a), table_rows(&c));
+    let (d, e) = (project(), project());
     for p in [&d, &e] {
         p.xtask(&["migrate", "-q"]).assert().success();
         p.xtask(&["seed"]).assert().success();
     }
-    assert_ne!(d.dump(), e.dump(), "without --seed, ids are fresh");
+    assert_ne!(table_rows(&d), table_rows(&e), "without --seed, ids are fresh");
 }
 
-/// SHA-256 of [`raw_dump`] after `seed --seed 7` with no image files on disk, and with the
-/// demo's photos ([`demo_photos`]) in uploads/images. Taken before the demo copy moved from Rust
+/// SHA-256 of [`table_rows`] after `seed --seed 7` with no image files on disk, and with the
+/// demo's photos ([`demo::photos`]) in uploads/images. Taken before the demo copy moved from Rust
 /// literals into a data file: every seeded row must stay byte for byte what it was.
 const SEED_7_DUMP_SHA256: &str = "9e5470cb21c011d2e7486e632191a3f8de05ced01af03b3251968e45625fe63b";
 const SEED_7_WITH_PHOTOS_DUMP_SHA256: &str = "670497b3fdbcf30cca747cc5d66fa5e4425a2b233726f8bab0a3dfae535bc83c";
 /// The same after `seed --seed 7 --scale 3` (the bulk path).
 const SEED_7_SCALE_3_DUMP_SHA256: &str = "807e98473426935a8f994a1fd12499dc002ed7bdeb8d87b50a28d652f7cbac2d";
 
-/// Every application row of the SQLite database at `db`, read with plain SQL (each value with
-/// its storage class), independent of the code that wrote them.
-fn raw_dump(db: &Path) -> String {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let tables: Vec<String> = conn
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'
-               AND name <> '__drizzle_migrations' ORDER BY name",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut out = String::new();
-    for table in tables {
-        let mut st = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1")).unwrap();
-        let n = st.column_count();
-        let mut rows = st.query([]).unwrap();
-        while let Some(row) = rows.next().unwrap() {
-            let cells: Vec<String> = (0..n).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
-            out.push_str(&format!("{table}: {}\n", cells.join("|")));
-        }
-    }
-    out
-}
-
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
-}
-
 #[test]
 fn seed_7_writes_exactly_the_pinned_rows() {
-    let (plain, photos, scaled) = (Project::new(), Project::new(), Project::new());
-    photos.put_images(&demo_photos());
+    let (plain, photos, scaled) = (project(), project(), project());
+    demo::put(photos.root(), &demo::photos());
     for p in [&plain, &photos] {
         p.xtask(&["migrate", "-q"]).assert().success();
         p.xtask(&["seed", "--seed", "7"]).assert().success();
     }
-    let dump = raw_dump(&plain.db());
+    let dump = table_rows(&plain);
     assert!(dump.contains("teams: ") && dump.contains("page_section_contents: "), "{dump}");
-    assert_eq!(sha256_hex(&dump), SEED_7_DUMP_SHA256, "seed --seed 7 wrote other rows than before:\n{dump}");
-    let dump = raw_dump(&photos.db());
     assert_eq!(
-        sha256_hex(&dump),
+        test_support::sha256_hex(dump.as_bytes()),
+        SEED_7_DUMP_SHA256,
+        "seed --seed 7 wrote other rows than before:\n{dump}"
+    );
+    let dump = table_rows(&photos);
+    assert_eq!(
+        test_support::sha256_hex(dump.as_bytes()),
         SEED_7_WITH_PHOTOS_DUMP_SHA256,
         "seed --seed 7 with the demo photos on disk wrote other rows than before:\n{dump}"
     );
     scaled.xtask(&["migrate", "-q"]).assert().success();
     scaled.xtask(&["seed", "--seed", "7", "--scale", "3"]).assert().success();
-    let dump = raw_dump(&scaled.db());
+    let dump = table_rows(&scaled);
     assert_eq!(
-        sha256_hex(&dump),
+        test_support::sha256_hex(dump.as_bytes()),
         SEED_7_SCALE_3_DUMP_SHA256,
         "seed --seed 7 --scale 3 wrote other rows than before:\n{dump}"
     );
 }
 
-/// The demo's nine image files as real JPEGs (no placeholder marker), each its own picture; the
-/// same bytes on every call.
-fn demo_photos() -> Vec<(&'static str, Vec<u8>)> {
-    [
-        "hero-home.jpg",
-        "hero-about.jpg",
-        "gallery-1.jpg",
-        "gallery-2.jpg",
-        "gallery-3.jpg",
-        "gallery-4.jpg",
-        "post-1.jpg",
-        "post-2.jpg",
-        "post-3.jpg",
-    ]
-    .into_iter()
-    .enumerate()
-    .map(|(i, file)| {
-        let (w, h) = (48 + 8 * i as u16, 32);
-        let rgb: Vec<u8> = (0..u32::from(w) * u32::from(h) * 3).map(|k| (k as u8).wrapping_mul(i as u8 + 3)).collect();
-        let mut out = Vec::new();
-        jpeg_encoder::Encoder::new(&mut out, 80).encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb).unwrap();
-        (file, out)
-    })
-    .collect()
-}
-
 #[test]
 fn with_images_on_disk_the_same_seed_gives_the_same_rows_whatever_ran_before() {
-    let photos = demo_photos();
-    let projects: Vec<Project> = (0..4).map(|_| Project::new()).collect();
+    let photos = demo::photos();
+    let projects: Vec<Project> = (0..4).map(|_| project()).collect();
     for p in &projects {
         p.xtask(&["migrate", "-q"]).assert().success();
-        p.put_images(&photos);
+        demo::put(p.root(), &photos);
     }
     let [a, b, c, d] = &projects[..] else { unreachable!() };
     // c: seed-images registered the files before the seed (its own ids and times).
@@ -212,28 +111,28 @@ fn with_images_on_disk_the_same_seed_gives_the_same_rows_whatever_ran_before() {
     for (p, n) in [(a, "7"), (b, "7"), (c, "7"), (d, "8")] {
         p.xtask(&["seed", "--seed", n]).assert().success().stdout(predicate::str::contains("9 file(s)"));
     }
-    let seeded = a.dump();
+    let seeded = table_rows(a);
     // The files are registered as they are on disk, not as placeholders.
-    let conn = rusqlite::Connection::open(a.db()).unwrap();
+    let conn = rusqlite::Connection::open(a.sqlite_db()).unwrap();
     let (bytes, placeholders): (i64, i64) = conn
         .query_row("SELECT sum(bytes), sum(is_placeholder) FROM images", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     drop(conn);
     assert_eq!((bytes, placeholders), (photos.iter().map(|(_, b)| b.len() as i64).sum(), 0));
-    assert_eq!(b.dump(), seeded, "two folders with the same files, seeded with --seed 7");
-    assert_eq!(c.dump(), seeded, "seed-images before the seed changes nothing");
-    assert_ne!(d.dump(), seeded, "--seed 8 differs");
+    assert_eq!(table_rows(b), seeded, "two folders with the same files, seeded with --seed 7");
+    assert_eq!(table_rows(c), seeded, "seed-images before the seed changes nothing");
+    assert_ne!(table_rows(d), seeded, "--seed 8 differs");
     // reset-data and seed --force with --seed 7 give the same rows again, from any data.
     d.xtask(&["reset-data", "--yes", "--seed", "7"]).assert().success().stdout(predicate::str::contains("9 file(s)"));
-    assert_eq!(d.dump(), seeded, "reset-data --seed 7");
+    assert_eq!(table_rows(d), seeded, "reset-data --seed 7");
     b.xtask(&["reset-data", "--yes"]).assert().success();
-    assert_ne!(b.dump(), seeded, "without --seed the rows are fresh");
+    assert_ne!(table_rows(b), seeded, "without --seed the rows are fresh");
     b.xtask(&["seed", "--force", "--yes", "--seed", "7"]).assert().success();
-    assert_eq!(b.dump(), seeded, "seed --force --seed 7");
+    assert_eq!(table_rows(b), seeded, "seed --force --seed 7");
     // seed-images afterwards finds the rows as it would have written them.
     c.xtask(&["seed-images", "--offline"]).assert().success();
     let ids = |p: &Project| -> Vec<(String, String)> {
-        let conn = rusqlite::Connection::open(p.db()).unwrap();
+        let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
         let mut st = conn.prepare("SELECT file_name, id FROM images ORDER BY file_name").unwrap();
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
     };
@@ -242,22 +141,22 @@ fn with_images_on_disk_the_same_seed_gives_the_same_rows_whatever_ran_before() {
 
 #[test]
 fn a_failure_part_way_through_seeding_leaves_nothing() {
-    let p = Project::new();
+    let p = project();
     p.xtask(&["migrate", "-q"]).assert().success();
     let (mut tables, _) = cms_db::seed::demo_tables(Some(1));
     // Break a late table: a post whose environment does not exist.
     let posts = tables.iter_mut().find(|t| t.name == "posts").unwrap();
     let env = posts.columns.iter().position(|c| *c == "environment_id").unwrap();
     posts.rows[1][env] = cms_db::connection::Value::Text("no-such-environment".into());
-    let mut conn = cms_db::connection::connect(&cms_db::DatabaseUrl::Sqlite { path: p.db() }).unwrap();
+    let mut conn = cms_db::connection::connect(&cms_db::DatabaseUrl::Sqlite { path: p.sqlite_db() }).unwrap();
     assert!(cms_db::seed::seed_tables(&mut conn, &tables, false).is_err());
     drop(conn);
-    assert!(p.counts().iter().all(|(_, n)| *n == 0), "{:?}", p.counts());
+    assert!(counts(&p).iter().all(|(_, n)| *n == 0), "{:?}", counts(&p));
 }
 
 #[test]
 fn scale_adds_coherent_sites_and_a_second_run_adds_more() {
-    let p = Project::new();
+    let p = project();
     p.xtask(&["migrate", "-q"]).assert().success();
     p.xtask(&["seed", "--seed", "5", "--scale", "3"])
         .assert()
@@ -267,11 +166,11 @@ fn scale_adds_coherent_sites_and_a_second_run_adds_more() {
         .assert()
         .success()
         .stdout(predicate::str::contains("scaled: 2 sites"));
-    let counts: std::collections::HashMap<_, _> = p.counts().into_iter().collect();
+    let counts: std::collections::HashMap<_, _> = counts(&p).into_iter().collect();
     assert_eq!(counts["sites"], 6);
     assert_eq!(counts["environments"], 1 + 5 * 2);
     p.xtask(&["check"]).assert().success();
-    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
     let problems: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
     assert_eq!(problems, 0);
     p.xtask(&["seed", "--scale", "x"]).assert().failure().stderr(predicate::str::contains("invalid value"));
@@ -279,12 +178,12 @@ fn scale_adds_coherent_sites_and_a_second_run_adds_more() {
 
 #[test]
 fn a_scale_run_that_fails_part_way_adds_nothing_and_ends() {
-    let p = Project::new();
+    let p = project();
     p.xtask(&["migrate", "-q"]).assert().success();
     p.xtask(&["seed", "--seed", "1"]).assert().success();
-    let before = p.dump();
+    let before = table_rows(&p);
     // Fails in the third batch of sites, while the generator is ahead of the writer.
-    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
     conn.execute_batch(
         "CREATE TRIGGER fail_posts BEFORE INSERT ON posts WHEN (SELECT count(*) FROM posts) > 6000
          BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
@@ -296,83 +195,83 @@ fn a_scale_run_that_fails_part_way_adds_nothing_and_ends() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("injected failure"));
-    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
     conn.execute_batch("DROP TRIGGER fail_posts").unwrap();
     drop(conn);
-    assert_eq!(p.dump(), before, "all or nothing");
+    assert_eq!(table_rows(&p), before, "all or nothing");
 }
 
 #[test]
 fn seed_on_an_unmigrated_database_says_what_to_do() {
-    let p = Project::new();
+    let p = project();
     p.xtask(&["seed"]).assert().failure().stderr(predicate::str::contains("run `cargo xtask migrate` first"));
 }
 
 #[test]
 fn reset_data_empties_every_table_and_keeps_history() {
-    let p = Project::new();
+    let p = project();
     p.xtask(&["migrate", "-q"]).assert().success();
     p.xtask(&["seed"]).assert().success();
-    assert!(p.counts().iter().all(|(_, n)| *n > 0), "every table has rows: {:?}", p.counts());
+    assert!(counts(&p).iter().all(|(_, n)| *n > 0), "every table has rows: {:?}", counts(&p));
     p.xtask(&["reset-data"]).assert().failure().stderr(predicate::str::contains("refusing without --yes"));
     p.xtask(&["reset-data", "--yes", "--no-seed"])
         .assert()
         .success()
         .stdout(predicate::str::contains("cleared 12 tables"));
-    assert!(p.counts().iter().all(|(_, n)| *n == 0), "{:?}", p.counts());
+    assert!(counts(&p).iter().all(|(_, n)| *n == 0), "{:?}", counts(&p));
     p.xtask(&["check", "--no-pending"]).assert().success();
     p.xtask(&["reset-data", "--yes", "--seed", "3"]).assert().success().stdout(predicate::str::contains("seeded"));
-    assert!(p.counts().iter().all(|(_, n)| *n > 0));
+    assert!(counts(&p).iter().all(|(_, n)| *n > 0));
 }
 
 #[test]
 fn reset_complete_from_nothing_and_with_wal_files_missing() {
-    let p = Project::new();
+    let p = project();
     p.xtask(&["reset-complete", "--yes"])
         .assert()
         .success()
         .stdout(predicate::str::contains("migrate").and(predicate::str::contains("done in")));
-    assert!(p.dir.path().join("uploads/images").is_dir());
-    assert!(p.counts().iter().all(|(_, n)| *n > 0));
+    assert!(p.root().join("uploads/images").is_dir());
+    assert!(counts(&p).iter().all(|(_, n)| *n > 0));
     // A leftover upload and vector index go; -wal/-shm may or may not exist.
-    fs::write(p.dir.path().join("uploads/images/old.jpg"), "x").unwrap();
-    fs::create_dir_all(p.dir.path().join("vector_index/x")).unwrap();
-    let _ = fs::remove_file(p.dir.path().join("data/sqlite.db-wal"));
-    let _ = fs::remove_file(p.dir.path().join("data/sqlite.db-shm"));
+    fs::write(p.root().join("uploads/images/old.jpg"), "x").unwrap();
+    fs::create_dir_all(p.root().join("vector_index/x")).unwrap();
+    let _ = fs::remove_file(p.root().join("data/sqlite.db-wal"));
+    let _ = fs::remove_file(p.root().join("data/sqlite.db-shm"));
     p.xtask(&["reset-complete", "--yes"]).assert().success().stdout(predicate::str::contains("safety backup"));
-    assert!(!p.dir.path().join("uploads/images/old.jpg").exists());
-    assert!(!p.dir.path().join("vector_index/x").exists());
+    assert!(!p.root().join("uploads/images/old.jpg").exists());
+    assert!(!p.root().join("vector_index/x").exists());
     // The safety backup is one of the backup command's archives, verified and restorable.
-    let backups = test_support::fixture::visible_files(&p.dir.path().join("backups"));
+    let backups = test_support::fixture::visible_files(&p.root().join("backups"));
     assert_eq!(backups.len(), 1, "{backups:?}");
     assert!(backups[0].contains("pre-reset"), "{backups:?}");
     p.xtask(&["backup", "verify", "latest"]).assert().success();
     p.xtask(&["restore", "latest", "--yes"]).assert().success();
-    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
     let teams: i64 = conn.query_row("SELECT count(*) FROM teams", [], |r| r.get(0)).unwrap();
     assert_eq!(teams, 1);
 }
 
 #[test]
 fn reset_complete_fetches_images_and_reset_data_keeps_them_registered() {
-    let p = Project::new();
+    let p = project();
     p.xtask(&["reset-complete", "--yes", "--seed", "4"])
         .assert()
         .success()
         .stdout(predicate::str::contains("images (seed-images)").and(predicate::str::contains("9 placeholder(s)")));
     let images = |p: &Project| -> Vec<(String, i64, i64)> {
-        let conn = rusqlite::Connection::open(p.db()).unwrap();
+        let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
         let mut st = conn.prepare("SELECT file_name, bytes, is_placeholder FROM images ORDER BY file_name").unwrap();
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
     };
     let registered = images(&p);
     assert_eq!(registered.len(), 9);
     for (file, bytes, placeholder) in &registered {
-        let on_disk = fs::metadata(p.dir.path().join("uploads/images").join(file)).unwrap().len() as i64;
+        let on_disk = fs::metadata(p.root().join("uploads/images").join(file)).unwrap().len() as i64;
         assert_eq!((*bytes, *placeholder), (on_disk, 1), "{file}");
     }
     // The hero section points at the registered row.
-    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
     let hero_id: String =
         conn.query_row("SELECT id FROM images WHERE file_name = 'hero-home.jpg'", [], |r| r.get(0)).unwrap();
     let refs: i64 = conn
@@ -394,11 +293,11 @@ fn reset_complete_fetches_images_and_reset_data_keeps_them_registered() {
 
 #[test]
 fn reset_complete_refuses_while_another_process_has_the_database_open() {
-    let p = Project::new();
+    let p = project();
     p.xtask(&["reset-complete", "--yes", "--seed", "1"]).assert().success();
-    let before = p.dump();
+    let before = table_rows(&p);
     let mut holder = std::process::Command::new("sqlite3")
-        .arg(p.db())
+        .arg(p.sqlite_db())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn();
@@ -423,5 +322,5 @@ fn reset_complete_refuses_while_another_process_has_the_database_open() {
         .stderr(predicate::str::contains("is open in another process"));
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(p.dump(), before);
+    assert_eq!(table_rows(&p), before);
 }
