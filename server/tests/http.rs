@@ -6,7 +6,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cms_db::connection::connect;
@@ -18,6 +18,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use server::web::app::{self, AppState, Running};
 use server::web::pool::Db;
+use test_support::process::KillOnDrop;
+use test_support::project::Project;
+use test_support::server::{free_port, wait_until_listening};
 
 /// A minimal JPEG header: what the server sniffs.
 const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0xFF, 0xD9];
@@ -511,36 +514,18 @@ fn a_database_without_a_site_says_how_to_seed() {
 // The binary: startup checks
 // ---------------------------------------------------------------------------------------------
 
-/// A project root with its own copy of the SQLite migrations and a migrated, seeded database.
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("migrations/sqlite");
-    fs::create_dir_all(copy.join("meta")).unwrap();
-    for entry in fs::read_dir(repo().join("migrations/sqlite")).unwrap() {
-        let entry = entry.unwrap();
-        if entry.path().is_file() {
-            fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
-        }
-    }
-    fs::copy(repo().join("migrations/sqlite/meta/_journal.json"), copy.join("meta/_journal.json")).unwrap();
-    migrate_and_seed(&DatabaseUrl::Sqlite { path: dir.path().join("data/sqlite.db") });
-    dir
+/// A project root with its own copy of the migrations and a migrated, seeded SQLite database.
+fn project() -> Project {
+    let p = Project::copied();
+    migrate_and_seed(&DatabaseUrl::Sqlite { path: p.sqlite_db() });
+    p
 }
 
-fn server_cmd(root: &Path, port: u16) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
-    cmd.env("CMS_PROJECT_ROOT", root)
-        .env_remove("DATABASE_URL")
-        .env("PORT", port.to_string())
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+/// The server binary on `p` (its SQLite file: no `DATABASE_URL`), on `port`.
+fn server_cmd(p: &Project, port: u16) -> Command {
+    let mut cmd = p.command(env!("CARGO_BIN_EXE_server"));
+    cmd.env("PORT", port.to_string()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Runs the binary, which must exit by itself: (exit code, stderr).
@@ -562,35 +547,12 @@ fn run_to_exit(mut cmd: Command) -> (i32, String) {
     }
 }
 
-/// Kills the child on drop.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_until_up(child: &mut Serving, port: u16) {
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            let mut err = String::new();
-            child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            panic!("the server exited with {status}: {err}");
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn the_binary_serves_a_migrated_database() {
-    let root = project();
+    let p = project();
     let port = free_port();
-    let mut child = Serving(server_cmd(root.path(), port).spawn().unwrap());
-    wait_until_up(&mut child, port);
+    let mut child = KillOnDrop(server_cmd(&p, port).spawn().unwrap());
+    wait_until_listening(&mut child.0, port);
     let r = client().get(format!("http://127.0.0.1:{port}/pages/home")).send().unwrap();
     assert!(html(r, StatusCode::OK).contains("<h1>Build pages from sections</h1>"));
     let body = json(client().get(format!("http://127.0.0.1:{port}/health")).send().unwrap(), StatusCode::OK);
@@ -598,9 +560,9 @@ fn the_binary_serves_a_migrated_database() {
 }
 
 /// A project (as [`project`]) whose folder has one migration more than its database.
-fn project_with_extra_migration() -> tempfile::TempDir {
-    let root = project();
-    let journal_path = root.path().join("migrations/sqlite/meta/_journal.json");
+fn project_with_extra_migration() -> Project {
+    let p = project();
+    let journal_path = p.root().join("migrations/sqlite/meta/_journal.json");
     let mut journal: Value = serde_json::from_str(&fs::read_to_string(&journal_path).unwrap()).unwrap();
     let entries = journal["entries"].as_array_mut().unwrap();
     let last = entries.last().unwrap().clone();
@@ -610,15 +572,14 @@ fn project_with_extra_migration() -> tempfile::TempDir {
     next["tag"] = "0006_extra_table".into();
     entries.push(next);
     fs::write(&journal_path, serde_json::to_string_pretty(&journal).unwrap()).unwrap();
-    fs::write(root.path().join("migrations/sqlite/0006_extra_table.sql"), "CREATE TABLE `extra` (`id` text);\n")
-        .unwrap();
-    root
+    fs::write(p.root().join("migrations/sqlite/0006_extra_table.sql"), "CREATE TABLE `extra` (`id` text);\n").unwrap();
+    p
 }
 
 #[test]
 fn the_binary_refuses_pending_migrations() {
-    let root = project_with_extra_migration();
-    let (code, err) = run_to_exit(server_cmd(root.path(), free_port()));
+    let p = project_with_extra_migration();
+    let (code, err) = run_to_exit(server_cmd(&p, free_port()));
     assert_ne!(code, 0, "{err}");
     assert!(
         err.contains("cargo xtask migrate") && err.contains("0006_extra_table") && err.contains("pending"),
@@ -628,13 +589,13 @@ fn the_binary_refuses_pending_migrations() {
 
 #[test]
 fn the_binary_refuses_a_modified_applied_migration() {
-    let root = project();
-    let file = root.path().join("migrations/sqlite/0003_site_settings.sql");
+    let p = project();
+    let file = p.root().join("migrations/sqlite/0003_site_settings.sql");
     let mut sql = fs::read_to_string(&file).unwrap();
     sql.push_str("\n-- an edit after the fact\n");
     fs::write(&file, sql).unwrap();
 
-    let (code, err) = run_to_exit(server_cmd(root.path(), free_port()));
+    let (code, err) = run_to_exit(server_cmd(&p, free_port()));
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("0003_site_settings was applied but its file has changed"), "{err}");
     assert!(err.contains("cargo xtask migrate"), "{err}");
@@ -642,20 +603,20 @@ fn the_binary_refuses_a_modified_applied_migration() {
 
 #[test]
 fn the_binary_refuses_a_missing_database_and_bad_flags() {
-    let root = project();
-    fs::remove_dir_all(root.path().join("data")).unwrap();
-    let (code, err) = run_to_exit(server_cmd(root.path(), free_port()));
+    let p = project();
+    fs::remove_dir_all(p.root().join("data")).unwrap();
+    let (code, err) = run_to_exit(server_cmd(&p, free_port()));
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("6 pending migration(s)") && err.contains("cargo xtask migrate"), "{err}");
-    assert!(!root.path().join("data/sqlite.db").exists(), "looking never creates the database");
+    assert!(!p.root().join("data/sqlite.db").exists(), "looking never creates the database");
 
-    let mut cmd = server_cmd(root.path(), 4000);
+    let mut cmd = server_cmd(&p, 4000);
     cmd.env("PORT", "not-a-port");
     let (code, err) = run_to_exit(cmd);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not-a-port"), "{err}");
 
-    let mut cmd = server_cmd(root.path(), 4000);
+    let mut cmd = server_cmd(&p, 4000);
     cmd.args(["--database-url", "mysql://root:hunter2@db/app"]);
     let (code, err) = run_to_exit(cmd);
     assert_eq!(code, 1, "{err}");
@@ -664,10 +625,10 @@ fn the_binary_refuses_a_missing_database_and_bad_flags() {
 
 #[test]
 fn the_binary_says_when_the_port_is_taken() {
-    let root = project();
+    let p = project();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let (code, err) = run_to_exit(server_cmd(root.path(), port));
+    let (code, err) = run_to_exit(server_cmd(&p, port));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")) && err.contains("--port"), "{err}");
 }
@@ -815,9 +776,9 @@ fn health_reports_pending_migrations_of_the_folder() {
     let dir = tempfile::tempdir().unwrap();
     let url = DatabaseUrl::Sqlite { path: dir.path().join("data/sqlite.db") };
     migrate_and_seed(&url);
-    let root = project_with_extra_migration();
+    let p = project_with_extra_migration();
     let db = Db::open(&url, 2).unwrap();
-    let state = AppState::new(db, url, dir.path().join("uploads"), root.path().join("migrations/sqlite"));
+    let state = AppState::new(db, url, dir.path().join("uploads"), p.root().join("migrations/sqlite"));
     let server = app::spawn("127.0.0.1:0".parse().unwrap(), state).unwrap();
     let body = json(client().get(server.url("/health")).send().unwrap(), StatusCode::OK);
     assert_eq!(body["database"], "ok");

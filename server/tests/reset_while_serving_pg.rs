@@ -7,13 +7,10 @@
 //! The xtask binary is the one `cargo test --workspace` builds next to the server binary; with
 //! `cargo test -p server`, run `cargo build -p xtask` first.
 
-use std::io::Read as _;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cms_db::connection::{transaction, TxMode};
 use cms_db::DatabaseUrl;
@@ -21,7 +18,9 @@ use cms_db::DbError;
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
 use server::web::pool::Db;
-use test_support::pg::TestDb;
+use test_support::process::KillOnDrop;
+use test_support::project::Project;
+use test_support::server::{free_port, wait_until_listening};
 
 /// Requests answered while no reset runs or across one: at least this many in all…
 const MIN_REQUESTS: usize = 6_000;
@@ -31,91 +30,40 @@ const MIN_RESETS: u64 = 8;
 const MAX_RESETS: u64 = 400;
 const READERS: usize = 4;
 
-/// The xtask binary `cargo test --workspace` built next to the server binary.
-fn xtask_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_server")).with_file_name("xtask");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build -p xtask` (or `cargo test --workspace`, which builds it) first",
-        path.display()
-    );
-    path
+/// A project root (the repository's migrations, offline images) on a test database of its own.
+fn project() -> Option<Project> {
+    Project::linked().env("CMS_IMAGES_OFFLINE", "1").on_postgres()
 }
 
-/// A project root (the repository's migrations, offline images) pointed at one test database.
-struct Project {
-    dir: tempfile::TempDir,
-    db: TestDb,
+/// Runs `cargo xtask ARGS`: what went wrong when it fails.
+fn try_xtask(p: &Project, args: &[&str]) -> Result<Output, String> {
+    let out = p.xtask_command(args).stdin(Stdio::null()).output().unwrap();
+    if out.status.success() {
+        return Ok(out);
+    }
+    Err(format!(
+        "xtask {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
 }
 
-impl Project {
-    fn new() -> Option<Project> {
-        let db = test_support::pg::database()?;
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        std::os::unix::fs::symlink(repo.join("migrations"), dir.path().join("migrations")).unwrap();
-        Some(Project { dir, db })
-    }
-
-    fn command(&self, program: &Path) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env("CMS_PROJECT_ROOT", self.dir.path())
-            .env("CMS_IMAGES_OFFLINE", "1")
-            .env("DATABASE_URL", self.db.url())
-            .current_dir("/")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// Runs `cargo xtask ARGS`: what went wrong when it fails.
-    fn try_xtask(&self, args: &[&str]) -> Result<Output, String> {
-        let out = self.command(&xtask_binary()).args(args).output().unwrap();
-        if out.status.success() {
-            return Ok(out);
-        }
-        Err(format!(
-            "xtask {args:?} failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-
-    /// Runs `cargo xtask ARGS`, which must succeed.
-    fn xtask(&self, args: &[&str]) -> Output {
-        self.try_xtask(args).unwrap_or_else(|e| panic!("{e}"))
-    }
+/// Runs `cargo xtask ARGS`, which must succeed.
+fn xtask(p: &Project, args: &[&str]) -> Output {
+    try_xtask(p, args).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The server binary; killed on drop.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn serve(p: &Project) -> (Serving, u16) {
+fn serve(p: &Project) -> (KillOnDrop, u16) {
     let port = free_port();
-    let mut cmd = p.command(Path::new(env!("CARGO_BIN_EXE_server")));
-    cmd.env("PORT", port.to_string()).args(["--pool-size", "8"]).stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = Serving(cmd.spawn().unwrap());
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            let mut err = String::new();
-            child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            panic!("the server exited with {status}: {err}");
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut cmd = p.command(env!("CARGO_BIN_EXE_server"));
+    cmd.env("PORT", port.to_string())
+        .args(["--pool-size", "8"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    wait_until_listening(&mut child.0, port);
     // Its log is not read from here on: drain it so the server never blocks on a full pipe.
     let mut log = child.0.stderr.take().unwrap();
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
@@ -189,11 +137,11 @@ const PATHS: [&str; 4] = ["/pages/home", "/api/pages/home", "/pages/about", "/po
 
 #[test]
 fn every_request_sees_the_whole_old_or_new_site_while_the_data_is_reset() {
-    let Some(p) = Project::new() else { return };
-    p.xtask(&["migrate", "-q"]);
-    p.xtask(&["seed", "--seed", "1"]);
+    let Some(p) = project() else { return };
+    xtask(&p, &["migrate", "-q"]);
+    xtask(&p, &["seed", "--seed", "1"]);
     // Image files on disk (offline placeholders): every reset registers them again.
-    p.xtask(&["seed-images", "--offline"]);
+    xtask(&p, &["seed-images", "--offline"]);
     let (_server, port) = serve(&p);
 
     // 0 while no reset runs, else the number of the reset in progress.
@@ -250,7 +198,7 @@ fn every_request_sees_the_whole_old_or_new_site_while_the_data_is_reset() {
         };
         resetting.store(n + 1, SeqCst);
         // A reset that fails (a deadlock with a reader, say) is a failure too; go on.
-        let result = p.try_xtask(&args);
+        let result = try_xtask(&p, &args);
         resetting.store(0, SeqCst);
         if let Err(e) = result {
             failures.lock().unwrap().push(format!("reset {}: {e}", n + 1));
@@ -280,8 +228,8 @@ fn every_request_sees_the_whole_old_or_new_site_while_the_data_is_reset() {
 
 #[test]
 fn each_request_reads_one_repeatable_read_read_only_snapshot() {
-    let Some(p) = Project::new() else { return };
-    let url = DatabaseUrl::parse(p.db.url()).unwrap();
+    let Some(p) = project() else { return };
+    let url = DatabaseUrl::parse(&p.url()).unwrap();
     let db = Db::open(&url, 1).unwrap();
     let mut conn = db.get().unwrap();
     let settings = transaction(&mut conn, TxMode::ReadSnapshot, |c| {
@@ -291,7 +239,7 @@ fn each_request_reads_one_repeatable_read_read_only_snapshot() {
     assert_eq!(settings[0][0].text(), Some("repeatable read"));
     assert_eq!(settings[0][1].text(), Some("on"));
     // One snapshot: a row committed by another session after the first read is not seen.
-    let mut other = p.db.client();
+    let mut other = p.pg().unwrap().client();
     other.batch_execute("CREATE TABLE t (x int)").unwrap();
     let (first, second) = transaction(&mut conn, TxMode::ReadSnapshot, |c| {
         let first = c.query("SELECT count(*) FROM t", &[])?;
