@@ -4,58 +4,19 @@
 //! key, deleting a row after the confirmation and running a query in the console. Then the
 //! database is checked, and the screenshot of the pages grid must be a PNG.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cms_db::connection::{connect, Sql, Value};
 use cms_db::DatabaseUrl;
 use serde_json::Value as Json;
+use test_support::process::{output_within, KillOnDrop};
+use test_support::project::Project;
 
 /// What `studio.mjs` types into the name of the page `about` (markup, to be shown as text).
 const NEW_NAME: &str = "About us <edited>";
-
-/// The studio binary; killed on drop.
-struct Studio(Child);
-
-impl Drop for Studio {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs a command that must finish within `limit`; its output.
-fn run_with_timeout(mut cmd: Command, limit: Duration, what: &str) -> Output {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out_pipe.read_to_end(&mut v);
-        v
-    });
-    let err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err_pipe.read_to_end(&mut v);
-        v
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {} s", limit.as_secs());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
-}
 
 fn count(conn: &mut cms_db::connection::Connection, sql: &str) -> i64 {
     conn.query(sql, &[]).unwrap()[0][0].int().unwrap()
@@ -73,25 +34,16 @@ fn a_user_filters_edits_follows_a_key_deletes_and_queries_in_chromium() {
     let Some(browser) = test_support::browser::harness() else { return };
     let script = test_support::browser::tool_dir().join("studio.mjs");
     assert!(script.is_file(), "{} is missing", script.display());
-    let root = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::os::unix::fs::symlink(repo.join("migrations"), root.path().join("migrations")).unwrap();
-    let xtask = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        cmd.args(args)
-            .env("CMS_PROJECT_ROOT", root.path())
-            .env("CMS_IMAGES_OFFLINE", "1")
-            .env_remove("DATABASE_URL")
-            .current_dir("/");
-        cmd
-    };
+    // The repository's migrations, the project's SQLite file (no DATABASE_URL), offline images.
+    let p = Project::linked().env("CMS_IMAGES_OFFLINE", "1");
+    let xtask = |args: &[&str]| p.xtask_command(args);
 
     // 1. A seeded database.
     for args in [&["migrate", "-q"][..], &["seed", "--seed", "3"]] {
-        let out = run_with_timeout(xtask(args), Duration::from_secs(120), "xtask");
+        let out = output_within(xtask(args), Duration::from_secs(120), "xtask");
         assert!(out.status.success(), "xtask {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let db = DatabaseUrl::Sqlite { path: root.path().join("data/sqlite.db") };
+    let db = DatabaseUrl::Sqlite { path: p.sqlite_db() };
     let (contact, sections, contents, nav) = {
         let mut c = connect(&db).unwrap();
         let id = text(&mut c, "SELECT id FROM pages WHERE slug = 'contact'");
@@ -121,7 +73,7 @@ fn a_user_filters_edits_follows_a_key_deletes_and_queries_in_chromium() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let studio = Studio(child);
+    let studio = KillOnDrop(child);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -136,7 +88,7 @@ fn a_user_filters_edits_follows_a_key_deletes_and_queries_in_chromium() {
     let shot = shots.path().join("pages.png");
     let mut cmd = Command::new(&browser.node);
     cmd.arg(&script).arg(&url).arg(&shot).env("CHROMIUM", &browser.chromium);
-    let out = run_with_timeout(cmd, Duration::from_secs(180), "studio.mjs in Chromium");
+    let out = output_within(cmd, Duration::from_secs(180), "studio.mjs in Chromium");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "studio.mjs failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
     let seen: Json = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("no JSON ({e}):\n{stdout}"));
