@@ -322,6 +322,27 @@ fn starts_like_parameter(s: &[u8]) -> bool {
     key > 0 && s.get(key) == Some(&b'=')
 }
 
+/// `url` naming database `name` instead of its own (the path replaced, a `dbname=`
+/// parameter dropped; everything else, the password included, kept as it is).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    // The authority ends at the first `/` after the last `@` (a password may hold a `/`).
+    let host_start = base[scheme_end..].rfind('@').map_or(scheme_end, |at| scheme_end + at + 1);
+    let path_start = base[host_start..].find('/').map_or(base.len(), |p| host_start + p);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    let params: Vec<&str> = query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.to_ascii_lowercase().starts_with("dbname="))
+        .collect();
+    if !params.is_empty() {
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
 /// `%XX` decoded; a `%` not followed by two hex digits is kept as it is (as libpq's and
 /// tokio-postgres's URL parsers do).
 pub fn percent_decode(s: &[u8]) -> Vec<u8> {
@@ -385,6 +406,17 @@ pub fn split_password(url: &str) -> (String, Option<OsString>) {
 #[cfg(test)]
 mod tests {
     use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn with_database_names_another_database_and_keeps_the_rest() {
+        assert_eq!(
+            with_database("postgres://u:p%40ss@h:5432/cms?sslmode=require", "x"),
+            "postgres://u:p%40ss@h:5432/x?sslmode=require"
+        );
+        assert_eq!(with_database("postgres://u:a/b@h/cms", "x"), "postgres://u:a/b@h/x");
+        assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
+        assert_eq!(with_database("postgres://h/?dbname=cms&user=u", "x"), "postgres://h/x?user=u");
+    }
 
     #[test]
     fn passwords_split_off() {

@@ -240,7 +240,7 @@ impl PgDatabase {
     }
 
     fn url(&self) -> String {
-        with_database(&self.admin, &self.name)
+        cms_db::url::with_database(&self.admin, &self.name)
     }
 }
 
@@ -252,19 +252,6 @@ impl Drop for PgDatabase {
     }
 }
 
-/// `url` with its database replaced by `name` (query parameters kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_start = base[scheme_end..].rfind('@').map_or(scheme_end, |at| scheme_end + at + 1);
-    let path_start = base[host_start..].find('/').map_or(base.len(), |p| host_start + p);
-    let mut out = format!("{}/{name}", &base[..path_start]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
 
 fn postgres(ctx: &Context, base: &Path, args: &Args, server: &str) -> Result<Vec<Figures>> {
     let source = base.join("postgresql-root");

@@ -397,7 +397,7 @@ impl PgScratch {
             return Err(create_failed(&e, server_url, role.as_deref()));
         }
         // From here on the guard drops the database, whatever happens next.
-        let url = with_database(server_url, &name);
+        let url = crate::url::with_database(server_url, &name);
         let mut scratch = PgScratch { name, server_url: server_url.to_string(), url, client: None };
         // Nothing in a scratch database needs to survive a crash: commits need not wait for
         // the WAL flush (a replay of a long folder is one commit per migration).
@@ -446,27 +446,6 @@ pub fn create_failed(e: &postgres::Error, server_url: &str, role: Option<&str>) 
         context: format!("creating a scratch database on {}", redact(server_url)),
         message: scrub(&pg_message(e), server_url),
     }
-}
-
-/// `url` naming database `name` instead of its own (the path replaced, a `dbname=`
-/// parameter dropped; everything else, the password included, kept as it is).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    // The authority ends at the first `/` after the last `@` (a password may hold a `/`).
-    let host_start = base[scheme_end..].rfind('@').map_or(scheme_end, |at| scheme_end + at + 1);
-    let path_start = base[host_start..].find('/').map_or(base.len(), |p| host_start + p);
-    let mut out = format!("{}/{name}", &base[..path_start]);
-    let params: Vec<&str> = query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|kv| !kv.is_empty() && !kv.to_ascii_lowercase().starts_with("dbname="))
-        .collect();
-    if !params.is_empty() {
-        out.push('?');
-        out.push_str(&params.join("&"));
-    }
-    out
 }
 
 fn now_secs() -> u64 {
@@ -575,17 +554,6 @@ mod tests {
         assert_eq!(Source::parse("sql:/s.sql").unwrap().resolve(root), Source::Sql("/s.sql".into()));
         let pg = Source::parse("postgres://h/d").unwrap();
         assert_eq!(pg.clone().resolve(root), pg);
-    }
-
-    #[test]
-    fn scratch_urls_name_the_scratch_database_and_keep_the_rest() {
-        assert_eq!(
-            with_database("postgres://u:p%40ss@h:5432/cms?sslmode=require", "x"),
-            "postgres://u:p%40ss@h:5432/x?sslmode=require"
-        );
-        assert_eq!(with_database("postgres://u:a/b@h/cms", "x"), "postgres://u:a/b@h/x");
-        assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
-        assert_eq!(with_database("postgres://h/?dbname=cms&user=u", "x"), "postgres://h/x?user=u");
     }
 
     #[test]
