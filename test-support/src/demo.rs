@@ -1,4 +1,10 @@
-//! The image files cms-db's demo seed refers to, and real JPEGs to put there.
+//! cms-db's demo seed in tests: the image files it refers to, real JPEGs to put there, and the
+//! rows it writes with a given `--seed`, pinned.
+
+use std::path::Path;
+
+use crate::project::Project;
+use crate::rows;
 
 /// The demo's nine image files in `uploads/images`, as the seed names them.
 pub const IMAGE_FILES: [&str; 9] = [
@@ -31,10 +37,50 @@ pub fn photos() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 /// Writes `photos` into `<root>/uploads/images`.
-pub fn put(root: &std::path::Path, photos: &[(&str, Vec<u8>)]) {
+pub fn put(root: &Path, photos: &[(&str, Vec<u8>)]) {
     let dir = root.join("uploads/images");
     std::fs::create_dir_all(&dir).unwrap();
     for (file, bytes) in photos {
         std::fs::write(dir.join(file), bytes).unwrap();
     }
+}
+
+/// The SHA-256 of every application row ([`rows::application`]) that the demo seed writes with
+/// `--seed 7`, taken once: a change to the seed's data or code that changes a single row shows.
+pub struct PinnedSeed7 {
+    /// After `seed --seed 7`, no image file on disk.
+    pub plain: &'static str,
+    /// After `seed --seed 7` with the demo's [`photos`] in uploads/images.
+    pub with_photos: &'static str,
+    /// After `seed --seed 7 --scale 3` (the bulk path).
+    pub scale_3: &'static str,
+}
+
+/// Asserts that `seed --seed 7` writes exactly the `pinned` rows in three migrated projects from
+/// `new` (plain, with the photos, scaled), on the database each is on. Returns without a word
+/// when `new` gives no project (no PostgreSQL server: it has said so).
+pub fn assert_seed_7_writes(new: impl Fn() -> Option<Project>, pinned: &PinnedSeed7) {
+    let (Some(plain), Some(photos), Some(scaled)) = (new(), new(), new()) else { return };
+    put(photos.root(), &self::photos());
+    for p in [&plain, &photos] {
+        p.xtask(&["migrate", "-q"]).assert().success();
+        p.xtask(&["seed", "--seed", "7"]).assert().success();
+    }
+    scaled.xtask(&["migrate", "-q"]).assert().success();
+    scaled.xtask(&["seed", "--seed", "7", "--scale", "3"]).assert().success();
+    let dump = rows::application(&plain);
+    assert!(dump.contains("teams: ") && dump.contains("page_section_contents: "), "{dump}");
+    assert_eq!(crate::sha256_hex(dump.as_bytes()), pinned.plain, "seed --seed 7 wrote other rows than before:\n{dump}");
+    let dump = rows::application(&photos);
+    assert_eq!(
+        crate::sha256_hex(dump.as_bytes()),
+        pinned.with_photos,
+        "seed --seed 7 with the demo photos on disk wrote other rows than before:\n{dump}"
+    );
+    let dump = rows::application(&scaled);
+    assert_eq!(
+        crate::sha256_hex(dump.as_bytes()),
+        pinned.scale_3,
+        "seed --seed 7 --scale 3 wrote other rows than before:\n{dump}"
+    );
 }

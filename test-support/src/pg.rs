@@ -563,6 +563,29 @@ pub fn with_database(url: &str, name: &str) -> String {
     out
 }
 
+/// How many sessions the program `application` (its `application_name`: `pg_dump`,
+/// `pg_restore`…) has on the database `client` is connected to.
+pub fn sessions_of(client: &mut Client, application: &str) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+            &[&application],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// How many of those ([`sessions_of`]) wait for a lock.
+pub fn sessions_waiting_for_a_lock(client: &mut Client, application: &str) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND wait_event_type = 'Lock'",
+            &[&application],
+        )
+        .unwrap()
+        .get(0)
+}
+
 /// The PostgreSQL binaries' folder this process would use (for tests that need `psql` or
 /// `pg_dump`), if any.
 pub fn bin_dir() -> Option<PathBuf> {

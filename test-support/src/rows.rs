@@ -8,6 +8,8 @@ use std::path::Path;
 use postgres::GenericClient;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::project::Project;
+
 /// Drizzle's bookkeeping table on SQLite, which `migrate` writes (on PostgreSQL it lives in the
 /// `drizzle` schema, which [`postgres`] does not read). Pass it in `except` for the
 /// application's rows only.
@@ -59,4 +61,19 @@ pub fn postgres(client: &mut impl GenericClient, except: &[&str]) -> String {
         }
     }
     out
+}
+
+/// Every application row of the project's database: its SQLite file but Drizzle's bookkeeping
+/// ([`sqlite`]), or the PostgreSQL database its `DATABASE_URL` names ([`postgres`]).
+pub fn application(p: &Project) -> String {
+    match p.database_url() {
+        None => sqlite(&p.sqlite_db(), &[BOOKKEEPING]),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let mut client = ::postgres::Client::connect(url, ::postgres::NoTls)
+                .unwrap_or_else(|e| panic!("cannot connect to the project's database: {e}"));
+            postgres(&mut client, &[])
+        }
+        Some(url) if url == format!("file:{}", p.sqlite_db().display()) => sqlite(&p.sqlite_db(), &[BOOKKEEPING]),
+        Some(url) => panic!("{url} is neither the project's SQLite file nor a PostgreSQL database"),
+    }
 }

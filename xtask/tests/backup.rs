@@ -7,13 +7,11 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use test_support::backups::{self, temp_files};
+use test_support::backups::{self, temp_files, Writer};
 use test_support::process::{wait_until, DEADLINE};
 use test_support::project::Project;
 use test_support::rows;
@@ -168,26 +166,12 @@ fn a_backup_during_continuous_writes_restores_a_committed_prefix() {
     let p = seeded();
     let conn = cms_db::sqlite::open(&p.sqlite_db()).unwrap();
     conn.execute_batch("CREATE TABLE writes (n INTEGER PRIMARY KEY, payload TEXT NOT NULL)").unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let committed = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let (stop, committed) = (stop.clone(), committed.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                n += 1;
-                conn.execute("INSERT INTO writes (n, payload) VALUES (?1, ?2)", rusqlite::params![n, "x".repeat(100)])
-                    .unwrap();
-                committed.store(n, Ordering::SeqCst);
-            }
-        })
-    };
-    wait_until("the writer has committed 500 rows", DEADLINE, || committed.load(Ordering::SeqCst) >= 500);
-    let before = committed.load(Ordering::SeqCst);
-    p.xtask(&["backup", "--quiet"]).assert().success();
-    let after = committed.load(Ordering::SeqCst);
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    let writer = Writer::start(move |n| {
+        conn.execute("INSERT INTO writes (n, payload) VALUES (?1, ?2)", rusqlite::params![n, "x".repeat(100)]).unwrap();
+    });
+    let (before, after) = writer.around(500, || {
+        p.xtask(&["backup", "--quiet"]).assert().success();
+    });
     // The backup does not stop the writer (how fast it writes meanwhile is a figure of
     // `cargo xtask bench backup`, not a test).
     assert!(after > before, "the writer kept committing while the backup ran ({before} -> {after})");
@@ -195,7 +179,7 @@ fn a_backup_during_continuous_writes_restores_a_committed_prefix() {
     p.xtask(&["restore", "latest", "--yes"]).assert().success();
     assert_eq!(integrity(&p.sqlite_db()), "ok");
     let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
-    let (count, min, max): (u64, u64, u64) = conn
+    let (count, min, max): (i64, i64, i64) = conn
         .query_row("SELECT count(*), min(n), max(n) FROM writes", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap();
     assert_eq!((min, count), (1, max), "a prefix 1..=k without gaps");

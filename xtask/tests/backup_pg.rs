@@ -3,15 +3,13 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use predicates::prelude::*;
-use test_support::backups::{self, temp_files};
+use test_support::backups::{self, temp_files, Writer};
 use test_support::process::{alive, children_named, wait_until, DEADLINE};
 use test_support::project::Project;
-use test_support::rows;
+use test_support::{pg, rows};
 
 /// The repository's migrations, on the database at `url` (a test database the test holds).
 fn project(url: &str) -> Project {
@@ -74,28 +72,15 @@ fn postgres_backup_during_continuous_writes_restores_a_committed_prefix() {
     let mut setup = db.client();
     setup.batch_execute("CREATE TABLE writes (n bigint PRIMARY KEY, payload text NOT NULL)").unwrap();
     drop(setup);
-    let stop = Arc::new(AtomicBool::new(false));
-    let committed = Arc::new(AtomicI64::new(0));
-    let writer = {
-        let (stop, committed) = (stop.clone(), committed.clone());
-        let mut client = db.client();
-        std::thread::spawn(move || {
-            let insert = client.prepare("INSERT INTO writes (n, payload) VALUES ($1, $2)").unwrap();
-            let payload = "x".repeat(100);
-            let mut n = 0i64;
-            while !stop.load(Ordering::Relaxed) {
-                n += 1;
-                client.execute(&insert, &[&n, &payload]).unwrap();
-                committed.store(n, Ordering::SeqCst);
-            }
-        })
-    };
-    wait_until("the writer has committed 500 rows", DEADLINE, || committed.load(Ordering::SeqCst) >= 500);
-    let before = committed.load(Ordering::SeqCst);
-    p.xtask(&["backup", "--quiet"]).assert().success();
-    let after = committed.load(Ordering::SeqCst);
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    let mut client = db.client();
+    let insert = client.prepare("INSERT INTO writes (n, payload) VALUES ($1, $2)").unwrap();
+    let payload = "x".repeat(100);
+    let writer = Writer::start(move |n| {
+        client.execute(&insert, &[&n, &payload]).unwrap();
+    });
+    let (before, after) = writer.around(500, || {
+        p.xtask(&["backup", "--quiet"]).assert().success();
+    });
     // pg_dump does not stop the writer (how fast it writes meanwhile is for benchmarks, not
     // for a test).
     assert!(after > before, "the writer kept committing while the backup ran ({before} -> {after})");
@@ -259,16 +244,7 @@ fn a_killed_backups_pg_dump_dies_with_it_and_the_next_backup_removes_its_temp() 
     });
     let (pg_dump, cmdline) = pg_dump.unwrap();
     let mut watcher = db.client();
-    wait_until("pg_dump waits for the lock", DEADLINE, || {
-        let waiting: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_dump' AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        waiting > 0
-    });
+    wait_until("pg_dump waits for the lock", DEADLINE, || pg::sessions_waiting_for_a_lock(&mut watcher, "pg_dump") > 0);
     let pid = backup.id();
     backup.kill().unwrap();
     backup.wait().unwrap();
@@ -278,16 +254,7 @@ fn a_killed_backups_pg_dump_dies_with_it_and_the_next_backup_removes_its_temp() 
     });
     blocker.batch_execute("ROLLBACK").unwrap();
     drop(blocker);
-    wait_until("the killed pg_dump's session ends", DEADLINE, || {
-        let left: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_dump'",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        left == 0
-    });
+    wait_until("the killed pg_dump's session ends", DEADLINE, || pg::sessions_of(&mut watcher, "pg_dump") == 0);
     let left = temp_files(&p.root().join("backups"));
     assert!(left.iter().any(|n| n.starts_with(&format!(".snapshot.dump.tmp-{pid}-"))), "{left:?}");
     // The next backup removes the killed one's temp and says so.

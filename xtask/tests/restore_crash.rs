@@ -17,7 +17,7 @@ use assert_cmd::Command;
 use test_support::backups;
 use test_support::process::{alive, children_named, wait_until, DEADLINE};
 use test_support::project::Project;
-use test_support::rows;
+use test_support::{pg, rows};
 
 /// The repository's migrations, on SQLite (the project's `data/sqlite.db`, no `DATABASE_URL`)
 /// or on the PostgreSQL database at `url`; commands stop at no test pause point unless
@@ -320,14 +320,7 @@ fn postgres_killed_during_pg_restore(db: &test_support::pg::TestDb) -> (Project,
     // It is waiting for our lock.
     let mut watcher = db.client();
     wait_until("pg_restore waits for the lock", DEADLINE, || {
-        let waiting: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_restore' AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        waiting > 0
+        pg::sessions_waiting_for_a_lock(&mut watcher, "pg_restore") > 0
     });
     paused.kill9();
 
@@ -340,16 +333,7 @@ fn postgres_killed_during_pg_restore(db: &test_support::pg::TestDb) -> (Project,
     blocker.batch_execute("ROLLBACK").unwrap();
     drop(blocker);
     // Its server session ends too, with nothing committed.
-    wait_until("the killed pg_restore's session ends", DEADLINE, || {
-        let left: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_restore'",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        left == 0
-    });
+    wait_until("the killed pg_restore's session ends", DEADLINE, || pg::sessions_of(&mut watcher, "pg_restore") == 0);
     drop(watcher);
     assert_eq!(state(&p), b, "the database is entirely the old one, and so is uploads/");
     (p, a, b)

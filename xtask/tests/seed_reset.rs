@@ -18,12 +18,6 @@ fn counts(p: &Project) -> Vec<(String, i64)> {
     cms_db::seed::counts(&mut Connection::Sqlite(conn)).unwrap()
 }
 
-/// Every application row, read with plain SQL (each value with its storage class),
-/// independent of the code that wrote them: equal dumps mean identical data.
-fn table_rows(p: &Project) -> String {
-    rows::sqlite(&p.sqlite_db(), &[rows::BOOKKEEPING])
-}
-
 #[test]
 fn seed_is_idempotent_and_prints_a_summary() {
     let p = project();
@@ -31,9 +25,9 @@ fn seed_is_idempotent_and_prints_a_summary() {
     p.xtask(&["seed"]).assert().success().stdout(
         predicate::str::contains("http://localhost:4000/pages/home?locale=en").and(predicate::str::contains("team id")),
     );
-    let first = table_rows(&p);
+    let first = rows::application(&p);
     p.xtask(&["seed"]).assert().success().stdout(predicate::str::contains("already seeded"));
-    assert_eq!(table_rows(&p), first);
+    assert_eq!(rows::application(&p), first);
     let counts: std::collections::HashMap<_, _> = counts(&p).into_iter().collect();
     assert_eq!(counts["teams"], 1);
     assert_eq!(counts["pages"], 3);
@@ -48,53 +42,27 @@ fn same_seed_same_rows_different_seed_different_rows() {
         p.xtask(&["migrate", "-q"]).assert().success();
         p.xtask(&["seed", "--seed", n]).assert().success();
     }
-    assert_eq!(table_rows(&a), table_rows(&b));
-    assert_ne!(table_rows(&a), table_rows(&c));
+    assert_eq!(rows::application(&a), rows::application(&b));
+    assert_ne!(rows::application(&a), rows::application(&c));
     let (d, e) = (project(), project());
     for p in [&d, &e] {
         p.xtask(&["migrate", "-q"]).assert().success();
         p.xtask(&["seed"]).assert().success();
     }
-    assert_ne!(table_rows(&d), table_rows(&e), "without --seed, ids are fresh");
+    assert_ne!(rows::application(&d), rows::application(&e), "without --seed, ids are fresh");
 }
 
-/// SHA-256 of [`table_rows`] after `seed --seed 7` with no image files on disk, and with the
-/// demo's photos ([`demo::photos`]) in uploads/images. Taken before the demo copy moved from Rust
-/// literals into a data file: every seeded row must stay byte for byte what it was.
-const SEED_7_DUMP_SHA256: &str = "9e5470cb21c011d2e7486e632191a3f8de05ced01af03b3251968e45625fe63b";
-const SEED_7_WITH_PHOTOS_DUMP_SHA256: &str = "670497b3fdbcf30cca747cc5d66fa5e4425a2b233726f8bab0a3dfae535bc83c";
-/// The same after `seed --seed 7 --scale 3` (the bulk path).
-const SEED_7_SCALE_3_DUMP_SHA256: &str = "807e98473426935a8f994a1fd12499dc002ed7bdeb8d87b50a28d652f7cbac2d";
+/// The rows `seed --seed 7` writes on SQLite, pinned before the demo copy moved from Rust literals
+/// into a data file: every seeded row must stay byte for byte what it was.
+const SEED_7: demo::PinnedSeed7 = demo::PinnedSeed7 {
+    plain: "9e5470cb21c011d2e7486e632191a3f8de05ced01af03b3251968e45625fe63b",
+    with_photos: "670497b3fdbcf30cca747cc5d66fa5e4425a2b233726f8bab0a3dfae535bc83c",
+    scale_3: "807e98473426935a8f994a1fd12499dc002ed7bdeb8d87b50a28d652f7cbac2d",
+};
 
 #[test]
 fn seed_7_writes_exactly_the_pinned_rows() {
-    let (plain, photos, scaled) = (project(), project(), project());
-    demo::put(photos.root(), &demo::photos());
-    for p in [&plain, &photos] {
-        p.xtask(&["migrate", "-q"]).assert().success();
-        p.xtask(&["seed", "--seed", "7"]).assert().success();
-    }
-    let dump = table_rows(&plain);
-    assert!(dump.contains("teams: ") && dump.contains("page_section_contents: "), "{dump}");
-    assert_eq!(
-        test_support::sha256_hex(dump.as_bytes()),
-        SEED_7_DUMP_SHA256,
-        "seed --seed 7 wrote other rows than before:\n{dump}"
-    );
-    let dump = table_rows(&photos);
-    assert_eq!(
-        test_support::sha256_hex(dump.as_bytes()),
-        SEED_7_WITH_PHOTOS_DUMP_SHA256,
-        "seed --seed 7 with the demo photos on disk wrote other rows than before:\n{dump}"
-    );
-    scaled.xtask(&["migrate", "-q"]).assert().success();
-    scaled.xtask(&["seed", "--seed", "7", "--scale", "3"]).assert().success();
-    let dump = table_rows(&scaled);
-    assert_eq!(
-        test_support::sha256_hex(dump.as_bytes()),
-        SEED_7_SCALE_3_DUMP_SHA256,
-        "seed --seed 7 --scale 3 wrote other rows than before:\n{dump}"
-    );
+    demo::assert_seed_7_writes(|| Some(project()), &SEED_7);
 }
 
 #[test]
@@ -111,7 +79,7 @@ fn with_images_on_disk_the_same_seed_gives_the_same_rows_whatever_ran_before() {
     for (p, n) in [(a, "7"), (b, "7"), (c, "7"), (d, "8")] {
         p.xtask(&["seed", "--seed", n]).assert().success().stdout(predicate::str::contains("9 file(s)"));
     }
-    let seeded = table_rows(a);
+    let seeded = rows::application(a);
     // The files are registered as they are on disk, not as placeholders.
     let conn = rusqlite::Connection::open(a.sqlite_db()).unwrap();
     let (bytes, placeholders): (i64, i64) = conn
@@ -119,16 +87,16 @@ fn with_images_on_disk_the_same_seed_gives_the_same_rows_whatever_ran_before() {
         .unwrap();
     drop(conn);
     assert_eq!((bytes, placeholders), (photos.iter().map(|(_, b)| b.len() as i64).sum(), 0));
-    assert_eq!(table_rows(b), seeded, "two folders with the same files, seeded with --seed 7");
-    assert_eq!(table_rows(c), seeded, "seed-images before the seed changes nothing");
-    assert_ne!(table_rows(d), seeded, "--seed 8 differs");
+    assert_eq!(rows::application(b), seeded, "two folders with the same files, seeded with --seed 7");
+    assert_eq!(rows::application(c), seeded, "seed-images before the seed changes nothing");
+    assert_ne!(rows::application(d), seeded, "--seed 8 differs");
     // reset-data and seed --force with --seed 7 give the same rows again, from any data.
     d.xtask(&["reset-data", "--yes", "--seed", "7"]).assert().success().stdout(predicate::str::contains("9 file(s)"));
-    assert_eq!(table_rows(d), seeded, "reset-data --seed 7");
+    assert_eq!(rows::application(d), seeded, "reset-data --seed 7");
     b.xtask(&["reset-data", "--yes"]).assert().success();
-    assert_ne!(table_rows(b), seeded, "without --seed the rows are fresh");
+    assert_ne!(rows::application(b), seeded, "without --seed the rows are fresh");
     b.xtask(&["seed", "--force", "--yes", "--seed", "7"]).assert().success();
-    assert_eq!(table_rows(b), seeded, "seed --force --seed 7");
+    assert_eq!(rows::application(b), seeded, "seed --force --seed 7");
     // seed-images afterwards finds the rows as it would have written them.
     c.xtask(&["seed-images", "--offline"]).assert().success();
     let ids = |p: &Project| -> Vec<(String, String)> {
@@ -181,7 +149,7 @@ fn a_scale_run_that_fails_part_way_adds_nothing_and_ends() {
     let p = project();
     p.xtask(&["migrate", "-q"]).assert().success();
     p.xtask(&["seed", "--seed", "1"]).assert().success();
-    let before = table_rows(&p);
+    let before = rows::application(&p);
     // Fails in the third batch of sites, while the generator is ahead of the writer.
     let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
     conn.execute_batch(
@@ -198,7 +166,7 @@ fn a_scale_run_that_fails_part_way_adds_nothing_and_ends() {
     let conn = rusqlite::Connection::open(p.sqlite_db()).unwrap();
     conn.execute_batch("DROP TRIGGER fail_posts").unwrap();
     drop(conn);
-    assert_eq!(table_rows(&p), before, "all or nothing");
+    assert_eq!(rows::application(&p), before, "all or nothing");
 }
 
 #[test]
@@ -295,7 +263,7 @@ fn reset_complete_fetches_images_and_reset_data_keeps_them_registered() {
 fn reset_complete_refuses_while_another_process_has_the_database_open() {
     let p = project();
     p.xtask(&["reset-complete", "--yes", "--seed", "1"]).assert().success();
-    let before = table_rows(&p);
+    let before = rows::application(&p);
     let mut holder = std::process::Command::new("sqlite3")
         .arg(p.sqlite_db())
         .stdin(std::process::Stdio::piped())
@@ -322,5 +290,5 @@ fn reset_complete_refuses_while_another_process_has_the_database_open() {
         .stderr(predicate::str::contains("is open in another process"));
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(table_rows(&p), before);
+    assert_eq!(rows::application(&p), before);
 }

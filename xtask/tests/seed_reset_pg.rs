@@ -28,11 +28,6 @@ fn counts(p: &Project) -> HashMap<String, i64> {
     cms_db::seed::counts(&mut connection(p)).unwrap().into_iter().collect()
 }
 
-/// Every application row as text, in a stable order: equal dumps mean identical data.
-fn table_rows(p: &Project) -> String {
-    rows::postgres(&mut db(p).client(), &[])
-}
-
 #[test]
 fn seeding_twice_changes_nothing_and_every_table_gets_rows() {
     let Some(p) = project() else { return };
@@ -41,9 +36,9 @@ fn seeding_twice_changes_nothing_and_every_table_gets_rows() {
         .assert()
         .success()
         .stdout(predicate::str::contains("http://localhost:4000/pages/home?locale=en"));
-    let first = table_rows(&p);
+    let first = rows::application(&p);
     p.xtask(&["seed"]).assert().success().stdout(predicate::str::contains("already seeded"));
-    assert_eq!(table_rows(&p), first);
+    assert_eq!(rows::application(&p), first);
     let counts = counts(&p);
     assert!(counts.values().all(|n| *n > 0), "{counts:?}");
     assert_eq!(counts["teams"], 1);
@@ -57,8 +52,8 @@ fn same_seed_same_rows_different_seed_different_rows() {
         p.xtask(&["migrate", "-q"]).assert().success();
         p.xtask(&["seed", "--seed", n]).assert().success();
     }
-    assert_eq!(table_rows(&a), table_rows(&b));
-    assert_ne!(table_rows(&a), table_rows(&c));
+    assert_eq!(rows::application(&a), rows::application(&b));
+    assert_ne!(rows::application(&a), rows::application(&c));
 }
 
 #[test]
@@ -74,7 +69,7 @@ fn with_images_on_disk_the_same_seed_gives_the_same_rows_whatever_ran_before() {
     for (p, n) in [(&a, "7"), (&b, "7"), (&c, "8")] {
         p.xtask(&["seed", "--seed", n]).assert().success().stdout(predicate::str::contains("9 file(s)"));
     }
-    let seeded = table_rows(&a);
+    let seeded = rows::application(&a);
     let (bytes, placeholders): (i64, i64) = {
         let row = db(&a)
             .client()
@@ -83,53 +78,27 @@ fn with_images_on_disk_the_same_seed_gives_the_same_rows_whatever_ran_before() {
         (row.get(0), row.get(1))
     };
     assert_eq!((bytes, placeholders), (photos.iter().map(|(_, b)| b.len() as i64).sum(), 0));
-    assert_eq!(table_rows(&b), seeded, "seed-images before the seed changes nothing");
-    assert_ne!(table_rows(&c), seeded, "--seed 8 differs");
+    assert_eq!(rows::application(&b), seeded, "seed-images before the seed changes nothing");
+    assert_ne!(rows::application(&c), seeded, "--seed 8 differs");
     c.xtask(&["reset-data", "--yes", "--seed", "7"]).assert().success().stdout(predicate::str::contains("9 file(s)"));
-    assert_eq!(table_rows(&c), seeded, "reset-data --seed 7");
+    assert_eq!(rows::application(&c), seeded, "reset-data --seed 7");
     c.xtask(&["reset-data", "--yes"]).assert().success();
-    assert_ne!(table_rows(&c), seeded, "without --seed the rows are fresh");
+    assert_ne!(rows::application(&c), seeded, "without --seed the rows are fresh");
     c.xtask(&["seed", "--force", "--yes", "--seed", "7"]).assert().success();
-    assert_eq!(table_rows(&c), seeded, "seed --force --seed 7");
+    assert_eq!(rows::application(&c), seeded, "seed --force --seed 7");
 }
 
-/// SHA-256 of [`table_rows`] after `seed --seed 7` with no image files on disk, and with the demo's
-/// photos ([`demo::photos`]) in uploads/images. Taken before the demo copy moved from Rust
-/// literals into a data file: every seeded row must stay byte for byte what it was.
-const SEED_7_DUMP_SHA256: &str = "9e3da870608a75eb07777312c699080d504fde3a2afaf20b8817c0a55b1fbc3c";
-const SEED_7_WITH_PHOTOS_DUMP_SHA256: &str = "8b49e389a65584385eb0a92cef47829f439d16f8729e64dcd943429f3a3869b7";
-/// The same after `seed --seed 7 --scale 3` (the bulk path).
-const SEED_7_SCALE_3_DUMP_SHA256: &str = "a9980b90ebdb4e9fb8e0b1810fa1cef593bdf83666198b20d973643407a8b962";
+/// The rows `seed --seed 7` writes on PostgreSQL, pinned before the demo copy moved from Rust literals
+/// into a data file: every seeded row must stay byte for byte what it was.
+const SEED_7: demo::PinnedSeed7 = demo::PinnedSeed7 {
+    plain: "9e3da870608a75eb07777312c699080d504fde3a2afaf20b8817c0a55b1fbc3c",
+    with_photos: "8b49e389a65584385eb0a92cef47829f439d16f8729e64dcd943429f3a3869b7",
+    scale_3: "a9980b90ebdb4e9fb8e0b1810fa1cef593bdf83666198b20d973643407a8b962",
+};
 
 #[test]
 fn seed_7_writes_exactly_the_pinned_rows() {
-    let (Some(plain), Some(photos), Some(scaled)) = (project(), project(), project()) else { return };
-    demo::put(photos.root(), &demo::photos());
-    for p in [&plain, &photos] {
-        p.xtask(&["migrate", "-q"]).assert().success();
-        p.xtask(&["seed", "--seed", "7"]).assert().success();
-    }
-    let dump = table_rows(&plain);
-    assert!(dump.contains("teams: ") && dump.contains("page_section_contents: "), "{dump}");
-    assert_eq!(
-        test_support::sha256_hex(dump.as_bytes()),
-        SEED_7_DUMP_SHA256,
-        "seed --seed 7 wrote other rows than before:\n{dump}"
-    );
-    let dump = table_rows(&photos);
-    assert_eq!(
-        test_support::sha256_hex(dump.as_bytes()),
-        SEED_7_WITH_PHOTOS_DUMP_SHA256,
-        "seed --seed 7 with the demo photos on disk wrote other rows than before:\n{dump}"
-    );
-    scaled.xtask(&["migrate", "-q"]).assert().success();
-    scaled.xtask(&["seed", "--seed", "7", "--scale", "3"]).assert().success();
-    let dump = table_rows(&scaled);
-    assert_eq!(
-        test_support::sha256_hex(dump.as_bytes()),
-        SEED_7_SCALE_3_DUMP_SHA256,
-        "seed --seed 7 --scale 3 wrote other rows than before:\n{dump}"
-    );
+    demo::assert_seed_7_writes(project, &SEED_7);
 }
 
 /// The reset as reset-data runs it, on an open transaction: the writer lock, clearing and the
@@ -146,7 +115,7 @@ fn a_reset_takes_no_lock_that_blocks_readers_and_old_snapshots_keep_the_old_rows
     p.xtask(&["migrate", "-q"]).assert().success();
     p.xtask(&["seed", "--seed", "1"]).assert().success();
     p.xtask(&["seed", "--scale", "2", "--seed", "1"]).assert().success();
-    let old = table_rows(&p);
+    let old = rows::application(&p);
     // A request's snapshot, taken before the reset: it has read one table so far.
     let mut reader = db(&p).client();
     reader.batch_execute("SET statement_timeout = '10s'").unwrap();
@@ -186,11 +155,11 @@ fn a_reset_takes_no_lock_that_blocks_readers_and_old_snapshots_keep_the_old_rows
     tx.commit().unwrap();
     assert_eq!(rows::postgres(&mut request, &[]), old, "a snapshot taken before the reset sees all of the old rows");
     request.commit().unwrap();
-    let new = table_rows(&p);
+    let new = rows::application(&p);
     assert_ne!(new, old);
     assert_eq!(counts(&p)["sites"], 1);
     p.xtask(&["reset-data", "--yes", "--seed", "2"]).assert().success();
-    assert_eq!(table_rows(&p), new, "the same rows as reset-data --seed 2");
+    assert_eq!(rows::application(&p), new, "the same rows as reset-data --seed 2");
 }
 
 #[test]
@@ -232,7 +201,7 @@ fn two_resets_at_once_take_turns() {
     let reference = project().unwrap();
     reference.xtask(&["migrate", "-q"]).assert().success();
     reference.xtask(&["seed", "--seed", "3"]).assert().success();
-    assert_eq!(table_rows(&p), table_rows(&reference), "the second reset's rows, exactly");
+    assert_eq!(rows::application(&p), rows::application(&reference), "the second reset's rows, exactly");
 }
 
 #[test]
@@ -253,11 +222,11 @@ fn seed_force_and_scale_write_through_copy() {
     let Some(p) = project() else { return };
     p.xtask(&["migrate", "-q"]).assert().success();
     p.xtask(&["seed", "--seed", "1"]).assert().success();
-    let before = table_rows(&p);
+    let before = rows::application(&p);
     p.xtask(&["seed", "--force"]).assert().failure().stderr(predicate::str::contains("--yes"));
-    assert_eq!(table_rows(&p), before, "a refused --force changes nothing");
+    assert_eq!(rows::application(&p), before, "a refused --force changes nothing");
     p.xtask(&["seed", "--force", "--yes", "--seed", "1"]).assert().success();
-    assert_eq!(table_rows(&p), before, "--force with the same seed gives the same rows back");
+    assert_eq!(rows::application(&p), before, "--force with the same seed gives the same rows back");
     p.xtask(&["seed", "--scale", "3", "--seed", "1"])
         .assert()
         .success()
@@ -288,7 +257,7 @@ fn reset_complete_backs_up_drops_and_rebuilds() {
         .assert()
         .success()
         .stdout(predicate::str::contains("drop tables").and(predicate::str::contains("safety backup").not()));
-    let seeded = table_rows(&p);
+    let seeded = rows::application(&p);
     // Something of ours that must go, and a leftover upload.
     db(&p).client().batch_execute("CREATE TABLE stray (x int); INSERT INTO stray VALUES (1);").unwrap();
     fs::write(p.root().join("uploads/images/old.jpg"), "x").unwrap();
@@ -296,7 +265,7 @@ fn reset_complete_backs_up_drops_and_rebuilds() {
         .assert()
         .success()
         .stdout(predicate::str::contains("safety backup"));
-    assert_eq!(table_rows(&p), seeded);
+    assert_eq!(rows::application(&p), seeded);
     assert!(!p.root().join("uploads/images/old.jpg").exists());
     let stray: i64 =
         db(&p).client().query_one("SELECT count(*) FROM pg_tables WHERE tablename = 'stray'", &[]).unwrap().get(0);
@@ -317,7 +286,7 @@ fn reset_complete_backs_up_drops_and_rebuilds() {
 fn reset_complete_refuses_while_another_connection_is_open() {
     let Some(p) = project() else { return };
     p.xtask(&["reset-complete", "--yes", "--no-images", "--seed", "2"]).assert().success();
-    let before = table_rows(&p);
+    let before = rows::application(&p);
     let mut other = db(&p).client();
     other.batch_execute("SET application_name = 'cms-server'").unwrap();
     p.xtask(&["reset-complete", "--yes", "--no-images"])
@@ -325,7 +294,7 @@ fn reset_complete_refuses_while_another_connection_is_open() {
         .failure()
         .stderr(predicate::str::contains("other connection").and(predicate::str::contains("cms-server")));
     drop(other);
-    assert_eq!(table_rows(&p), before, "a refused reset changes nothing");
+    assert_eq!(rows::application(&p), before, "a refused reset changes nothing");
     // Once it is gone, the reset goes ahead (PostgreSQL may take a moment to see the session end).
     let mut ok = false;
     for _ in 0..50 {
@@ -374,7 +343,7 @@ fn scale_on_postgres_puts_back_every_foreign_key_and_a_violation_undoes_everythi
     assert!(keys_before.len() >= 10, "{keys_before:?}");
     p.xtask(&["seed", "--scale", "4"]).assert().success();
     assert_eq!(foreign_keys(&p), keys_before, "the same constraints, validated, after a bulk load");
-    let rows_before = table_rows(&p);
+    let rows_before = rows::application(&p);
 
     // A bulk load whose rows break a foreign key fails when the key is added back, and the
     // transaction leaves neither rows nor a missing constraint behind.
@@ -391,5 +360,5 @@ fn scale_on_postgres_puts_back_every_foreign_key_and_a_violation_undoes_everythi
     assert_eq!(written, 1, "the rows were written before the keys came back");
     assert!(err.to_string().contains("foreign key"), "{err}");
     assert_eq!(foreign_keys(&p), keys_before);
-    assert_eq!(table_rows(&p), rows_before);
+    assert_eq!(rows::application(&p), rows_before);
 }
