@@ -308,10 +308,8 @@ fn overlapping_runs_exit_3_or_wait() {
     p.xtask(&["backup", "--wait", "1"]).assert().code(3).stderr(predicate::str::contains("after waiting"));
     assert!(t.elapsed() >= Duration::from_secs(1));
     // A run that waits gets the lock once it is released.
-    let waiting = StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"))
-        .env("CMS_PROJECT_ROOT", p.root())
-        .env_remove("DATABASE_URL")
-        .args(["backup", "--wait", "30", "--quiet"])
+    let waiting = p
+        .xtask_command(&["backup", "--wait", "30", "--quiet"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -335,10 +333,7 @@ fn overlapping_runs_exit_3_or_wait() {
 fn two_backups_at_once_both_land_under_distinct_names() {
     let p = seeded();
     let spawn = || {
-        StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"))
-            .env("CMS_PROJECT_ROOT", p.root())
-            .env_remove("DATABASE_URL")
-            .args(["backup", "--wait", "60", "--quiet"])
+        p.xtask_command(&["backup", "--wait", "60", "--quiet"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -357,18 +352,8 @@ fn two_backups_at_once_both_land_under_distinct_names() {
     // Without --wait, one of two simultaneous runs may find the lock held: exit 3, never a
     // clobbered archive.
     let (a, b) = (
-        StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"))
-            .env("CMS_PROJECT_ROOT", p.root())
-            .args(["backup", "--quiet"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"))
-            .env("CMS_PROJECT_ROOT", p.root())
-            .args(["backup", "--quiet"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+        p.xtask_command(&["backup", "--quiet"]).stderr(Stdio::piped()).spawn().unwrap(),
+        p.xtask_command(&["backup", "--quiet"]).stderr(Stdio::piped()).spawn().unwrap(),
     );
     let codes: Vec<i32> = [a, b].into_iter().map(|c| c.wait_with_output().unwrap().status.code().unwrap()).collect();
     assert!(codes.iter().all(|c| *c == 0 || *c == 3) && codes.contains(&0), "{codes:?}");
@@ -730,12 +715,8 @@ fn a_decompression_bomb_is_refused_before_a_byte_of_it_is_written() {
         let archive_size = fs::metadata(&path).unwrap().len();
         assert!(archive_size < 4 << 20, "{name}: a small archive, {archive_size} bytes");
         for args in [vec!["restore", name.as_str(), "--yes"], vec!["backup", "verify", name.as_str()]] {
-            let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("xtask"));
-            cmd.env("CMS_PROJECT_ROOT", p.root())
-                .env_remove("DATABASE_URL")
-                .env("TMPDIR", tmp.path())
-                .current_dir("/")
-                .args(&args);
+            let mut cmd = p.xtask_command(&args);
+            cmd.env("TMPDIR", tmp.path());
             unsafe {
                 std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
                     let rl = libc::rlimit { rlim_cur: limit as libc::rlim_t, rlim_max: limit as libc::rlim_t };
