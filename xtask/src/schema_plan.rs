@@ -46,17 +46,22 @@ pub fn dialect(ctx: &Context, from: &Source, to: &Source) -> Result<Dialect> {
 /// Where PostgreSQL scratch databases are made: `--dev-url`, else a live PostgreSQL source,
 /// else the configured database when it is PostgreSQL.
 pub fn scratch_server(ctx: &Context, dev_url: Option<&str>, sources: &[&Source]) -> ScratchServer {
-    if let Some(url) = dev_url {
-        return ScratchServer::postgres(url);
-    }
-    if let Some(url) = sources.iter().find_map(|s| s.postgres_url()) {
-        return ScratchServer::postgres(url);
-    }
-    match ctx.database_url() {
-        Ok((cms_db::DatabaseUrl::Postgres { url }, _)) => ScratchServer::postgres(url),
-        _ => ScratchServer::default(),
-    }
+    let template = std::env::var(SCRATCH_TEMPLATE_ENV).ok().filter(|t| !t.trim().is_empty());
+    let server = if let Some(url) = dev_url {
+        ScratchServer::postgres(url)
+    } else if let Some(url) = sources.iter().find_map(|s| s.postgres_url()) {
+        ScratchServer::postgres(url)
+    } else {
+        match ctx.database_url() {
+            Ok((cms_db::DatabaseUrl::Postgres { url }, _)) => ScratchServer::postgres(url),
+            _ => ScratchServer::default(),
+        }
+    };
+    server.with_template(template)
 }
+
+/// The database PostgreSQL scratch databases are copies of (default: an empty `template0`).
+pub const SCRATCH_TEMPLATE_ENV: &str = "CMS_SCRATCH_TEMPLATE";
 
 /// Reads both sources.
 pub fn load(ctx: &Context, from: &str, to: &str, dev_url: Option<&str>) -> Result<Pair> {

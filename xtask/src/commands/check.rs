@@ -98,11 +98,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let mut checked = Vec::new();
 
     let desired = crate::schema_plan::source(ctx, &args.schema).context("--schema")?;
-    let scratch = match (&args.dev_url, &url) {
-        (Some(dev), _) => ScratchServer::postgres(dev.clone()),
-        (None, DatabaseUrl::Postgres { url }) => ScratchServer::postgres(url.clone()),
-        (None, _) => ScratchServer::default(),
-    };
+    let scratch = crate::schema_plan::scratch_server(ctx, args.dev_url.as_deref(), &[]);
 
     // Schema drift: the configured database's folder, then the other dialect's default one
     // (only against the code schema: `--schema sql:FILE` is SQL of one dialect).

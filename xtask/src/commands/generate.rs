@@ -21,7 +21,7 @@ use cms_db::migrate::journal::printable;
 use cms_db::schema::diff::{self, Change, DiffError, RenameCandidate, Renames, Safety};
 use cms_db::schema::source::{ScratchServer, Source};
 use cms_db::schema::{sql, verify, Dialect, Schema};
-use cms_db::{DatabaseUrl, MigrationSet};
+use cms_db::MigrationSet;
 use serde_json::{Map, Value};
 
 use crate::durable;
@@ -361,16 +361,7 @@ fn preflight(ctx: &Context, t: &Target, now: i64) -> Result<()> {
 /// Where PostgreSQL scratch databases are made: `--dev-url`, a live PostgreSQL `--to`, or the
 /// configured database when it is PostgreSQL. None for a PostgreSQL target is an error.
 fn scratch_server(ctx: &Context, dev_url: Option<&str>, to: &Source, targets: &[Target]) -> Result<ScratchServer> {
-    let server = match dev_url {
-        Some(url) => ScratchServer::postgres(url),
-        None => match to.postgres_url() {
-            Some(url) => ScratchServer::postgres(url),
-            None => match ctx.database_url() {
-                Ok((DatabaseUrl::Postgres { url }, _)) => ScratchServer::postgres(url),
-                _ => ScratchServer::default(),
-            },
-        },
-    };
+    let server = schema_plan::scratch_server(ctx, dev_url, &[to]);
     if server.postgres_url.is_none() && targets.iter().any(|t| t.dialect == Dialect::Postgres) {
         bail!(
             "generating the PostgreSQL migration needs a PostgreSQL server for scratch databases (the folder is replayed into one): pass --dev-url postgres://USER@HOST/DB (a role that may CREATE DATABASE; or set DEV_DATABASE_URL), use a PostgreSQL DATABASE_URL, or pass --dialect sqlite to write the SQLite migration only; nothing was written"

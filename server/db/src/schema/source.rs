@@ -285,18 +285,28 @@ pub struct ScratchServer {
     /// PostgreSQL: the URL of a server and a role that may `CREATE DATABASE` (`--dev-url`,
     /// or the live database being compared). Unused for SQLite (in memory).
     pub postgres_url: Option<String>,
+    /// PostgreSQL: the database each scratch database is a copy of (`CREATE DATABASE …
+    /// TEMPLATE`); `None`: `template0`, an empty one. A template holding what a folder expects
+    /// but does not create (Supabase's `auth` schema, extensions) lets such folders replay.
+    pub template: Option<String>,
 }
 
 impl ScratchServer {
     pub fn postgres(url: impl Into<String>) -> ScratchServer {
-        ScratchServer { postgres_url: Some(url.into()) }
+        ScratchServer { postgres_url: Some(url.into()), template: None }
+    }
+
+    /// The same server, with scratch databases copied from `template` (see [`ScratchServer::template`]).
+    pub fn with_template(mut self, template: Option<String>) -> ScratchServer {
+        self.template = template;
+        self
     }
 
     /// `--dev-url` when given, else the server of the first live PostgreSQL source among
     /// those compared (scratch databases go on the same server as the live one).
     pub fn choose(dev_url: Option<&str>, sources: &[&Source]) -> ScratchServer {
         let url = dev_url.or_else(|| sources.iter().find_map(|s| s.postgres_url()));
-        ScratchServer { postgres_url: url.map(String::from) }
+        ScratchServer { postgres_url: url.map(String::from), template: None }
     }
 }
 
@@ -317,7 +327,7 @@ impl ScratchDb {
                     .postgres_url
                     .as_deref()
                     .ok_or_else(|| SourceError::NoScratchServer { what: purpose.to_string() })?;
-                Ok(ScratchDb::Postgres(Box::new(PgScratch::create(url)?)))
+                Ok(ScratchDb::Postgres(Box::new(PgScratch::create_from(url, server.template.as_deref())?)))
             }
         }
     }
@@ -389,12 +399,24 @@ impl PgScratch {
     /// Creates `cms_scratch_<unix seconds>_<random>` from `template0` on the server of
     /// `server_url`, first dropping scratch databases left there more than an hour ago.
     pub fn create(server_url: &str) -> Result<PgScratch, SourceError> {
+        PgScratch::create_from(server_url, None)
+    }
+
+    /// [`PgScratch::create`] as a copy of the database `template` (`None`: `template0`).
+    pub fn create_from(server_url: &str, template: Option<&str>) -> Result<PgScratch, SourceError> {
         let mut admin = connect(server_url)?;
         drop_leftovers(&mut admin, now_secs());
         let name = scratch_name(now_secs());
-        if let Err(e) = admin.batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0")) {
+        let from = template.map_or_else(|| "template0".to_string(), |t| format!("\"{}\"", t.replace('"', "\"\"")));
+        if let Err(e) = admin.batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE {from}")) {
             let role = admin.query_one("SELECT current_user::text", &[]).ok().map(|r| r.get::<_, String>(0));
-            return Err(create_failed(&e, server_url, role.as_deref()));
+            let mut failed = create_failed(&e, server_url, role.as_deref());
+            if let (Some(t), SourceError::Database { message, .. }) = (template, &mut failed) {
+                message.push_str(&format!(
+                    " (scratch databases are copies of the template database {t:?}, CMS_SCRATCH_TEMPLATE: it must exist on this server and have no open sessions, connect --dev-url to another database such as postgres)"
+                ));
+            }
+            return Err(failed);
         }
         // From here on the guard drops the database, whatever happens next.
         let url = crate::url::with_database(server_url, &name);
