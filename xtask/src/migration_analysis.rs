@@ -280,9 +280,7 @@ impl Live {
                     .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .map_err(|e| DbError::failed("reading the schema", e))?;
                 let schema = introspect::postgres(&mut client, SchemaFilter::All);
-                client
-                    .batch_execute("ROLLBACK")
-                    .map_err(|e| DbError::failed("reading the schema", e))?;
+                client.batch_execute("ROLLBACK").map_err(|e| DbError::failed("reading the schema", e))?;
                 Ok(Live {
                     schema: schema.with_context(|| format!("reading {url}"))?,
                     conn: Some(Connection::Postgres(client)),

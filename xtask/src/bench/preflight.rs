@@ -252,7 +252,6 @@ impl Drop for PgDatabase {
     }
 }
 
-
 fn postgres(ctx: &Context, base: &Path, args: &Args, server: &str) -> Result<Vec<Figures>> {
     let source = base.join("postgresql-root");
     fs::create_dir_all(&source)?;
