@@ -32,7 +32,7 @@ pub struct Project {
 impl Project {
     /// `migrations/` a symbolic link to the repository's: for tests that only read it.
     pub fn linked() -> Project {
-        let p = Project::empty();
+        let p = Project::bare();
         std::os::unix::fs::symlink(crate::project_root().join("migrations"), p.root().join("migrations"))
             .expect("link migrations/ to the repository's");
         p
@@ -40,16 +40,19 @@ impl Project {
 
     /// `migrations/` a copy of the repository's (both dialects): for tests that change it.
     pub fn copied() -> Project {
-        Project::empty().with_copy_of("migrations")
+        Project::bare().with_copy_of("migrations")
     }
 
-    /// A copy of the repository's folder `name` (`scripts`, say) in the project too.
+    /// A copy of the repository's folder `name` (`scripts`, `migrations/sqlite`…) in the
+    /// project too, at the same place.
     pub fn with_copy_of(self, name: &str) -> Project {
         copy_dir(&crate::project_root().join(name), &self.root().join(name));
         self
     }
 
-    fn empty() -> Project {
+    /// No `migrations/` at all: for a test that writes its own, or copies one dialect's folder
+    /// ([`Project::with_copy_of`] `migrations/sqlite`, say).
+    pub fn bare() -> Project {
         let dir = tempfile::tempdir().expect("create a temp dir");
         Project { dir, pg: None, database_url: None, env: Vec::new(), timeout: None }
     }

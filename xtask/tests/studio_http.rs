@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -18,26 +17,23 @@ use cms_db::DatabaseUrl;
 const STARTUP: Duration = Duration::from_secs(60);
 
 /// A temporary project root with the repository's migrations, migrated and seeded, on SQLite
-/// (`data/sqlite.db`) or on a fresh PostgreSQL database.
+/// (`data/sqlite.db`, spelled out as `DATABASE_URL`) or on a fresh PostgreSQL database; images
+/// without the network.
 struct Project {
-    dir: tempfile::TempDir,
-    pg: Option<test_support::pg::TestDb>,
+    project: test_support::project::Project,
 }
 
 impl Project {
     fn sqlite() -> Project {
-        Project::setup(None)
+        Project::setup(test_support::project::Project::linked().with_sqlite_url())
     }
 
     fn postgres() -> Option<Project> {
-        Some(Project::setup(Some(test_support::pg::database()?)))
+        Some(Project::setup(test_support::project::Project::linked().on_postgres()?))
     }
 
-    fn setup(pg: Option<test_support::pg::TestDb>) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        std::os::unix::fs::symlink(repo.join("migrations"), dir.path().join("migrations")).unwrap();
-        let p = Project { dir, pg };
+    fn setup(project: test_support::project::Project) -> Project {
+        let p = Project { project: project.env("CMS_IMAGES_OFFLINE", "1") };
         for args in [&["migrate", "-q"][..], &["seed", "--seed", "7"]] {
             let out = p.xtask(args).output().unwrap();
             assert!(
@@ -51,24 +47,15 @@ impl Project {
     }
 
     fn database_url(&self) -> String {
-        match &self.pg {
-            Some(db) => db.url().to_string(),
-            None => format!("file:{}", self.dir.path().join("data/sqlite.db").display()),
-        }
+        self.project.url()
     }
 
     fn xtask(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        cmd.env("CMS_PROJECT_ROOT", self.dir.path())
-            .env("CMS_IMAGES_OFFLINE", "1")
-            .env("DATABASE_URL", self.database_url())
-            .current_dir("/")
-            .args(args);
-        cmd
+        self.project.xtask_command(args)
     }
 
     fn conn(&self) -> Connection {
-        connect(&DatabaseUrl::parse(&self.database_url()).unwrap().resolve(self.dir.path())).unwrap()
+        connect(&DatabaseUrl::parse(&self.database_url()).unwrap().resolve(self.project.root())).unwrap()
     }
 
     fn one(&self, sql: &str) -> Value {
@@ -93,7 +80,7 @@ impl Project {
     }
 
     fn is_pg(&self) -> bool {
-        self.pg.is_some()
+        self.project.pg().is_some()
     }
 
     /// A snapshot of rows that must not change when a request is refused.

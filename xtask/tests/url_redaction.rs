@@ -2,12 +2,12 @@
 //! well-formed URL, or one whose password holds unencoded `#`, `?`, `/`, `@`, `:`, `%` or a
 //! space (which split the URL in unexpected places), or no URL at all.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cms_db::url::redact;
 use cms_db::DatabaseUrl;
 use proptest::prelude::*;
+use test_support::project::Project;
 
 /// The first piece of `password` (4 consecutive characters, as written or percent-decoded:
 /// the password itself, or any longer piece, contains one) that `text` shows.
@@ -31,24 +31,15 @@ fn assert_hidden(text: &str, password: &str, what: &str) {
     }
 }
 
-/// A project folder (the repository's migrations) for the binary to run in.
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::os::unix::fs::symlink(repo.join("migrations"), dir.path().join("migrations")).unwrap();
-    dir
+/// A project folder (the repository's migrations) for the binary to run in (no
+/// `DATABASE_URL`), each run within a minute.
+fn project() -> Project {
+    Project::linked().timeout(Duration::from_secs(60))
 }
 
-fn xtask(root: &Path, args: &[&str]) -> std::process::Output {
-    assert_cmd::Command::cargo_bin("xtask")
-        .unwrap()
-        .env("CMS_PROJECT_ROOT", root)
-        .env_remove("DATABASE_URL")
-        .current_dir(root)
-        .args(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap()
+/// `xtask args` run from the project root itself.
+fn xtask(p: &Project, args: &[&str]) -> std::process::Output {
+    p.xtask(args).current_dir(p.root()).output().unwrap()
 }
 
 /// Port 1 of the loopback: nothing listens there, a connection is refused at once.
@@ -56,7 +47,7 @@ const CLOSED: &str = "127.0.0.1:1";
 
 #[test]
 fn the_cli_never_shows_a_password_of_a_malformed_url() {
-    let root = project();
+    let p = project();
     let password = "pa#ss?w/o@r:d% SECRET";
     let failing = [
         format!("postgres://u:pa#ssSECRET@{CLOSED}/db"),
@@ -79,7 +70,7 @@ fn the_cli_never_shows_a_password_of_a_malformed_url() {
         for args in [vec!["status"], vec!["check"], vec!["backup"]] {
             let mut full = args.clone();
             full.extend(["--database-url", url]);
-            let out = xtask(root.path(), &full);
+            let out = xtask(&p, &full);
             let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             assert!(!out.status.success(), "{full:?} succeeded:\n{text}");
             assert!(!text.trim().is_empty(), "{full:?} failed without a word");
@@ -89,13 +80,10 @@ fn the_cli_never_shows_a_password_of_a_malformed_url() {
         }
     }
     // Through the environment too.
-    let out = assert_cmd::Command::cargo_bin("xtask")
-        .unwrap()
-        .env("CMS_PROJECT_ROOT", root.path())
+    let out = p
+        .xtask(&["status"])
         .env("DATABASE_URL", format!("postgres://u:pa#ssSECRET@{CLOSED}/db"))
-        .current_dir(root.path())
-        .arg("status")
-        .timeout(Duration::from_secs(60))
+        .current_dir(p.root())
         .output()
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -104,7 +92,7 @@ fn the_cli_never_shows_a_password_of_a_malformed_url() {
 
     // Taken for a file name (no scheme we know): whatever happens, the password stays hidden.
     for url in [format!("postgres//u:paSECRET@{CLOSED}/db"), "host=h user=u password=paSECRET dbname=d".to_string()] {
-        let out = xtask(root.path(), &["status", "--database-url", &url]);
+        let out = xtask(&p, &["status", "--database-url", &url]);
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert_hidden(&text, "paSECRET", &format!("status --database-url {url}"));
     }

@@ -13,38 +13,27 @@ use cms_db::schema::diff::{self, Renames};
 use cms_db::schema::source::{ScratchServer, Source};
 use cms_db::schema::sql::{self, to_migration_text};
 use cms_db::schema::{Dialect, Schema};
-use test_support::pg::TestDb;
+use test_support::rows;
 
 pub struct Project {
-    pub dir: tempfile::TempDir,
+    project: test_support::project::Project,
     pub dialect: Dialect,
-    pub pg: Option<TestDb>,
+}
+
+/// test-support's project with a copy of `dialect`'s migrations folder only, on its SQLite file
+/// (no `DATABASE_URL`) until said otherwise; images without the network.
+fn copy_of(dialect: Dialect) -> test_support::project::Project {
+    test_support::project::Project::bare().with_copy_of(dialect.default_folder()).env("CMS_IMAGES_OFFLINE", "1")
 }
 
 impl Project {
     pub fn sqlite() -> Project {
-        Project::new(Dialect::Sqlite, None)
+        Project { project: copy_of(Dialect::Sqlite), dialect: Dialect::Sqlite }
     }
 
     /// `None` (after a loud skip line) without a PostgreSQL server.
     pub fn postgres() -> Option<Project> {
-        Some(Project::new(Dialect::Postgres, Some(test_support::pg::database()?)))
-    }
-
-    fn new(dialect: Dialect, pg: Option<TestDb>) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let from = repo.join(dialect.default_folder());
-        let to = dir.path().join(dialect.default_folder());
-        fs::create_dir_all(to.join("meta")).unwrap();
-        for e in fs::read_dir(&from).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_file() {
-                fs::copy(e.path(), to.join(e.file_name())).unwrap();
-            }
-        }
-        fs::copy(from.join("meta/_journal.json"), to.join("meta/_journal.json")).unwrap();
-        Project { dir, dialect, pg }
+        Some(Project { project: copy_of(Dialect::Postgres).on_postgres()?, dialect: Dialect::Postgres })
     }
 
     /// Migrated and seeded (`migrate`, `seed --seed 7`).
@@ -55,24 +44,15 @@ impl Project {
     }
 
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        self.project.root()
     }
 
     pub fn url(&self) -> String {
-        match &self.pg {
-            Some(db) => db.url().to_string(),
-            None => format!("file:{}", self.root().join("data/sqlite.db").display()),
-        }
+        self.project.url()
     }
 
     pub fn xtask(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("xtask").unwrap();
-        cmd.env("CMS_PROJECT_ROOT", self.root()).env("CMS_IMAGES_OFFLINE", "1").current_dir("/").args(args);
-        match &self.pg {
-            Some(db) => cmd.env("DATABASE_URL", db.url()),
-            None => cmd.env_remove("DATABASE_URL"),
-        };
-        cmd
+        self.project.xtask(args)
     }
 
     pub fn folder(&self) -> PathBuf {
@@ -80,7 +60,7 @@ impl Project {
     }
 
     fn scratch(&self) -> ScratchServer {
-        match &self.pg {
+        match self.project.pg() {
             Some(db) => ScratchServer::postgres(db.url()),
             None => ScratchServer::default(),
         }
@@ -133,30 +113,29 @@ impl Project {
     }
 
     pub fn execute(&self, sql: &str) {
-        match &self.pg {
+        match self.project.pg() {
             Some(db) => db.client().batch_execute(sql).unwrap(),
-            None => rusqlite::Connection::open(self.root().join("data/sqlite.db")).unwrap().execute_batch(sql).unwrap(),
+            None => rusqlite::Connection::open(self.project.sqlite_db()).unwrap().execute_batch(sql).unwrap(),
         }
     }
 
     /// The first column of the first row of `sql`, as text.
     pub fn text(&self, sql: &str) -> Option<String> {
-        match &self.pg {
+        match self.project.pg() {
             Some(db) => db.client().query(sql, &[]).unwrap().first().and_then(|r| r.get::<_, Option<String>>(0)),
             None => {
-                let c = rusqlite::Connection::open(self.root().join("data/sqlite.db")).unwrap();
+                let c = rusqlite::Connection::open(self.project.sqlite_db()).unwrap();
                 c.query_row(sql, [], |r| r.get::<_, Option<String>>(0)).ok().flatten()
             }
         }
     }
 
     pub fn count(&self, sql: &str) -> i64 {
-        match &self.pg {
+        match self.project.pg() {
             Some(db) => db.client().query_one(sql, &[]).unwrap().get::<_, i64>(0),
-            None => rusqlite::Connection::open(self.root().join("data/sqlite.db"))
-                .unwrap()
-                .query_row(sql, [], |r| r.get(0))
-                .unwrap(),
+            None => {
+                rusqlite::Connection::open(self.project.sqlite_db()).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+            }
         }
     }
 
@@ -167,48 +146,10 @@ impl Project {
     /// Every row of every application table except `except`, in a stable order: equal dumps
     /// are identical data.
     pub fn dump_except(&self, except: &[&str]) -> String {
-        let mut out = String::new();
-        match &self.pg {
-            Some(db) => {
-                let mut c = db.client();
-                let tables: Vec<String> = c
-                    .query(
-                        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
-                        &[],
-                    )
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                for t in tables.iter().filter(|t| !except.contains(&t.as_str())) {
-                    for row in c.query(&format!("SELECT x::text FROM \"{t}\" x ORDER BY 1"), &[]).unwrap() {
-                        out.push_str(&format!("{t}: {}\n", row.get::<_, String>(0)));
-                    }
-                }
-            }
-            None => {
-                let c = rusqlite::Connection::open(self.root().join("data/sqlite.db")).unwrap();
-                let mut st = c
-                    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '__drizzle_migrations' ORDER BY 1")
-                    .unwrap();
-                let tables: Vec<String> = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
-                for t in tables.iter().filter(|t| !except.contains(&t.as_str())) {
-                    let mut st = c.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1")).unwrap();
-                    let n = st.column_count();
-                    let rows: Vec<String> = st
-                        .query_map([], |r| {
-                            Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|"))
-                        })
-                        .unwrap()
-                        .map(Result::unwrap)
-                        .collect();
-                    for row in rows {
-                        out.push_str(&format!("{t}: {row}\n"));
-                    }
-                }
-            }
+        match self.project.pg() {
+            Some(db) => rows::postgres(&mut db.client(), except),
+            None => rows::sqlite(&self.project.sqlite_db(), &[&[rows::BOOKKEEPING], except].concat()),
         }
-        out
     }
 
     pub fn dump(&self) -> String {
