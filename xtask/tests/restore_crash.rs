@@ -184,11 +184,16 @@ fn sqlite_a_and_b() -> (Project, String, State, State) {
     (p, archive, a, b)
 }
 
+/// [`sqlite_a_and_b`], then a restore of A killed with `kill -9` at `point`.
+fn sqlite_restore_killed_at(point: &str) -> (Project, String, State, State) {
+    let (p, archive, a, b) = sqlite_a_and_b();
+    p.paused(&["restore", &archive, "--yes"], point).kill9();
+    (p, archive, a, b)
+}
+
 #[test]
 fn sqlite_killed_between_its_two_renames_is_finished_by_the_next_backup() {
-    let (p, archive, a, b) = sqlite_a_and_b();
-    let paused = p.paused(&["restore", &archive, "--yes"], "restore:after-database-swap");
-    paused.kill9();
+    let (p, _archive, a, b) = sqlite_restore_killed_at("restore:after-database-swap");
     // The window is real: the database is the backup's, uploads/ still the old one.
     assert_eq!(table_rows(&p), a.rows, "the database was swapped before the kill");
     assert_eq!(backups::uploads(p.root()), b.uploads, "uploads/ was not swapped before the kill");
@@ -207,9 +212,7 @@ fn sqlite_killed_between_its_two_renames_is_finished_by_the_next_backup() {
 
 #[test]
 fn sqlite_killed_with_uploads_moved_aside_is_finished_by_the_next_restore() {
-    let (p, archive, a, _b) = sqlite_a_and_b();
-    let paused = p.paused(&["restore", &archive, "--yes"], "restore:after-old-uploads-aside");
-    paused.kill9();
+    let (p, archive, a, _b) = sqlite_restore_killed_at("restore:after-old-uploads-aside");
     assert!(!p.root().join("uploads").exists(), "killed with uploads/ moved aside");
 
     let out = stdout_of(&mut p.xtask(&["restore", &archive, "--yes"]));
@@ -221,9 +224,7 @@ fn sqlite_killed_with_uploads_moved_aside_is_finished_by_the_next_restore() {
 
 #[test]
 fn sqlite_killed_with_a_damaged_staging_folder_is_undone() {
-    let (p, archive, _a, b) = sqlite_a_and_b();
-    let paused = p.paused(&["restore", &archive, "--yes"], "restore:after-database-swap");
-    paused.kill9();
+    let (p, _archive, _a, b) = sqlite_restore_killed_at("restore:after-database-swap");
     // What was staged no longer matches the archive: finishing would give the wrong uploads.
     fs::write(staging(&p).join("uploads/images/hero.jpg"), b"not the backed-up bytes").unwrap();
 
@@ -269,9 +270,7 @@ fn sqlite_undo_puts_the_old_database_back_with_its_wal() {
 
 #[test]
 fn sqlite_killed_before_replacing_anything_is_undone_by_reset_complete() {
-    let (p, archive, _a, _b) = sqlite_a_and_b();
-    let paused = p.paused(&["restore", &archive, "--yes"], "restore:after-intent");
-    paused.kill9();
+    let (p, _archive, _a, _b) = sqlite_restore_killed_at("restore:after-intent");
     let out = stdout_of(&mut p.xtask(&["reset-complete", "--yes", "--no-images"]));
     assert!(out.contains("interrupted restore found") && out.contains("before it replaced anything"), "{out}");
     assert!(out.contains("undone:"), "{out}");
