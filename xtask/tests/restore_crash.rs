@@ -173,7 +173,13 @@ fn stdout_of(cmd: &mut Command) -> String {
 
 /// SQLite: backup (state A), change (state B); returns the archive's name and both states.
 fn sqlite_a_and_b() -> (Project, String, State, State) {
-    let p = seeded(None);
+    a_and_b(None)
+}
+
+/// On SQLite (`url` none) or the PostgreSQL database at `url`: backup (state A), change (state
+/// B); returns the archive's name and both states.
+fn a_and_b(url: Option<&str>) -> (Project, String, State, State) {
+    let p = seeded(url);
     p.xtask(&["backup", "--quiet"]).assert().success();
     let archive = archive(&p).file_name().unwrap().to_string_lossy().into_owned();
     let a = state(&p);
@@ -296,14 +302,7 @@ fn a_running_restore_is_not_taken_for_an_interrupted_one() {
 /// while its pg_restore runs (held up by a lock the test takes). Checks that the pg_restore
 /// dies with it and commits nothing.
 fn postgres_killed_during_pg_restore(db: &test_support::pg::TestDb) -> (Project, State, State) {
-    let p = seeded(Some(db.url()));
-    p.xtask(&["backup", "--quiet"]).assert().success();
-    let archive = archive(&p).file_name().unwrap().to_string_lossy().into_owned();
-    let a = state(&p);
-    change(&p);
-    let b = state(&p);
-    assert_ne!(a.rows, b.rows);
-
+    let (p, archive, a, b) = a_and_b(Some(db.url()));
     let paused = p.paused(&["restore", &archive, "--yes"], "restore:before-pg-restore");
     // Hold a lock pg_restore's --clean needs, so it is still running when the restore dies.
     let mut blocker = db.client();
