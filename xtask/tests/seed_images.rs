@@ -534,7 +534,7 @@ fn an_image_content_type_with_other_bytes_is_refused() {
     let server = Server::start();
     let p = Project::migrated();
     p.manifest(&[entry("a.jpg", server.route("/a.jpg", vec![Reply::image(b"<html>login page</html>")]))]);
-    assert_placeholder_after(&p, &[], "not a JPEG, PNG, GIF or WebP");
+    assert_placeholder_after(&p, &[], "not a JPEG, PNG, GIF, WebP or AVIF");
 }
 
 #[test]
