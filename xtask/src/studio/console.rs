@@ -247,7 +247,17 @@ fn postgres(
     sink: &mut dyn RowSink,
 ) -> Result<bool, StudioError> {
     let total = statements.len();
-    let pg = |i: usize| move |e: postgres::Error| failed(i, total, cms_db::postgres::pg_message(&e));
+    // A statement stopped by statement_timeout is the time limit, told by its SQLSTATE (not by
+    // the clock, which starts elsewhere).
+    let pg = |i: usize| {
+        move |e: postgres::Error| {
+            if e.code() == Some(&SqlState::QUERY_CANCELED) {
+                StudioError::Timeout(limit)
+            } else {
+                failed(i, total, cms_db::postgres::pg_message(&e))
+            }
+        }
+    };
     let begin = if read_only { "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" } else { "BEGIN" };
     c.batch_execute(begin).map_err(pg(0))?;
     let mut body = || -> Result<(), StudioError> {
