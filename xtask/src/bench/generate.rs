@@ -2,7 +2,6 @@
 //! change and with one added column.
 
 use std::fs;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -29,7 +28,7 @@ pub fn run(ctx: &Context, runs: usize, postgres: Option<&str>) -> Result<ExitCod
         let tmp = tempfile::tempdir().context("creating a temporary folder")?;
         let folder = tmp.path().join(dialect.default_folder());
         let pristine = tmp.path().join("pristine");
-        copy_folder(&ctx.root.join(dialect.default_folder()), &pristine)?;
+        super::copy_folder(&ctx.root.join(dialect.default_folder()), &pristine)?;
         let mut schema = cms_db::cms_schema::declaration();
         let posts = schema.tables.iter_mut().find(|t| t.name == "posts").context("the schema has posts")?;
         posts.columns.push(cms_db::schema::declare::text("subtitle"));
@@ -53,7 +52,7 @@ pub fn run(ctx: &Context, runs: usize, postgres: Option<&str>) -> Result<ExitCod
         let mut added = Vec::with_capacity(runs);
         for _ in 0..runs {
             let _ = fs::remove_dir_all(&folder);
-            copy_folder(&pristine, &folder)?;
+            super::copy_folder(&pristine, &folder)?;
             let (t, out) = run(&[])?;
             anyhow::ensure!(out.contains("no schema changes"), "expected no change: {out}");
             unchanged.push(t);
@@ -65,16 +64,4 @@ pub fn run(ctx: &Context, runs: usize, postgres: Option<&str>) -> Result<ExitCod
         out!("| {dialect} | {} | {} | {goal} |", ms(super::median(unchanged)), ms(super::median(added)));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn copy_folder(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to.join("meta"))?;
-    for entry in fs::read_dir(from)? {
-        let path = entry?.path();
-        if path.is_file() {
-            fs::copy(&path, to.join(path.file_name().context("a file name")?))?;
-        }
-    }
-    fs::copy(from.join("meta/_journal.json"), to.join("meta/_journal.json"))?;
-    Ok(())
 }

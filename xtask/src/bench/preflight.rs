@@ -59,13 +59,7 @@ fn write_migrations(ctx: &Context, root: &Path, dialect: &str, keys: &str) -> Re
     let from = ctx.root.join("migrations").join(folder);
     let to = root.join("migrations").join(folder);
     let _ = fs::remove_dir_all(&to);
-    fs::create_dir_all(to.join("meta"))?;
-    for e in fs::read_dir(&from)? {
-        let e = e?;
-        if e.file_type()?.is_file() {
-            fs::copy(e.path(), to.join(e.file_name()))?;
-        }
-    }
+    crate::bench::copy_folder(&from, &to)?;
     let journal_path = from.join("meta/_journal.json");
     let mut journal: serde_json::Value = serde_json::from_slice(&fs::read(&journal_path)?)?;
     let entries = journal["entries"].as_array_mut().context("a journal has entries")?;
