@@ -10,11 +10,10 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::ffi::OsStringExt as _;
 use std::path::{Component, Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread::{self, JoinHandle, ScopedJoinHandle};
 
 use anyhow::{bail, Context as _, Result};
+use crossbeam_channel::{self as channel, Receiver, Sender};
 use sha2::{Digest, Sha256};
 
 use super::manifest::{Manifest, Member, MemberKind, HEADER_PATH, MANIFEST_PATH};
@@ -80,47 +79,45 @@ struct Job {
 
 /// A `Write` that cuts its input into chunks, compresses them on worker threads and writes
 /// them to `W` in order on a writer thread. `finish` returns `W` or the first error (a full
-/// disk, say).
+/// disk, a worker's panic).
 pub struct ParallelEncoder<W: Write + Send + 'static> {
     buf: Vec<u8>,
     store: bool,
     seq: u64,
-    jobs: Option<SyncSender<Job>>,
-    workers: Vec<JoinHandle<()>>,
+    jobs: Option<Sender<Job>>,
+    /// The writer, which runs the workers in its scope.
     writer: Option<JoinHandle<io::Result<W>>>,
 }
 
 impl<W: Write + Send + 'static> ParallelEncoder<W> {
     pub fn new(out: W, codec: Codec) -> ParallelEncoder<W> {
         let threads = codec.threads.max(1);
-        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads * 2);
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        let (done_tx, done_rx) = mpsc::sync_channel::<(u64, io::Result<Vec<u8>>)>(threads * 2);
-        let workers = (0..threads)
-            .map(|_| {
-                let rx = Arc::clone(&job_rx);
-                let tx = done_tx.clone();
-                thread::spawn(move || loop {
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(job) = job else { return };
-                    let out = compress_chunk(&job.data, codec, job.store);
-                    if tx.send((job.seq, out)).is_err() {
-                        return;
-                    }
-                })
+        let (job_tx, job_rx) = channel::bounded::<Job>(threads * 2);
+        let writer = thread::spawn(move || {
+            let (done_tx, done_rx) = channel::bounded(threads * 2);
+            thread::scope(|s| {
+                for _ in 0..threads {
+                    let (jobs, done) = (job_rx.clone(), done_tx.clone());
+                    s.spawn(move || {
+                        for job in jobs {
+                            let out = caught("a compression worker", || compress_chunk(&job.data, codec, job.store));
+                            if done.send((job.seq, out)).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+                // Only the workers hold these now: when the writer stops, they stop, and then
+                // the next `dispatch` fails instead of waiting.
+                drop((job_rx, done_tx));
+                write_in_order(out, done_rx)
             })
-            .collect();
-        drop(done_tx);
-        let writer = thread::spawn(move || write_in_order(out, done_rx));
+        });
         ParallelEncoder {
             buf: Vec::with_capacity(CHUNK),
             store: false,
             seq: 0,
             jobs: Some(job_tx),
-            workers,
             writer: Some(writer),
         }
     }
@@ -144,7 +141,7 @@ impl<W: Write + Send + 'static> ParallelEncoder<W> {
         let sent = self.jobs.as_ref().map(|tx| tx.send(job));
         match sent {
             Some(Ok(())) => Ok(()),
-            // The writer stopped on an I/O error (a full disk, say): report that error.
+            // The writer stopped on an error (a full disk, say): report that error.
             _ => Err(self.stop().err().unwrap_or_else(|| io::Error::other("the archive writer stopped"))),
         }
     }
@@ -152,12 +149,9 @@ impl<W: Write + Send + 'static> ParallelEncoder<W> {
     /// Ends the threads; the writer's result.
     fn stop(&mut self) -> io::Result<W> {
         self.jobs = None;
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-        match self.writer.take().map(|w| w.join()) {
+        match self.writer.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,
-            Some(Err(_)) => Err(io::Error::other("the archive writer thread panicked")),
+            Some(Err(panic)) => Err(panicked("the archive writer", panic)),
             None => Err(io::Error::other("the archive writer already stopped")),
         }
     }
@@ -187,14 +181,19 @@ impl<W: Write + Send + 'static> Write for ParallelEncoder<W> {
 
 impl<W: Write + Send + 'static> Drop for ParallelEncoder<W> {
     fn drop(&mut self) {
-        self.jobs = None;
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
-        }
+        let _ = self.stop();
     }
+}
+
+/// `f`'s result, or its panic as an error that says `who` panicked and why.
+pub fn caught<T>(who: &str, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| Err(panicked(who, panic)))
+}
+
+/// A thread's panic as an error carrying its message.
+pub fn panicked(who: &str, panic: Box<dyn std::any::Any + Send>) -> io::Error {
+    let why = panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+    io::Error::other(format!("{who} panicked: {}", why.unwrap_or("no message")))
 }
 
 fn write_in_order<W: Write>(mut out: W, done: Receiver<(u64, io::Result<Vec<u8>>)>) -> io::Result<W> {
@@ -588,21 +587,22 @@ enum HashMsg {
 }
 
 /// SHA-256 on threads of their own (lanes), so extraction never waits for hashing: each
-/// member goes whole to one lane, buffers come back for reuse.
-struct HashPool {
-    lanes: Vec<SyncSender<HashMsg>>,
+/// member goes whole to one lane, buffers come back for reuse. The threads end when the pool
+/// is dropped; their scope joins them.
+struct HashPool<'scope> {
+    lanes: Vec<Sender<HashMsg>>,
     recycled: Receiver<Vec<u8>>,
-    threads: Vec<JoinHandle<Vec<(String, String)>>>,
+    threads: Vec<ScopedJoinHandle<'scope, Vec<(String, String)>>>,
 }
 
-impl HashPool {
-    fn new(lanes: usize) -> HashPool {
-        let (recycle_tx, recycled) = mpsc::channel::<Vec<u8>>();
+impl<'scope> HashPool<'scope> {
+    fn new(scope: &'scope thread::Scope<'scope, '_>, lanes: usize) -> HashPool<'scope> {
+        let (recycle_tx, recycled) = channel::unbounded::<Vec<u8>>();
         let (senders, threads) = (0..lanes.max(1))
             .map(|_| {
-                let (tx, rx) = mpsc::sync_channel::<HashMsg>(4);
+                let (tx, rx) = channel::bounded::<HashMsg>(4);
                 let recycle = recycle_tx.clone();
-                let t = thread::spawn(move || {
+                let t = scope.spawn(move || {
                     let mut hasher = Sha256::new();
                     let mut out = Vec::new();
                     for msg in rx {
@@ -633,22 +633,13 @@ impl HashPool {
     }
 
     /// Every member's SHA-256 (hex), once all are hashed.
-    fn finish(mut self) -> Result<HashMap<String, String>> {
-        self.lanes.clear();
+    fn finish(self) -> Result<HashMap<String, String>> {
+        drop(self.lanes);
         let mut all = HashMap::new();
-        for t in std::mem::take(&mut self.threads) {
-            all.extend(t.join().map_err(|_| anyhow::anyhow!("a hashing thread panicked"))?);
+        for t in self.threads {
+            all.extend(t.join().map_err(|panic| panicked("a hashing thread", panic))?);
         }
         Ok(all)
-    }
-}
-
-impl Drop for HashPool {
-    fn drop(&mut self) {
-        self.lanes.clear();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
     }
 }
 
@@ -656,7 +647,7 @@ impl Drop for HashPool {
 /// from its buffers; `Read` serves them too.
 pub struct MemberReader<'a> {
     inner: &'a mut dyn Read,
-    pool: &'a HashPool,
+    pool: &'a HashPool<'a>,
     lane: usize,
     buf: Vec<u8>,
     pos: usize,
@@ -754,7 +745,15 @@ impl Read for MemberReader<'_> {
 /// they stream: one more than listed stops the read. Hashes and exact sizes are compared with
 /// manifest.json at the end. Nothing `on_file` does should be trusted before this returns Ok.
 /// Decompression runs on every core and hashing on threads of its own.
-pub fn read(path: &Path, mut on_file: impl FnMut(&Entry<'_>, &mut MemberReader<'_>) -> Result<()>) -> Result<Manifest> {
+pub fn read(path: &Path, on_file: impl FnMut(&Entry<'_>, &mut MemberReader<'_>) -> Result<()>) -> Result<Manifest> {
+    thread::scope(|hashing| read_in(hashing, path, on_file))
+}
+
+fn read_in<'s>(
+    hashing: &'s thread::Scope<'s, '_>,
+    path: &Path,
+    mut on_file: impl FnMut(&Entry<'_>, &mut MemberReader<'_>) -> Result<()>,
+) -> Result<Manifest> {
     let name = path.display().to_string();
     let expected = match read_header(path)?.and_then(|h| h.expected) {
         Some(listed) => Expected::listed(listed),
@@ -763,7 +762,7 @@ pub fn read(path: &Path, mut on_file: impl FnMut(&Entry<'_>, &mut MemberReader<'
     let threads = super::default_threads();
     let stream = decode::open(path, threads)?;
     let mut archive = tar::Archive::new(stream);
-    let pool = HashPool::new(threads / 2);
+    let pool = HashPool::new(hashing, threads / 2);
     let mut seen: HashMap<String, Member> = HashMap::new();
     let mut manifest: Option<Manifest> = None;
     let mut files = 0usize;
@@ -914,5 +913,30 @@ mod tests {
             .find_map(|_| enc.write_all(&[7u8; 1 << 20]).err())
             .unwrap_or_else(|| enc.finish().err().expect("finish reports the error"));
         assert_eq!(err.raw_os_error(), Some(28), "{err}");
+    }
+
+    #[test]
+    fn an_encoder_dropped_unfinished_stops_its_threads() {
+        let mut enc = ParallelEncoder::new(Vec::new(), Codec { compression: Compression::Zstd, level: 1, threads: 2 });
+        enc.write_all(&[7u8; 5 << 20]).unwrap();
+        drop(enc);
+    }
+
+    #[test]
+    fn a_panicking_output_is_reported_with_its_message() {
+        struct Panics;
+        impl Write for Panics {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                panic!("the output broke");
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut enc = ParallelEncoder::new(Panics, Codec { compression: Compression::Zstd, level: 1, threads: 2 });
+        let err = (0..64)
+            .find_map(|_| enc.write_all(&[7u8; 1 << 20]).err())
+            .unwrap_or_else(|| enc.finish().err().expect("finish reports the panic"));
+        assert!(err.to_string().contains("the archive writer panicked: the output broke"), "{err}");
     }
 }

@@ -202,50 +202,62 @@ pub fn restore(ctx: &Context, args: &RestoreOptions) -> Result<ExitCode> {
         DatabaseUrl::Postgres { .. } => POSTGRES_MEMBER,
     };
     let t = Instant::now();
-    // Staged files are fsynced on threads of their own, overlapping extraction.
-    let (sync_tx, sync_rx) = std::sync::mpsc::channel::<(PathBuf, File)>();
-    let syncer = spawn_syncers(sync_rx, SYNC_THREADS);
-    let mut db_check: Option<std::thread::JoinHandle<Result<()>>> = None;
-    let read = archive::read(&path, |entry, r| {
-        let dest = if entry.path.starts_with("uploads/") {
-            staging.path().join(entry.path)
-        } else if entry.path == wanted {
-            staged_db.clone()
-        } else if entry.path == SQLITE_MEMBER || entry.path == POSTGRES_MEMBER {
-            bail!("{} is a {} backup; DATABASE_URL points at {url}", path.display(), dialect_of(entry.path));
-        } else if entry.path == crate::backups::manifest::HEADER_PATH {
-            return Ok(());
-        } else {
-            bail!("refusing {}: unexpected member `{}`", path.display(), entry.path);
-        };
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        let mut f = File::create(&dest).with_context(|| format!("staging {}", dest.display()))?;
-        r.copy_to(&mut f).map_err(|e| snapshot::disk_full_hint(e.into(), &dest))?;
-        fs::set_permissions(&dest, fs::Permissions::from_mode(entry.mode & 0o777 | 0o600))?;
-        let _ = sync_tx.send((dest, f));
-        if entry.path == wanted {
-            // The database is the first large member: check it while uploads/ is extracted.
-            // Its verdict counts only once every checksum has passed too.
-            let db = staged_db.clone();
-            let is_sqlite = matches!(url, DatabaseUrl::Sqlite { .. });
-            db_check = Some(std::thread::spawn(move || -> Result<()> {
-                if is_sqlite {
-                    snapshot::sqlite_integrity(&db)
-                } else {
-                    snapshot::read_pg_dump(&db).map(|_| ())
-                }
-            }));
-        }
-        Ok(())
+    // Staged files are fsynced on threads of their own, overlapping extraction, and the
+    // database is checked on another.
+    let (read, synced, checked) = std::thread::scope(|s| {
+        let (sync_tx, sync_rx) = crossbeam_channel::unbounded::<(PathBuf, File)>();
+        let syncers: Vec<_> = (0..SYNC_THREADS)
+            .map(|_| {
+                let files = sync_rx.clone();
+                s.spawn(move || sync_files(files))
+            })
+            .collect();
+        // Only the syncers hold it now: once they all stop, sending fails and closes the file.
+        drop(sync_rx);
+        let mut db_check = None;
+        let read = archive::read(&path, |entry, r| {
+            let dest = if entry.path.starts_with("uploads/") {
+                staging.path().join(entry.path)
+            } else if entry.path == wanted {
+                staged_db.clone()
+            } else if entry.path == SQLITE_MEMBER || entry.path == POSTGRES_MEMBER {
+                bail!("{} is a {} backup; DATABASE_URL points at {url}", path.display(), dialect_of(entry.path));
+            } else if entry.path == crate::backups::manifest::HEADER_PATH {
+                return Ok(());
+            } else {
+                bail!("refusing {}: unexpected member `{}`", path.display(), entry.path);
+            };
+            if let Some(parent) = dest.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            let mut f = File::create(&dest).with_context(|| format!("staging {}", dest.display()))?;
+            r.copy_to(&mut f).map_err(|e| snapshot::disk_full_hint(e.into(), &dest))?;
+            fs::set_permissions(&dest, fs::Permissions::from_mode(entry.mode & 0o777 | 0o600))?;
+            let _ = sync_tx.send((dest, f));
+            if entry.path == wanted {
+                // The database is the first large member: check it while uploads/ is extracted.
+                // Its verdict counts only once every checksum has passed too.
+                let db = staged_db.clone();
+                let is_sqlite = matches!(url, DatabaseUrl::Sqlite { .. });
+                db_check = Some(s.spawn(move || -> Result<()> {
+                    if is_sqlite {
+                        snapshot::sqlite_integrity(&db)
+                    } else {
+                        snapshot::read_pg_dump(&db).map(|_| ())
+                    }
+                }));
+            }
+            Ok(())
+        });
+        drop(sync_tx);
+        let synced = syncers.into_iter().try_fold(Ok(()), |first: Result<()>, t| {
+            let r = t.join().map_err(|panic| archive::panicked("a sync thread", panic))?;
+            anyhow::Ok(first.and(r))
+        });
+        let checked = db_check.map(|t| t.join().map_err(|panic| archive::panicked("the database check thread", panic)));
+        (read, synced, checked)
     });
-    drop(sync_tx);
-    let synced = syncer.into_iter().try_fold(Ok(()), |first: Result<()>, t| {
-        let r = t.join().map_err(|_| anyhow::anyhow!("a sync thread panicked"))?;
-        anyhow::Ok(first.and(r))
-    })?;
-    let checked = db_check.map(|t| t.join().map_err(|_| anyhow::anyhow!("the database check thread panicked")));
+    let synced = synced?;
     let manifest = read.with_context(|| "nothing was changed".to_string())?;
     synced.context("nothing was changed")?;
     backup::check_header(&path, &manifest).context("nothing was changed")?;
@@ -467,27 +479,12 @@ fn keep_old_database(database: &Path, old: &Path) -> Result<()> {
 /// journal commit for many small files), and the threads only wait.
 const SYNC_THREADS: usize = 8;
 
-/// Threads that fsync the staged files sent to them; each returns its first error.
-fn spawn_syncers(
-    files: std::sync::mpsc::Receiver<(PathBuf, File)>,
-    n: usize,
-) -> Vec<std::thread::JoinHandle<Result<()>>> {
-    let files = std::sync::Arc::new(std::sync::Mutex::new(files));
-    (0..n)
-        .map(|_| {
-            let files = std::sync::Arc::clone(&files);
-            std::thread::spawn(move || -> Result<()> {
-                loop {
-                    let next = match files.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => bail!("a sync thread panicked"),
-                    };
-                    let Ok((p, f)) = next else { return Ok(()) };
-                    f.sync_all().with_context(|| format!("syncing {}", p.display()))?;
-                }
-            })
-        })
-        .collect()
+/// fsyncs the staged files sent to it until the channel closes; its first error.
+fn sync_files(files: crossbeam_channel::Receiver<(PathBuf, File)>) -> Result<()> {
+    for (p, f) in files {
+        f.sync_all().with_context(|| format!("syncing {}", p.display()))?;
+    }
+    Ok(())
 }
 
 /// fsync of `dir` and every folder under it.

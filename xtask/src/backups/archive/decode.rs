@@ -12,11 +12,13 @@ use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read};
 use std::ops::Range;
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use anyhow::{bail, Context as _, Result};
+use crossbeam_channel::{self as channel, Receiver, Sender};
+
+use super::{caught, panicked};
 
 /// What the reader thread reads at a time.
 const BLOCK: usize = 8 << 20;
@@ -38,14 +40,15 @@ struct Job {
 /// decompressed and not yet read.
 pub struct ChunkReader {
     done: Option<Receiver<Done>>,
-    credits: Option<SyncSender<()>>,
+    credits: Option<Sender<()>>,
     waiting: BTreeMap<u64, io::Result<Vec<u8>>>,
     next: u64,
     cur: Vec<u8>,
     pos: usize,
     failed: Option<(io::ErrorKind, String)>,
     finished: bool,
-    threads: Vec<JoinHandle<()>>,
+    /// The reader thread, which runs the workers in its scope.
+    reader: Option<JoinHandle<()>>,
 }
 
 /// Opens `path` (gzip or zstd, told by its first bytes) for reading with `threads` workers.
@@ -60,29 +63,27 @@ pub fn open(path: &Path, threads: usize) -> Result<ChunkReader> {
     }
     let threads = threads.max(1);
     let in_flight = threads * 4 + 4;
-    let (credit_tx, credit_rx) = mpsc::sync_channel::<()>(in_flight);
+    let (credit_tx, credit_rx) = channel::bounded::<()>(in_flight);
     for _ in 0..in_flight {
         credit_tx.send(()).map_err(|_| anyhow::anyhow!("the decompression credits channel closed"))?;
     }
-    let (done_tx, done_rx) = mpsc::channel::<Done>();
-    let mut handles = Vec::new();
+    let (done_tx, done_rx) = channel::unbounded::<Done>();
     let rest = Cursor::new(head).chain(file);
-    if gzip {
-        let tx = done_tx;
-        handles.push(thread::spawn(move || {
+    let reader = thread::spawn(move || {
+        if gzip {
             let decoder = flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, rest));
-            stream(decoder, 0, &tx, &credit_rx);
-        }));
-    } else {
-        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads * 2);
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        for _ in 0..threads {
-            let rx = Arc::clone(&job_rx);
-            let tx = done_tx.clone();
-            handles.push(thread::spawn(move || decompress_frames(&rx, &tx)));
+            return stream(decoder, 0, &done_tx, &credit_rx);
         }
-        handles.push(thread::spawn(move || split_frames(rest, &job_tx, &done_tx, &credit_rx)));
-    }
+        let (job_tx, job_rx) = channel::bounded::<Job>(threads * 2);
+        thread::scope(|s| {
+            for _ in 0..threads {
+                let (jobs, done) = (job_rx.clone(), done_tx.clone());
+                s.spawn(move || decompress_frames(jobs, &done));
+            }
+            drop(job_rx);
+            split_frames(rest, job_tx, &done_tx, &credit_rx);
+        });
+    });
     Ok(ChunkReader {
         done: Some(done_rx),
         credits: Some(credit_tx),
@@ -92,7 +93,7 @@ pub fn open(path: &Path, threads: usize) -> Result<ChunkReader> {
         pos: 0,
         failed: None,
         finished: false,
-        threads: handles,
+        reader: Some(reader),
     })
 }
 
@@ -124,7 +125,7 @@ fn whole_frame(data: &[u8]) -> Option<(usize, usize)> {
 
 /// The reader thread: frames to the workers while they come whole; from the first one that
 /// does not (damage, a truncated tail, a frame too large or unsized), the streaming decoder.
-fn split_frames(mut file: impl Read, jobs: &SyncSender<Job>, done: &Sender<Done>, credits: &Receiver<()>) {
+fn split_frames(mut file: impl Read, jobs: Sender<Job>, done: &Sender<Done>, credits: &Receiver<()>) {
     let mut seq = 0u64;
     let mut block = Arc::new(Vec::new());
     let mut pos = 0;
@@ -195,24 +196,19 @@ fn stream(mut decoder: impl Read, mut seq: u64, done: &Sender<Done>, credits: &R
     }
 }
 
-fn decompress_frames(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
+fn decompress_frames(jobs: Receiver<Job>, done: &Sender<Done>) {
     let mut decompressor = match zstd::bulk::Decompressor::new() {
         Ok(d) => d,
         Err(e) => {
             // Take one job so its number is answered with the error.
-            if let Some(job) = jobs.lock().ok().and_then(|rx| rx.recv().ok()) {
+            if let Ok(job) = jobs.recv() {
                 let _ = done.send((job.seq, Err(e)));
             }
             return;
         }
     };
-    loop {
-        let job = match jobs.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = job else { return };
-        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    for job in jobs {
+        let out = caught("a decompression worker", || {
             let mut out = Vec::with_capacity(job.size);
             let n = decompressor.decompress_to_buffer(&job.block[job.range.clone()], &mut out)?;
             if n != job.size {
@@ -222,8 +218,7 @@ fn decompress_frames(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
                 ));
             }
             Ok(out)
-        }))
-        .unwrap_or_else(|_| Err(io::Error::other("a decompression worker panicked")));
+        });
         if done.send((job.seq, out)).is_err() {
             return;
         }
@@ -245,8 +240,16 @@ impl ChunkReader {
                 Ok((seq, chunk)) => {
                     self.waiting.insert(seq, chunk);
                 }
-                Err(_) if self.waiting.is_empty() => return Ok(None),
-                Err(_) => return Err(io::Error::other("a decompressed chunk went missing")),
+                // Every thread has ended: a panic is why, if there was one.
+                Err(_) => {
+                    if let Some(Err(panic)) = self.reader.take().map(JoinHandle::join) {
+                        return Err(panicked("the archive reader thread", panic));
+                    }
+                    if !self.waiting.is_empty() {
+                        return Err(io::Error::other("a decompressed chunk went missing"));
+                    }
+                    return Ok(None);
+                }
             }
         }
     }
@@ -289,8 +292,8 @@ impl Drop for ChunkReader {
         // workers for jobs (closed once the reader returns) or send into a closed channel.
         self.done = None;
         self.credits = None;
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
         }
     }
 }
@@ -346,6 +349,18 @@ mod tests {
         mixed.extend_from_slice(&one);
         let back = decode(&mixed, 2).unwrap();
         assert!(back.len() == 2 * data.len() && back[..data.len()] == data[..] && back[data.len()..] == data[..]);
+    }
+
+    #[test]
+    fn a_reader_dropped_half_way_stops_its_threads() {
+        // More frames than credits, so the reader thread and workers are waiting when dropped.
+        let bytes = encoded(Compression::Zstd, &sample().repeat(6));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a");
+        std::fs::write(&p, bytes).unwrap();
+        let mut r = open(&p, 2).unwrap();
+        r.read_exact(&mut [0u8; 100]).unwrap();
+        drop(r);
     }
 
     #[test]
