@@ -10,6 +10,7 @@ pub mod lock;
 pub mod manifest;
 pub mod names;
 pub mod pause;
+pub mod pg_objects;
 pub mod restore;
 pub mod retention;
 pub mod snapshot;

@@ -19,7 +19,7 @@ use cms_db::DatabaseUrl;
 
 use crate::backups::leftovers::{self, RestoreTemps};
 use crate::backups::manifest::{MemberKind, POSTGRES_MEMBER, SQLITE_MEMBER};
-use crate::backups::{self as backup, archive, child, lock, pause, snapshot, CreateOptions};
+use crate::backups::{self as backup, archive, lock, pause, pg_objects, snapshot, CreateOptions};
 use crate::confirm::confirm;
 use crate::durable;
 use crate::files::{open_by_others, postgres_sessions, remove_file_if_present, suffixed};
@@ -409,10 +409,18 @@ fn swap(ctx: &Context, url: &DatabaseUrl, record: &mut intent::Intent) -> Result
             refuse_if_pg_in_use(raw)?;
             intent::pause_point("restore:before-pg-restore");
             record.step(root, |s| s.database_started = true)?;
-            if let Err(e) = pg_restore(raw, &dump) {
-                // pg_restore ran in one transaction and failed: nothing of it was committed.
-                let _ = record.step(root, |s| s.database_started = false);
-                return Err(e);
+            match pg_objects::restore(raw, &dump) {
+                Ok(dropped) if !dropped.is_empty() => out!(
+                    "  dropped {} object(s) made after the backup (their rows are in the pre-restore backup): {}",
+                    dropped.len(),
+                    dropped.join(", ")
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    // The restore ran in one transaction and failed: nothing of it was committed.
+                    let _ = record.step(root, |s| s.database_started = false);
+                    return Err(e);
+                }
             }
             record.step(root, |s| s.database_swapped = true)?;
         }
@@ -526,35 +534,6 @@ fn refuse_if_pg_in_use(url: &str) -> Result<()> {
             "the database is in use by {} other session(s) ({}): restoring would replace it under them. Stop them (the CMS server, psql, other tools) and run the restore again; nothing was changed",
             who.len(),
             who.join(", ")
-        );
-    }
-    Ok(())
-}
-
-/// `pg_restore --single-transaction --exit-on-error --clean --if-exists`: all or nothing. It
-/// dies with us (see [`child`]): killed, it commits nothing.
-fn pg_restore(url: &str, dump: &Path) -> Result<()> {
-    snapshot::check_pg_versions("pg_restore", url)?;
-    let (dbname, password) = cms_db::url::split_password(url);
-    let args = [
-        "--single-transaction".to_string(),
-        "--exit-on-error".to_string(),
-        "--clean".to_string(),
-        "--if-exists".to_string(),
-        "--no-owner".to_string(),
-        format!("--dbname={dbname}"),
-        dump.display().to_string(),
-    ];
-    let mut cmd = child::cmd("pg_restore", &args).stdout_null().stderr_capture().stdin_null().unchecked();
-    if let Some(pw) = password {
-        cmd = cmd.env("PGPASSWORD", pw);
-    }
-    let out = cmd.run().context("cannot run pg_restore; install the PostgreSQL client")?;
-    if !out.status.success() {
-        bail!(
-            "pg_restore failed ({}), so the database is unchanged (one transaction): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
         );
     }
     Ok(())

@@ -450,7 +450,7 @@ pub fn finish(root: &Path, r: &Intent, pg_url: Option<&str>) -> Result<()> {
         (Target::Postgresql { dump, .. }, DbState::Unknown) => {
             let url = pg_url.context("no PostgreSQL URL to finish the restore with")?;
             super::refuse_if_pg_in_use(url)?;
-            super::pg_restore(url, dump)?;
+            super::pg_objects::restore(url, dump)?;
         }
         (Target::Postgresql { .. }, DbState::Swapped) => {}
         _ => bail!("the database was not replaced; there is nothing to finish"),
@@ -519,7 +519,7 @@ pub fn undo(root: &Path, r: &Intent, pg_url: Option<&str>) -> Result<()> {
                 fs::create_dir_all(&r.staging)?;
                 extract_member(safety, POSTGRES_MEMBER, &dump)?;
                 super::refuse_if_pg_in_use(url)?;
-                super::pg_restore(url, &dump)
+                super::pg_objects::restore(url, &dump)
                     .with_context(|| format!("restoring the safety backup {}", safety.display()))?;
             }
         }
