@@ -232,14 +232,17 @@ impl rusqlite::ToSql for Value {
     }
 }
 
-fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> Value {
-    use rusqlite::types::ValueRef;
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Int(i),
-        ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+/// An SQLite cell as a [`Value`] (text that is not UTF-8 is read lossily).
+impl From<rusqlite::types::ValueRef<'_>> for Value {
+    fn from(v: rusqlite::types::ValueRef<'_>) -> Value {
+        use rusqlite::types::ValueRef;
+        match v {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Int(i),
+            ValueRef::Real(f) => Value::Real(f),
+            ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        }
     }
 }
 
@@ -274,7 +277,7 @@ fn sqlite_query(c: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result
     while let Some(row) = rows.next().map_err(&e)? {
         let mut cells = Vec::with_capacity(n);
         for i in 0..n {
-            cells.push(sqlite_value(row.get_ref(i).map_err(&e)?));
+            cells.push(Value::from(row.get_ref(i).map_err(&e)?));
         }
         out.push(cells);
     }

@@ -172,17 +172,6 @@ fn failed(i: usize, total: usize, message: impl std::fmt::Display) -> StudioErro
     }
 }
 
-fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> Value {
-    use rusqlite::types::ValueRef;
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Int(i),
-        ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-    }
-}
-
 fn sqlite(
     c: &mut rusqlite::Connection,
     statements: &[Statement],
@@ -202,7 +191,7 @@ fn sqlite(
                 while let Some(row) = rows.next().map_err(|e| failed(i, total, e))? {
                     let mut values = Vec::with_capacity(n);
                     for k in 0..n {
-                        values.push(sqlite_value(row.get_ref(k).map_err(|e| failed(i, total, e))?));
+                        values.push(Value::from(row.get_ref(k).map_err(|e| failed(i, total, e))?));
                     }
                     if !sink.row(values) {
                         break;

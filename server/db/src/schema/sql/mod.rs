@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{self, Change, Renames};
-use super::model::{Dialect, QualifiedName, Schema};
+use super::model::{Dialect, QualifiedName, Schema, Trigger};
 
 pub mod postgres;
 pub mod sqlite;
@@ -65,6 +65,48 @@ fn action(a: crate::schema::model::Action) -> &'static str {
         Action::SetNull => "set null",
         Action::SetDefault => "set default",
     }
+}
+
+/// The views and triggers the changes themselves drop and create; each renderer then adds the
+/// dependants it must take down and put up again around what changes.
+struct ViewsAndTriggers<'a> {
+    view_drops: BTreeSet<QualifiedName>,
+    created_views: BTreeSet<QualifiedName>,
+    trigger_drops: Vec<&'a Trigger>,
+    created_triggers: BTreeSet<(QualifiedName, String)>,
+}
+
+fn views_and_triggers(changes: &[Change]) -> ViewsAndTriggers<'_> {
+    let mut out = ViewsAndTriggers {
+        view_drops: BTreeSet::new(),
+        created_views: BTreeSet::new(),
+        trigger_drops: Vec::new(),
+        created_triggers: BTreeSet::new(),
+    };
+    for c in changes {
+        match c {
+            Change::DropView { view } => {
+                out.view_drops.insert(view.name.clone());
+            }
+            Change::ReplaceView { from, to } => {
+                out.view_drops.insert(from.name.clone());
+                out.created_views.insert(to.name.clone());
+            }
+            Change::CreateView { view } => {
+                out.created_views.insert(view.name.clone());
+            }
+            Change::DropTrigger { trigger } => out.trigger_drops.push(trigger),
+            Change::ReplaceTrigger { from, to } => {
+                out.trigger_drops.push(from);
+                out.created_triggers.insert(to.key());
+            }
+            Change::CreateTrigger { trigger } => {
+                out.created_triggers.insert(trigger.key());
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The statements that turn `from` into `to` given `changes` (from [`diff::diff`]), in an

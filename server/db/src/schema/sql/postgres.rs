@@ -698,33 +698,8 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
 
     // 3. Dependants of what changes: triggers, views (dependants first), foreign keys,
     //    indexes and constraints.
-    let mut view_drops: BTreeSet<QualifiedName> = BTreeSet::new();
-    let mut created_views: BTreeSet<QualifiedName> = BTreeSet::new();
-    let mut trigger_drops: Vec<&Trigger> = Vec::new();
-    let mut created_triggers: BTreeSet<(QualifiedName, String)> = BTreeSet::new();
-    for c in changes {
-        match c {
-            Change::DropView { view } => {
-                view_drops.insert(view.name.clone());
-            }
-            Change::ReplaceView { from, to } => {
-                view_drops.insert(from.name.clone());
-                created_views.insert(to.name.clone());
-            }
-            Change::CreateView { view } => {
-                created_views.insert(view.name.clone());
-            }
-            Change::DropTrigger { trigger } => trigger_drops.push(trigger),
-            Change::ReplaceTrigger { from, to } => {
-                trigger_drops.push(from);
-                created_triggers.insert(to.key());
-            }
-            Change::CreateTrigger { trigger } => {
-                created_triggers.insert(trigger.key());
-            }
-            _ => {}
-        }
-    }
+    let super::ViewsAndTriggers { mut view_drops, mut created_views, mut trigger_drops, mut created_triggers } =
+        super::views_and_triggers(changes);
     for v in &view_drops {
         affected.insert(v.name.clone());
     }

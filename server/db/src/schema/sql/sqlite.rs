@@ -359,10 +359,9 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
             affected.insert(old.name.clone());
         }
     }
-    let mut view_drops: BTreeSet<QualifiedName> = BTreeSet::new();
-    let mut trigger_drops: BTreeSet<(QualifiedName, String)> = BTreeSet::new();
-    let mut created_views: BTreeSet<QualifiedName> = BTreeSet::new();
-    let mut created_triggers: BTreeSet<(QualifiedName, String)> = BTreeSet::new();
+    let super::ViewsAndTriggers { mut view_drops, mut created_views, trigger_drops, mut created_triggers } =
+        super::views_and_triggers(changes);
+    let mut trigger_drops: BTreeSet<(QualifiedName, String)> = trigger_drops.iter().map(|t| t.key()).collect();
     let mut vt_drops: Vec<&VirtualTable> = Vec::new();
     let mut vt_replaced: Vec<(&VirtualTable, &VirtualTable)> = Vec::new();
     let mut vt_created: Vec<&VirtualTable> = Vec::new();
@@ -370,26 +369,6 @@ pub(super) fn render(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Stat
     let mut index_creates: Vec<(QualifiedName, Index)> = Vec::new();
     for c in changes {
         match c {
-            Change::DropView { view } => {
-                view_drops.insert(view.name.clone());
-            }
-            Change::ReplaceView { from, to } => {
-                view_drops.insert(from.name.clone());
-                created_views.insert(to.name.clone());
-            }
-            Change::CreateView { view } => {
-                created_views.insert(view.name.clone());
-            }
-            Change::DropTrigger { trigger } => {
-                trigger_drops.insert(trigger.key());
-            }
-            Change::ReplaceTrigger { from, to } => {
-                trigger_drops.insert(from.key());
-                created_triggers.insert(to.key());
-            }
-            Change::CreateTrigger { trigger } => {
-                created_triggers.insert(trigger.key());
-            }
             Change::DropVirtualTable { table } => {
                 affected.insert(table.name.name.clone());
                 vt_drops.push(table);
