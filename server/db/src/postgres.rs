@@ -153,7 +153,22 @@ pub fn pool_parts(
     Ok((parsed.config, connector))
 }
 
+/// The TLS connector for `tls` and `root_cert`, built once per process: building one loads and
+/// parses the system's CA certificates (tens of milliseconds), and a command connects many
+/// times (status, scratch databases, their drops).
 fn tls_connector(tls: Tls, root_cert: Option<&str>) -> Result<postgres_native_tls::MakeTlsConnector, String> {
+    type Cache = Vec<((Tls, Option<String>), postgres_native_tls::MakeTlsConnector)>;
+    static BUILT: std::sync::Mutex<Cache> = std::sync::Mutex::new(Vec::new());
+    let key = (tls, root_cert.map(str::to_string));
+    if let Some((_, c)) = BUILT.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(k, _)| *k == key) {
+        return Ok(c.clone());
+    }
+    let built = build_tls_connector(tls, root_cert)?;
+    BUILT.lock().unwrap_or_else(|e| e.into_inner()).push((key, built.clone()));
+    Ok(built)
+}
+
+fn build_tls_connector(tls: Tls, root_cert: Option<&str>) -> Result<postgres_native_tls::MakeTlsConnector, String> {
     let mut b = native_tls::TlsConnector::builder();
     match tls {
         // libpq's prefer/require encrypt without verifying the certificate.

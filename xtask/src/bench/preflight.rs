@@ -190,31 +190,42 @@ fn sqlite(ctx: &Context, base: &Path, args: &Args) -> Result<Vec<Figures>> {
             fs::copy(&db, work.join("data/sqlite.db"))?;
             Ok(())
         };
-        let url = "file:data/sqlite.db";
-        let (mut without, mut with, mut lint) = (Vec::new(), Vec::new(), Vec::new());
-        let mut detail = String::new();
-        for _ in 0..args.runs {
-            fresh()?;
-            without.push(xtask(&work, url, &["migrate", "--no-backup", "--no-preflight", "-q"])?.0);
-            fresh()?;
-            let (t, out) = xtask(&work, url, &["migrate", "--no-backup"])?;
-            with.push(t);
-            detail = preflight_line(&out)?;
-            fresh()?;
-            lint.push(xtask(&work, url, &["lint"])?.0);
-        }
+        let figures = time_variant(&work, args.runs, |_| fresh().map(|()| ("file:data/sqlite.db".to_string(), ())))?;
         let _ = fs::remove_dir_all(&work);
-        out.push(Figures {
-            dialect: "SQLite",
-            variant,
-            rows,
-            without: median(without),
-            with: median(with),
-            lint: median(lint),
-            detail,
-        });
+        out.push(Figures { dialect: "SQLite", variant, rows, ..figures });
     }
     Ok(out)
+}
+
+/// One variant timed `runs` times each way (migrate without and with pre-flight, lint alone),
+/// every run on a fresh copy of the database: `fresh(which)` makes it and gives its URL and
+/// what keeps it alive until the run ends. The dialect, variant and rows are the caller's.
+fn time_variant<Keep>(
+    work: &Path,
+    runs: u64,
+    mut fresh: impl FnMut(&str) -> Result<(String, Keep)>,
+) -> Result<Figures> {
+    let (mut without, mut with, mut lint) = (Vec::new(), Vec::new(), Vec::new());
+    let mut detail = String::new();
+    for _ in 0..runs {
+        let (url, _db) = fresh("a")?;
+        without.push(xtask(work, &url, &["migrate", "--no-backup", "--no-preflight", "-q"])?.0);
+        let (url, _db) = fresh("b")?;
+        let (t, out) = xtask(work, &url, &["migrate", "--no-backup"])?;
+        with.push(t);
+        detail = preflight_line(&out)?;
+        let (url, _db) = fresh("c")?;
+        lint.push(xtask(work, &url, &["lint"])?.0);
+    }
+    Ok(Figures {
+        dialect: "",
+        variant: "",
+        rows: 0,
+        without: median(without),
+        with: median(with),
+        lint: median(lint),
+        detail,
+    })
 }
 
 /// A database of the bench's own on the given server, dropped with this value.
@@ -269,34 +280,14 @@ fn postgres(ctx: &Context, base: &Path, args: &Args, server: &str) -> Result<Vec
         let _ = fs::remove_dir_all(&work);
         fs::create_dir_all(&work)?;
         write_migrations(ctx, &work, "postgresql", keys)?;
-        let (mut without, mut with, mut lint) = (Vec::new(), Vec::new(), Vec::new());
-        let mut detail = String::new();
-        for r in 0..args.runs {
-            let fresh = |what: &str| {
-                PgDatabase::create(server, &format!("{}_{what}{v}_{r}", template.name), Some(&template.name))
-            };
-            let db = fresh("a")?;
-            without.push(xtask(&work, &db.url(), &["migrate", "--no-backup", "--no-preflight", "-q"])?.0);
-            drop(db);
-            let db = fresh("b")?;
-            let (t, out) = xtask(&work, &db.url(), &["migrate", "--no-backup"])?;
-            with.push(t);
-            detail = preflight_line(&out)?;
-            drop(db);
-            let db = fresh("c")?;
-            lint.push(xtask(&work, &db.url(), &["lint"])?.0);
-            drop(db);
-        }
+        let mut n = 0;
+        let figures = time_variant(&work, args.runs, |what| {
+            n += 1;
+            let db = PgDatabase::create(server, &format!("{}_{what}{v}_{n}", template.name), Some(&template.name))?;
+            Ok((db.url(), db))
+        })?;
         let _ = fs::remove_dir_all(&work);
-        out.push(Figures {
-            dialect: "PostgreSQL",
-            variant,
-            rows,
-            without: median(without),
-            with: median(with),
-            lint: median(lint),
-            detail,
-        });
+        out.push(Figures { dialect: "PostgreSQL", variant, rows, ..figures });
     }
     Ok(out)
 }
