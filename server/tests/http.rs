@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cms_db::connection::connect;
+use cms_db::connect;
 use cms_db::migrate::migrator::{self, MigrateOptions};
 use cms_db::seed::{seed, SeedOptions};
 use cms_db::{DatabaseUrl, MigrationSet};

@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use cms_db::config::{database_url, project_root, RootSource, Source};
+use cms_db::connect;
+use cms_db::connection::Connection;
 use cms_db::migrate::migrator;
-use cms_db::migrate::plan::Status;
+use cms_db::migrate::plan::{EntryState, Status};
 use cms_db::{DatabaseUrl, MigrationSet};
 
 pub struct Context {
@@ -84,6 +86,27 @@ impl Context {
         let mut driver = cms_db::driver(&url, true)?;
         let status = migrator::status(driver.as_mut(), &set)?;
         Ok((url, set, status))
+    }
+
+    /// A connection to `url`, whose migrations (this project's folder) are all applied;
+    /// otherwise a clear error: seed, seed-images and reset-data write rows only there.
+    pub fn open_migrated(&self, url: &DatabaseUrl) -> Result<Connection> {
+        let set = self.migrations(None, url)?;
+        let mut driver = cms_db::driver(url, true)?;
+        let st = migrator::status(driver.as_mut(), &set)?;
+        let pending = st
+            .entries
+            .iter()
+            .filter(|e| matches!(e.state, EntryState::Pending | EntryState::OutOfOrder { .. }))
+            .count();
+        let problems = st.findings().iter().filter(|f| f.blocks_migrate(false)).count();
+        if pending > 0 || problems > 0 {
+            anyhow::bail!(
+                "{url} is not fully migrated ({pending} pending, {problems} problem(s)); run `cargo xtask migrate` first"
+            );
+        }
+        drop(driver);
+        Ok(connect(url)?)
     }
 
     /// A path for messages: relative to the root when inside it.

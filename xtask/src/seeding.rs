@@ -1,35 +1,15 @@
 //! Seeding as the commands do it: a database checked to be fully migrated first, the demo
 //! content written with the image files already on disk, and the summary printed. Used by
-//! `seed`, `seed-images` (the migrated check), `reset-data` and `reset-complete`.
+//! `seed`, `reset-data` and `reset-complete`.
 
 use std::time::Instant;
 
-use anyhow::{bail, Result};
-use cms_db::connection::{connect, Connection, Sql};
-use cms_db::migrate::migrator;
-use cms_db::migrate::plan::EntryState;
+use anyhow::Result;
+use cms_db::connection::Sql;
 use cms_db::seed::{self, SeedOptions, SeedOutcome};
-use cms_db::DatabaseUrl;
 
 use crate::format::ms;
 use crate::project::Context;
-
-/// A connection to a database whose migrations are all applied; otherwise a clear error.
-pub fn open_migrated(ctx: &Context, url: &DatabaseUrl) -> Result<Connection> {
-    let set = ctx.migrations(None, url)?;
-    let mut driver = cms_db::driver(url, true)?;
-    let st = migrator::status(driver.as_mut(), &set)?;
-    let pending =
-        st.entries.iter().filter(|e| matches!(e.state, EntryState::Pending | EntryState::OutOfOrder { .. })).count();
-    let problems = st.findings().iter().filter(|f| f.blocks_migrate(false)).count();
-    if pending > 0 || problems > 0 {
-        bail!(
-            "{url} is not fully migrated ({pending} pending, {problems} problem(s)); run `cargo xtask migrate` first"
-        );
-    }
-    drop(driver);
-    Ok(connect(url)?)
-}
 
 /// Seeds and prints the summary (counts, ids, home page URL).
 pub fn seed_and_report(conn: &mut dyn Sql, options: &SeedOptions) -> Result<()> {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use assert_cmd::Command;
 use cms_db::cms_schema;
-use cms_db::connection::{self, Sql};
+use cms_db::connection::Sql;
 use cms_db::schema::declare::text;
 use cms_db::schema::Dialect;
 use cms_db::DatabaseUrl;
@@ -25,7 +25,7 @@ fn folder(p: &Project, dialect: Dialect) -> PathBuf {
 
 /// Runs SQL on the live database, as someone with a console would.
 fn by_hand(p: &Project, sql: &str) {
-    let mut conn = connection::connect(&DatabaseUrl::parse(&p.url()).unwrap()).unwrap();
+    let mut conn = cms_db::connect(&DatabaseUrl::parse(&p.url()).unwrap()).unwrap();
     conn.batch(sql).unwrap();
 }
 

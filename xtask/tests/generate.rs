@@ -41,7 +41,7 @@ fn snapshot(p: &Project, d: Dialect) -> (Vec<String>, Vec<u8>) {
 }
 
 fn connection(p: &Project) -> connection::Connection {
-    connection::connect(&DatabaseUrl::parse(&p.url()).unwrap()).unwrap()
+    cms_db::connect(&DatabaseUrl::parse(&p.url()).unwrap()).unwrap()
 }
 
 /// Rows per table.

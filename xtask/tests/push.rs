@@ -7,7 +7,7 @@ use std::fs;
 
 use assert_cmd::Command;
 use cms_db::cms_schema;
-use cms_db::connection::{self, Sql};
+use cms_db::connection::Sql;
 use cms_db::schema::declare::{integer, text, SchemaDef};
 use cms_db::schema::source::{ScratchServer, Source};
 use cms_db::schema::{Dialect, Schema};
@@ -28,7 +28,7 @@ fn write_desired(p: &Project, dialect: Dialect, schema: &SchemaDef) -> String {
 }
 
 fn query_int(p: &Project, sql: &str) -> i64 {
-    let mut conn = connection::connect(&DatabaseUrl::parse(&p.url()).unwrap()).unwrap();
+    let mut conn = cms_db::connect(&DatabaseUrl::parse(&p.url()).unwrap()).unwrap();
     conn.query(sql, &[]).unwrap()[0][0].int().unwrap()
 }
 

@@ -116,7 +116,7 @@ fn a_failure_part_way_through_seeding_leaves_nothing() {
     let posts = tables.iter_mut().find(|t| t.name == "posts").unwrap();
     let env = posts.columns.iter().position(|c| *c == "environment_id").unwrap();
     posts.rows[1][env] = cms_db::connection::Value::Text("no-such-environment".into());
-    let mut conn = cms_db::connection::connect(&cms_db::DatabaseUrl::Sqlite { path: p.sqlite_db() }).unwrap();
+    let mut conn = cms_db::connect(&cms_db::DatabaseUrl::Sqlite { path: p.sqlite_db() }).unwrap();
     assert!(cms_db::seed::seed_tables(&mut conn, &tables, false).is_err());
     drop(conn);
     assert!(counts(&p).iter().all(|(_, n)| *n == 0), "{:?}", counts(&p));

@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use cms_db::connection::{connect, Sql, Value};
+use cms_db::connect;
+use cms_db::connection::{Sql, Value};
 use cms_db::DatabaseUrl;
 use serde_json::Value as Json;
 use test_support::process::{output_within, KillOnDrop};

@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cms_db::connection::{connect, Connection, Sql, Value};
+use cms_db::connect;
+use cms_db::connection::{Connection, Sql, Value};
 use cms_db::DatabaseUrl;
 
 const STARTUP: Duration = Duration::from_secs(60);

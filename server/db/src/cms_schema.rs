@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use crate::schema::declare::*;
-use crate::schema::source::{ScratchServer, SourceError};
 use crate::schema::{Action, Dialect, Schema};
 
 use Action::{Cascade, Restrict, SetNull};
@@ -246,12 +245,6 @@ pub fn ddl(dialect: Dialect) -> String {
     definition().ddl(dialect)
 }
 
-/// The `schema` source: the CMS schema's DDL run into a scratch database and introspected, so
-/// it is normalised exactly as every other schema the engine compares.
-pub fn load(dialect: Dialect, scratch: &ScratchServer) -> Result<Schema, SourceError> {
-    definition().load(dialect, scratch)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,28 +259,6 @@ mod tests {
         assert_eq!(columns("teams"), ["id", "name", "created_at", "updated_at"]);
         assert_eq!(columns("images").last(), Some(&"is_placeholder"));
         assert_eq!(tables().len(), 12);
-    }
-
-    use crate::schema::diff::{diff, Renames};
-    use crate::schema::source::Source;
-
-    /// What the project's folder for `dialect` builds against the code schema.
-    fn folder_vs_code(dialect: Dialect, scratch: &ScratchServer) -> Vec<String> {
-        let folder = test_support::fixture::project_migrations(&dialect.to_string());
-        let built = Source::Migrations(folder).load(dialect, scratch).unwrap();
-        let code = Source::parse("schema").unwrap().load(dialect, scratch).unwrap();
-        diff(&built, &code, &Renames::none_are_renames()).unwrap().iter().map(ToString::to_string).collect()
-    }
-
-    #[test]
-    fn the_sqlite_folder_builds_exactly_the_code_schema() {
-        assert_eq!(folder_vs_code(Dialect::Sqlite, &ScratchServer::default()), Vec::<String>::new());
-    }
-
-    #[test]
-    fn the_postgres_folder_builds_exactly_the_code_schema() {
-        let Some(db) = test_support::pg::database() else { return };
-        assert_eq!(folder_vs_code(Dialect::Postgres, &ScratchServer::postgres(db.url())), Vec::<String>::new());
     }
 
     #[test]

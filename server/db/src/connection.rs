@@ -7,8 +7,6 @@ use postgres::types::{FromSql, IsNull, ToSql, Type};
 
 use crate::error::DbError;
 use crate::migrate::journal::Dialect;
-use crate::url::DatabaseUrl;
-use crate::{postgres as pg, sqlite};
 
 /// A parameter or a result cell.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,15 +89,6 @@ pub trait Sql {
 pub enum Connection {
     Sqlite(rusqlite::Connection),
     Postgres(::postgres::Client),
-}
-
-/// Opens a read-write connection (SQLite: creating the file; WAL, foreign keys, busy timeout).
-pub fn connect(url: &DatabaseUrl) -> Result<Connection, DbError> {
-    match url {
-        DatabaseUrl::Sqlite { path } if url.sqlite_path().is_some() => Ok(Connection::Sqlite(sqlite::open(path)?)),
-        DatabaseUrl::Sqlite { .. } => Ok(Connection::Sqlite(sqlite::open_in_memory()?)),
-        DatabaseUrl::Postgres { url } => Ok(Connection::Postgres(pg::connect(url)?)),
-    }
 }
 
 /// How a transaction starts.
@@ -480,6 +469,7 @@ fn abbreviated(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sqlite;
 
     #[test]
     fn a_commit_refused_by_a_deferred_key_rolls_back() {

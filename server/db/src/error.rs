@@ -152,7 +152,7 @@ impl std::fmt::Display for Cause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Cause::Sqlite(e) => write!(f, "{e}"),
-            Cause::Postgres(e) => f.write_str(&crate::postgres::pg_message(e)),
+            Cause::Postgres(e) => f.write_str(&pg_message(e)),
             Cause::Io(e) => write!(f, "{e}"),
         }
     }
@@ -223,6 +223,31 @@ impl From<postgres::Error> for Cause {
 impl From<std::io::Error> for Cause {
     fn from(e: std::io::Error) -> Cause {
         Cause::Io(e)
+    }
+}
+
+/// The database's own words for an error: message, detail and hint.
+pub fn pg_message(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {}", db.severity(), db.message());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!(" (detail: {d})"));
+            }
+            if let Some(h) = db.hint() {
+                s.push_str(&format!(" (hint: {h})"));
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                s.push_str(&format!(": {inner}"));
+                src = inner.source();
+            }
+            s
+        }
     }
 }
 

@@ -190,30 +190,7 @@ fn build_tls_connector(tls: Tls, root_cert: Option<&str>) -> Result<postgres_nat
     Ok(postgres_native_tls::MakeTlsConnector::new(c))
 }
 
-/// The database's own words for an error: message, detail and hint.
-pub fn pg_message(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut s = format!("{}: {}", db.severity(), db.message());
-            if let Some(d) = db.detail() {
-                s.push_str(&format!(" (detail: {d})"));
-            }
-            if let Some(h) = db.hint() {
-                s.push_str(&format!(" (hint: {h})"));
-            }
-            s
-        }
-        None => {
-            let mut s = e.to_string();
-            let mut src = std::error::Error::source(e);
-            while let Some(inner) = src {
-                s.push_str(&format!(": {inner}"));
-                src = inner.source();
-            }
-            s
-        }
-    }
-}
+pub use crate::error::pg_message;
 
 fn db_err(context: &'static str) -> impl Fn(postgres::Error) -> DbError {
     move |e| DbError::failed(context, e)
@@ -343,9 +320,103 @@ impl Drop for AdvisoryLock {
     }
 }
 
+/// What a libpq client (`pg_dump`, `pg_restore`, `psql`) needs to connect as we do: the URL
+/// without its password, for the command line, and the password, percent-decoded, for the
+/// child's `PGPASSWORD`.
+///
+/// The password is the one our own connections use (the parsed connection configuration of
+/// [`password`]), so the child authenticates exactly as we do. The URL
+/// keeps everything else as written: a percent-encoded user name stays encoded (libpq decodes
+/// URIs itself). The userinfo ends at the first `@`, as our connection reads it, so a `/`,
+/// `?` or `#` the password should have encoded does not change what libpq connects to.
+pub fn split_password(url: &str) -> (String, Option<std::ffi::OsString>) {
+    let mut out = url.to_string();
+    let mut written = None;
+    if let Some(scheme_end) = out.find("://") {
+        let auth_start = scheme_end + 3;
+        if let Some(at) = out[auth_start..].find('@').map(|i| auth_start + i) {
+            if let Some(colon) = out[auth_start..at].find(':').map(|i| auth_start + i) {
+                written = Some(crate::url::percent_decode(&out.as_bytes()[colon + 1..at]));
+                out.replace_range(colon..at, "");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q);
+        let mut kept = Vec::new();
+        for kv in query[1..].split('&') {
+            match kv.split_once('=') {
+                Some((k, v)) if crate::url::is_password_key(k.as_bytes()) => {
+                    written = Some(crate::url::percent_decode(v.as_bytes()))
+                }
+                _ => kept.push(kv),
+            }
+        }
+        out = if kept.is_empty() { head.to_string() } else { format!("{head}?{}", kept.join("&")) };
+    }
+    let password = match password(url) {
+        Ok(parsed) => parsed,
+        // Not a URL we can connect with either; the written form is the best guess.
+        Err(_) => written,
+    };
+    (out, password.map(std::os::unix::ffi::OsStringExt::from_vec))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn passwords_split_off() {
+        assert_eq!(split_password("postgres://u:pw@h/db"), ("postgres://u@h/db".into(), Some("pw".into())));
+        assert_eq!(
+            split_password("postgres://u@h/db?password=x&sslmode=require"),
+            ("postgres://u@h/db?sslmode=require".into(), Some("x".into()))
+        );
+        assert_eq!(split_password("postgres://u@h/db"), ("postgres://u@h/db".into(), None));
+    }
+
+    #[test]
+    fn split_passwords_are_decoded_as_our_connection_decodes_them() {
+        // What libpq children get in PGPASSWORD is what the postgres crate sends.
+        let url = "postgres://cms:p%40ss%3Aw%2Frd%25%20x@127.0.0.1:5432/db?sslmode=disable";
+        let (rest, password) = split_password(url);
+        assert_eq!(rest, "postgres://cms@127.0.0.1:5432/db?sslmode=disable");
+        assert_eq!(password.as_deref(), Some("p@ss:w/rd% x".as_ref()));
+        let config: postgres::Config = url.parse().unwrap();
+        assert_eq!(password.unwrap().as_bytes(), config.get_password().unwrap());
+
+        // A percent-encoded user name stays encoded: libpq decodes the URI itself.
+        assert_eq!(
+            split_password("postgresql://us%40er:pw%2F@h/db"),
+            ("postgresql://us%40er@h/db".into(), Some("pw/".into()))
+        );
+        // libpq's sslmode values the postgres crate does not know do not get in the way.
+        assert_eq!(
+            split_password("postgres://u:a%20b@h/db?sslmode=verify-full&application_name=x"),
+            ("postgres://u@h/db?sslmode=verify-full&application_name=x".into(), Some("a b".into()))
+        );
+        // A password parameter, encoded, wins over the userinfo as in our connection.
+        assert_eq!(
+            split_password("postgres://u:one@h/db?password=tw%26o%3D&sslmode=require"),
+            ("postgres://u@h/db?sslmode=require".into(), Some("tw&o=".into()))
+        );
+        // Not UTF-8 once decoded: passed on byte for byte.
+        let (_, raw) = split_password("postgres://u:%FFx@h/db");
+        assert_eq!(raw.unwrap().as_bytes(), b"\xFFx");
+        // Unencoded `/`, `?` or `#` in the password: the URL libpq gets names the same host and
+        // database our connection uses, and the password is all of it.
+        for (url, pw) in [
+            ("postgres://u:pa/ss@h/db", "pa/ss"),
+            ("postgres://u:pa?ss@h/db", "pa?ss"),
+            ("postgres://u:pa#ss@h/db", "pa#ss"),
+        ] {
+            assert_eq!(split_password(url), ("postgres://u@h/db".into(), Some(pw.into())), "{url}");
+        }
+        // An empty password is a password.
+        assert_eq!(split_password("postgres://u:@h/db"), ("postgres://u@h/db".into(), Some("".into())));
+    }
 
     #[test]
     fn sslmodes_are_taken_off_the_url() {

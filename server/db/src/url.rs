@@ -1,10 +1,8 @@
 //! `DATABASE_URL` parsing: which dialect, where the file is, and a printable form with the
 //! password replaced by `***`.
 
-use std::ffi::OsString;
 use std::fmt;
 use std::ops::Range;
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::DbError;
@@ -312,7 +310,7 @@ fn parameter_ranges(s: &str) -> Vec<Range<usize>> {
     ranges
 }
 
-fn is_password_key(key: &[u8]) -> bool {
+pub(crate) fn is_password_key(key: &[u8]) -> bool {
     String::from_utf8_lossy(&percent_decode(key)).trim().eq_ignore_ascii_case("password")
 }
 
@@ -363,49 +361,8 @@ pub fn percent_decode(s: &[u8]) -> Vec<u8> {
     out
 }
 
-/// What a libpq client (`pg_dump`, `pg_restore`, `psql`) needs to connect as we do: the URL
-/// without its password, for the command line, and the password, percent-decoded, for the
-/// child's `PGPASSWORD`.
-///
-/// The password is the one our own connections use (the parsed connection configuration of
-/// [`crate::postgres::password`]), so the child authenticates exactly as we do. The URL
-/// keeps everything else as written: a percent-encoded user name stays encoded (libpq decodes
-/// URIs itself). The userinfo ends at the first `@`, as our connection reads it, so a `/`,
-/// `?` or `#` the password should have encoded does not change what libpq connects to.
-pub fn split_password(url: &str) -> (String, Option<OsString>) {
-    let mut out = url.to_string();
-    let mut written = None;
-    if let Some(scheme_end) = out.find("://") {
-        let auth_start = scheme_end + 3;
-        if let Some(at) = out[auth_start..].find('@').map(|i| auth_start + i) {
-            if let Some(colon) = out[auth_start..at].find(':').map(|i| auth_start + i) {
-                written = Some(percent_decode(&out.as_bytes()[colon + 1..at]));
-                out.replace_range(colon..at, "");
-            }
-        }
-    }
-    if let Some(q) = out.find('?') {
-        let (head, query) = out.split_at(q);
-        let mut kept = Vec::new();
-        for kv in query[1..].split('&') {
-            match kv.split_once('=') {
-                Some((k, v)) if is_password_key(k.as_bytes()) => written = Some(percent_decode(v.as_bytes())),
-                _ => kept.push(kv),
-            }
-        }
-        out = if kept.is_empty() { head.to_string() } else { format!("{head}?{}", kept.join("&")) };
-    }
-    let password = match crate::postgres::password(url) {
-        Ok(parsed) => parsed,
-        // Not a URL we can connect with either; the written form is the best guess.
-        Err(_) => written,
-    };
-    (out, password.map(OsString::from_vec))
-}
-
 #[cfg(test)]
 mod tests {
-    use std::os::unix::ffi::OsStrExt;
 
     #[test]
     fn with_database_names_another_database_and_keeps_the_rest() {
@@ -416,57 +373,6 @@ mod tests {
         assert_eq!(with_database("postgres://u:a/b@h/cms", "x"), "postgres://u:a/b@h/x");
         assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
         assert_eq!(with_database("postgres://h/?dbname=cms&user=u", "x"), "postgres://h/x?user=u");
-    }
-
-    #[test]
-    fn passwords_split_off() {
-        assert_eq!(split_password("postgres://u:pw@h/db"), ("postgres://u@h/db".into(), Some("pw".into())));
-        assert_eq!(
-            split_password("postgres://u@h/db?password=x&sslmode=require"),
-            ("postgres://u@h/db?sslmode=require".into(), Some("x".into()))
-        );
-        assert_eq!(split_password("postgres://u@h/db"), ("postgres://u@h/db".into(), None));
-    }
-
-    #[test]
-    fn split_passwords_are_decoded_as_our_connection_decodes_them() {
-        // What libpq children get in PGPASSWORD is what the postgres crate sends.
-        let url = "postgres://cms:p%40ss%3Aw%2Frd%25%20x@127.0.0.1:5432/db?sslmode=disable";
-        let (rest, password) = split_password(url);
-        assert_eq!(rest, "postgres://cms@127.0.0.1:5432/db?sslmode=disable");
-        assert_eq!(password.as_deref(), Some("p@ss:w/rd% x".as_ref()));
-        let config: postgres::Config = url.parse().unwrap();
-        assert_eq!(password.unwrap().as_bytes(), config.get_password().unwrap());
-
-        // A percent-encoded user name stays encoded: libpq decodes the URI itself.
-        assert_eq!(
-            split_password("postgresql://us%40er:pw%2F@h/db"),
-            ("postgresql://us%40er@h/db".into(), Some("pw/".into()))
-        );
-        // libpq's sslmode values the postgres crate does not know do not get in the way.
-        assert_eq!(
-            split_password("postgres://u:a%20b@h/db?sslmode=verify-full&application_name=x"),
-            ("postgres://u@h/db?sslmode=verify-full&application_name=x".into(), Some("a b".into()))
-        );
-        // A password parameter, encoded, wins over the userinfo as in our connection.
-        assert_eq!(
-            split_password("postgres://u:one@h/db?password=tw%26o%3D&sslmode=require"),
-            ("postgres://u@h/db?sslmode=require".into(), Some("tw&o=".into()))
-        );
-        // Not UTF-8 once decoded: passed on byte for byte.
-        let (_, raw) = split_password("postgres://u:%FFx@h/db");
-        assert_eq!(raw.unwrap().as_bytes(), b"\xFFx");
-        // Unencoded `/`, `?` or `#` in the password: the URL libpq gets names the same host and
-        // database our connection uses, and the password is all of it.
-        for (url, pw) in [
-            ("postgres://u:pa/ss@h/db", "pa/ss"),
-            ("postgres://u:pa?ss@h/db", "pa?ss"),
-            ("postgres://u:pa#ss@h/db", "pa#ss"),
-        ] {
-            assert_eq!(split_password(url), ("postgres://u@h/db".into(), Some(pw.into())), "{url}");
-        }
-        // An empty password is a password.
-        assert_eq!(split_password("postgres://u:@h/db"), ("postgres://u@h/db".into(), Some("".into())));
     }
 
     #[test]

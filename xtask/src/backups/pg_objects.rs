@@ -12,7 +12,8 @@ use std::fmt;
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
-use cms_db::connection::{connect, Sql, Value};
+use cms_db::connect;
+use cms_db::connection::{Sql, Value};
 use cms_db::{DatabaseUrl, DbError};
 
 use super::{child, snapshot};
@@ -199,7 +200,7 @@ pub fn live_objects(conn: &mut dyn Sql) -> Result<Vec<LiveObject>, DbError> {
 /// they commit nothing.
 pub fn restore(url: &str, dump: &Path) -> Result<Vec<String>> {
     snapshot::check_pg_versions("pg_restore", url)?;
-    let (dbname, password) = cms_db::url::split_password(url);
+    let (dbname, password) = cms_db::postgres::split_password(url);
     let with_password = |e: duct::Expression| match &password {
         Some(pw) => e.env("PGPASSWORD", pw),
         None => e,

@@ -125,7 +125,7 @@ pub fn postgres(url: &str, dest: &Path) -> Result<()> {
     check_pg_versions("pg_dump", url)?;
     // The URL without its password goes on the command line; the password, decoded as our own
     // connection decodes it, in the child's environment only.
-    let (dbname, password) = cms_db::url::split_password(url);
+    let (dbname, password) = cms_db::postgres::split_password(url);
     let args = [
         "--format=custom".to_string(),
         "--no-owner".to_string(),

@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _, Result};
-use cms_db::connection::{connect, Sql, Value};
+use cms_db::connect;
+use cms_db::connection::{Sql, Value};
 use cms_db::schema::source::PgScratch;
 use cms_db::DatabaseUrl;
 

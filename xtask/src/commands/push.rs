@@ -96,7 +96,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let statements = sql::render(dialect, &changes, &from, &desired);
     verify::verify(&scratch, &from, &desired, &statements).context("verifying the plan; nothing was changed")?;
 
-    let mut conn = connection::connect(&url)?;
+    let mut conn = cms_db::connect(&url)?;
     let losses = measure(&mut conn, &changes, &from)?;
     out!("push {to} to {url} ({dialect}): {} change(s)", changes.len());
     for c in &changes {

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use cms_db::connection::{connect, Connection, Sql};
+use cms_db::connect;
+use cms_db::connection::{Connection, Sql};
 use cms_db::migrate::migrator::{self, MigrateOptions};
 use cms_db::seed::SeedOptions;
 use cms_db::DatabaseUrl;

@@ -10,7 +10,7 @@ use cms_db::seed::SeedOptions;
 use crate::confirm::confirm;
 use crate::format::ms;
 use crate::project::Context;
-use crate::seeding::{open_migrated, present_images, seed_with_images_and_report};
+use crate::seeding::{present_images, seed_with_images_and_report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,7 +28,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let (url, _) = ctx.database_url()?;
     confirm(&format!("delete every row of every application table in {url}?"), args.yes)?;
-    let mut conn = open_migrated(ctx, &url)?;
+    let mut conn = ctx.open_migrated(&url)?;
     let started = Instant::now();
     if args.no_seed {
         let order = cms_db::seed::clear::clear(&mut conn)?;

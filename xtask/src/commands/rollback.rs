@@ -366,7 +366,7 @@ fn execute(
     let mut lock_driver = cms_db::driver(url, false)?;
     let _lock = lock_driver.lock(lock_timeout)?;
     drop(lock_driver);
-    let mut conn = cms_db::connection::connect(url)?;
+    let mut conn = cms_db::connect(url)?;
     // Under the lock: nobody migrated or rolled back meanwhile.
     let now = Status::compute(set, &cms_db::migrate::migrator::applied_rows(&mut conn)?);
     if applied_indexes(&now) != applied {
@@ -656,7 +656,7 @@ fn drop_what_the_backup_lacks(
     let statements = sql::render(d, &changes, &current, &target);
     cms_db::schema::verify::verify(&server, &current, &target, &statements)?;
     let text = to_migration_text(&statements);
-    let mut conn = cms_db::connection::connect(url)?;
+    let mut conn = cms_db::connect(url)?;
     match &mut conn {
         Connection::Sqlite(c) => sqlite_step(c, "the restore", &text, None),
         pg => pg_step(pg, &text, None),

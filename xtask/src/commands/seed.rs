@@ -11,7 +11,7 @@ use cms_db::seed::{ids::IdSource, SeedOptions};
 
 use crate::confirm::confirm;
 use crate::project::Context;
-use crate::seeding::{open_migrated, present_images, seed_with_images_and_report};
+use crate::seeding::{present_images, seed_with_images_and_report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -35,7 +35,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         confirm(&format!("delete every row in {url} and seed again?"), args.yes)?;
     }
     let options = SeedOptions { seed: args.seed, force: args.force };
-    let mut conn = open_migrated(ctx, &url)?;
+    let mut conn = ctx.open_migrated(&url)?;
     seed_with_images_and_report(&mut conn, &options, &present_images(ctx))?;
     if let Some(n) = args.scale {
         scale_up(&mut conn, n, args.seed)?;

@@ -126,7 +126,7 @@ pub fn fetch_and_register(ctx: &Context, options: &Options) -> Result<Summary> {
     let started = Instant::now();
     let specs = load_manifest(ctx, &options.manifest)?;
     let (url, _) = ctx.database_url()?;
-    let mut conn = crate::seeding::open_migrated(ctx, &url)?;
+    let mut conn = ctx.open_migrated(&url)?;
     let dir = images_dir(ctx)?;
     let offline = options.offline || offline_from_env();
     let results = download_all(&specs, &dir, options, offline)?;
@@ -455,7 +455,7 @@ licence = "CC0"
         let set = cms_db::MigrationSet::load(&test_support::project_root().join("migrations/sqlite")).unwrap();
         migrator::migrate(cms_db::driver(&url, false).unwrap().as_mut(), &set, &MigrateOptions::default(), &mut |_| {})
             .unwrap();
-        cms_db::connection::connect(&url).unwrap()
+        cms_db::connect(&url).unwrap()
     }
 
     /// Records every manifest image present in uploads/images, as seed-images does for them.

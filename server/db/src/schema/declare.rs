@@ -41,10 +41,7 @@
 
 use std::collections::BTreeSet;
 
-use std::path::Path;
-
 use super::model::{self, Action, Deferrable, Dialect, IndexKey, IndexTarget, QualifiedName, Schema};
-use super::source::{ScratchDb, ScratchServer, SourceError};
 use super::sql;
 
 /// A neutral column type (see the module's table).
@@ -591,24 +588,6 @@ impl SchemaDef {
     /// text style (statements separated by `--> statement-breakpoint`).
     pub fn ddl(&self, dialect: Dialect) -> String {
         sql::to_migration_text(&sql::create(&self.model(dialect)))
-    }
-
-    /// The schema as a database has it: [`SchemaDef::ddl`] run into a scratch database (made
-    /// as `scratch` says) and introspected. A declaration that is not valid, or SQL the
-    /// database refuses, is an error saying so.
-    pub fn load(&self, dialect: Dialect, scratch: &ScratchServer) -> Result<Schema, SourceError> {
-        self.validate().map_err(|e| SourceError::Database {
-            context: "the code schema (server/db/src/cms_schema.rs)".into(),
-            message: e.to_string(),
-        })?;
-        let mut db = ScratchDb::create(dialect, scratch, "the code schema")?;
-        let file = Path::new("<the code schema's DDL>");
-        // One transaction: one commit instead of one per statement (a server that syncs
-        // every commit to disk takes seconds otherwise).
-        db.execute_script("BEGIN;", file)?;
-        db.execute_script(&self.ddl(dialect), file)?;
-        db.execute_script("COMMIT;", file)?;
-        db.introspect()
     }
 }
 

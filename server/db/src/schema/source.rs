@@ -24,6 +24,7 @@ use postgres::error::SqlState;
 use postgres::Client;
 use rusqlite::Connection;
 
+use super::declare::SchemaDef;
 use super::introspect::{self, tokenize, IntrospectError, Lexer, SchemaFilter};
 use super::model::{Dialect, Schema};
 use crate::migrate::journal::MigrationSet;
@@ -181,7 +182,7 @@ impl Source {
     pub fn load(&self, dialect: Dialect, scratch: &ScratchServer) -> Result<Schema, SourceError> {
         match self {
             Source::Empty => Ok(Schema::empty(dialect)),
-            Source::Schema => crate::cms_schema::load(dialect, scratch),
+            Source::Schema => load_declared(crate::cms_schema::definition(), dialect, scratch),
             Source::Live(url) => match DatabaseUrl::parse(url)? {
                 DatabaseUrl::Postgres { url } => read_only_snapshot(&mut connect(&url)?, &url),
                 DatabaseUrl::Sqlite { path } => {
@@ -308,6 +309,25 @@ impl ScratchServer {
         let url = dev_url.or_else(|| sources.iter().find_map(|s| s.postgres_url()));
         ScratchServer { postgres_url: url.map(String::from), template: None }
     }
+}
+
+/// A declared schema as a database has it: [`SchemaDef::ddl`] run into a scratch database (made
+/// as `scratch` says) and introspected, so it is normalised exactly as every other schema the
+/// engine compares. A declaration that is not valid, or SQL the database refuses, is an error
+/// saying so.
+pub fn load_declared(def: &SchemaDef, dialect: Dialect, scratch: &ScratchServer) -> Result<Schema, SourceError> {
+    def.validate().map_err(|e| SourceError::Database {
+        context: "the code schema (server/db/src/cms_schema.rs)".into(),
+        message: e.to_string(),
+    })?;
+    let mut db = ScratchDb::create(dialect, scratch, "the code schema")?;
+    let file = Path::new("<the code schema's DDL>");
+    // One transaction: one commit instead of one per statement (a server that syncs every
+    // commit to disk takes seconds otherwise).
+    db.execute_script("BEGIN;", file)?;
+    db.execute_script(&def.ddl(dialect), file)?;
+    db.execute_script("COMMIT;", file)?;
+    db.introspect()
 }
 
 /// A database that exists only while this value does: SQLite in memory, or a PostgreSQL
@@ -513,6 +533,26 @@ fn drop_database(admin: &mut Client, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the project's folder for `dialect` builds against the code schema.
+    fn folder_vs_code(dialect: Dialect, scratch: &ScratchServer) -> Vec<String> {
+        use crate::schema::diff::{diff, Renames};
+        let folder = test_support::fixture::project_migrations(&dialect.to_string());
+        let built = Source::Migrations(folder).load(dialect, scratch).unwrap();
+        let code = Source::parse("schema").unwrap().load(dialect, scratch).unwrap();
+        diff(&built, &code, &Renames::none_are_renames()).unwrap().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_sqlite_folder_builds_exactly_the_code_schema() {
+        assert_eq!(folder_vs_code(Dialect::Sqlite, &ScratchServer::default()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_postgres_folder_builds_exactly_the_code_schema() {
+        let Some(db) = test_support::pg::database() else { return };
+        assert_eq!(folder_vs_code(Dialect::Postgres, &ScratchServer::postgres(db.url())), Vec::<String>::new());
+    }
 
     #[test]
     fn sources_parse() {
