@@ -68,6 +68,13 @@ impl TestDb {
         Client::connect(&self.url, NoTls)
             .unwrap_or_else(|e| panic!("cannot connect to the test database {}: {e}", self.name))
     }
+
+    /// A connection to the database as the server's administrator (the throwaway cluster's
+    /// superuser; with `TEST_POSTGRES_URL`, that URL's role, which may be the test's own).
+    pub fn admin_client(&self) -> Client {
+        Client::connect(&with_database(&self.admin_url, &self.name), NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to the test database {} as the administrator: {e}", self.name))
+    }
 }
 
 impl Drop for TestDb {

@@ -78,3 +78,28 @@ fn restore_drops_what_was_made_after_the_backup_and_keeps_the_rows() {
     // And the pre-restore backup holds what was dropped.
     xtask(root.path(), url, &["backup", "list"]).assert().success().stdout(predicates::str::contains("pre-restore"));
 }
+
+#[test]
+fn another_roles_object_is_left_in_place_not_a_reason_to_fail() {
+    let Some(db) = test_support::pg::database() else { return };
+    let root = project();
+    let url = db.url();
+    xtask(root.path(), url, &["migrate", "--no-backup"]).assert().success();
+    xtask(root.path(), url, &["backup"]).assert().success();
+    let mut admin = db.admin_client();
+    let mut client = db.client();
+    let who = |c: &mut postgres::Client| c.query_one("SELECT current_user::text", &[]).unwrap().get::<_, String>(0);
+    if who(&mut admin) == who(&mut client) {
+        eprintln!("SKIPPED: the administrator is the test's own role here (TEST_POSTGRES_URL)");
+        return;
+    }
+    // After the backup: a DBA's view (not ours to drop) and a table of ours.
+    admin.batch_execute("CREATE VIEW dba_uptime AS SELECT now() AS at").unwrap();
+    client.batch_execute("CREATE TABLE audit_log (id integer)").unwrap();
+    drop((admin, client));
+
+    xtask(root.path(), url, &["restore", "latest", "--yes"]).assert().success();
+    let names = objects(&mut db.client());
+    assert!(names.contains(&"relation public.dba_uptime".to_string()), "{names:?}");
+    assert!(!names.contains(&"relation public.audit_log".to_string()), "{names:?}");
+}

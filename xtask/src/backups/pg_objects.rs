@@ -151,7 +151,9 @@ pub fn drop_sql(objects: &[&LiveObject]) -> String {
 
 /// The objects of the live database that a dump would list: in every schema but the system
 /// ones, not part of an extension, sequences only when no column owns them, types only when
-/// they stand alone (not a table's row type or an array).
+/// they stand alone (not a table's row type or an array). Only objects our role owns (or is a
+/// member of the owner of): another role's object, such as a DBA's monitoring view, is left in
+/// place as `pg_restore --clean` leaves it, rather than failing the restore.
 pub fn live_objects(conn: &mut dyn Sql) -> Result<Vec<LiveObject>, DbError> {
     const USER_SCHEMA: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
         AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'";
@@ -161,23 +163,24 @@ pub fn live_objects(conn: &mut dyn Sql) -> Result<Vec<LiveObject>, DbError> {
                 WHEN 'S' THEN 'S' WHEN 'f' THEN 'F' END, n.nspname, o.relname \
            FROM pg_class o JOIN pg_namespace n ON n.oid = o.relnamespace \
           WHERE o.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT o.relispartition AND {USER_SCHEMA} AND {NOT_EXTENSION} \
+            AND pg_has_role(o.relowner, 'USAGE') \
             AND NOT (o.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = o.oid \
                      AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))) \
          UNION ALL \
          SELECT CASE o.typtype WHEN 'd' THEN 'd' ELSE 't' END, n.nspname, o.typname \
            FROM pg_type o JOIN pg_namespace n ON n.oid = o.typnamespace \
-          WHERE o.typtype IN ('e', 'd', 'r', 'c') AND {USER_SCHEMA} AND {NOT_EXTENSION} \
+          WHERE o.typtype IN ('e', 'd', 'r', 'c') AND {USER_SCHEMA} AND {NOT_EXTENSION} AND pg_has_role(o.typowner, 'USAGE') \
             AND (o.typtype <> 'c' OR (SELECT c.relkind FROM pg_class c WHERE c.oid = o.typrelid) = 'c') \
          UNION ALL \
          SELECT o.prokind::text, n.nspname, o.proname || '(' || oidvectortypes(o.proargtypes) || ')' \
            FROM pg_proc o JOIN pg_namespace n ON n.oid = o.pronamespace \
-          WHERE o.prokind IN ('f', 'p', 'a') AND {USER_SCHEMA} AND {NOT_EXTENSION} \
+          WHERE o.prokind IN ('f', 'p', 'a') AND {USER_SCHEMA} AND {NOT_EXTENSION} AND pg_has_role(o.proowner, 'USAGE') \
          UNION ALL \
          SELECT 'n', NULL, n.nspname FROM pg_namespace n \
-          WHERE {USER_SCHEMA} AND n.nspname <> 'public' \
+          WHERE {USER_SCHEMA} AND n.nspname <> 'public' AND pg_has_role(n.nspowner, 'USAGE') \
             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = n.oid AND d.deptype = 'e') \
          UNION ALL \
-         SELECT 'e', NULL, o.extname FROM pg_extension o WHERE o.extname <> 'plpgsql'"
+         SELECT 'e', NULL, o.extname FROM pg_extension o WHERE o.extname <> 'plpgsql' AND pg_has_role(o.extowner, 'USAGE')"
     );
     let rows = conn.query(&sql, &[])?;
     Ok(rows
