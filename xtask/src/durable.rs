@@ -33,14 +33,18 @@ pub fn staged(dir: &Path, prefix: &str, suffix: &str, bytes: &[u8]) -> Result<Na
 /// Puts a [`staged`] file in place of `path` (replacing what is there), then syncs the folder.
 pub fn persist(tmp: NamedTempFile, path: &Path) -> Result<()> {
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("renaming into {}", path.display()))?;
-    sync_dir(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+    sync_dir(folder_of(path))
 }
 
 /// `path` now holds `bytes`, or (on any error) what it held before. The temp file's name
 /// starts with `prefix`, so a killed run's is recognised.
 pub fn replace(path: &Path, prefix: &str, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    persist(staged(dir, prefix, ".tmp", bytes)?, path)
+    persist(staged(folder_of(path), prefix, ".tmp", bytes)?, path)
+}
+
+/// The folder `path` is in (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 #[cfg(test)]

@@ -12,9 +12,8 @@ use std::fmt;
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
-use cms_db::connect;
 use cms_db::connection::{Sql, Value};
-use cms_db::{DatabaseUrl, DbError};
+use cms_db::DbError;
 
 use super::{child, snapshot};
 
@@ -223,23 +222,26 @@ pub fn restore(url: &str, dump: &Path) -> Result<Vec<String>> {
     };
 
     let toc = run("pg_restore --list", child::cmd("pg_restore", ["--list".as_ref(), dump.as_os_str()]))?;
-    let mut conn = connect(&DatabaseUrl::parse(url)?)?;
-    let live = live_objects(&mut conn).context("reading which objects the database holds")?;
-    drop(conn);
+    let mut client = cms_db::postgres::connect(url)?;
+    let live = live_objects(&mut client).context("reading which objects the database holds")?;
+    drop(client);
     let missing = missing_from_dump(&String::from_utf8_lossy(&toc), &live);
     let dropped: Vec<String> = missing.iter().map(ToString::to_string).collect();
-    let restore_args = ["--exit-on-error", "--clean", "--if-exists", "--no-owner"];
+    // pg_restore of the dump with `to` saying where it goes (the database, or a script file).
+    let pg_restore = |to: &[String]| {
+        let mut args: Vec<String> =
+            ["--exit-on-error", "--clean", "--if-exists", "--no-owner"].map(String::from).to_vec();
+        args.extend_from_slice(to);
+        args.push(dump.display().to_string());
+        child::cmd("pg_restore", args)
+    };
     if missing.is_empty() {
-        let mut args: Vec<String> = restore_args.iter().map(|a| a.to_string()).collect();
-        args.extend(["--single-transaction".to_string(), format!("--dbname={dbname}"), dump.display().to_string()]);
-        run("pg_restore", with_password(child::cmd("pg_restore", &args)))?;
+        run("pg_restore", with_password(pg_restore(&["--single-transaction".into(), format!("--dbname={dbname}")])))?;
         return Ok(dropped);
     }
     snapshot::check_pg_versions("psql", url)?;
     let script = dump.with_extension("restore.sql");
-    let mut args: Vec<String> = restore_args.iter().map(|a| a.to_string()).collect();
-    args.extend([format!("--file={}", script.display()), dump.display().to_string()]);
-    run("pg_restore", child::cmd("pg_restore", &args))?;
+    run("pg_restore", pg_restore(&[format!("--file={}", script.display())]))?;
     let psql = [
         "--no-psqlrc".to_string(),
         "--quiet".to_string(),

@@ -190,19 +190,22 @@ fn sqlite(ctx: &Context, base: &Path, args: &Args) -> Result<Vec<Figures>> {
             fs::copy(&db, work.join("data/sqlite.db"))?;
             Ok(())
         };
-        let figures = time_variant(&work, args.runs, |_| fresh().map(|()| ("file:data/sqlite.db".to_string(), ())))?;
+        let figures = time_variant(&work, args.runs, ("SQLite", variant, rows), |_| {
+            fresh().map(|()| ("file:data/sqlite.db".to_string(), ()))
+        })?;
         let _ = fs::remove_dir_all(&work);
-        out.push(Figures { dialect: "SQLite", variant, rows, ..figures });
+        out.push(figures);
     }
     Ok(out)
 }
 
 /// One variant timed `runs` times each way (migrate without and with pre-flight, lint alone),
 /// every run on a fresh copy of the database: `fresh(which)` makes it and gives its URL and
-/// what keeps it alive until the run ends. The dialect, variant and rows are the caller's.
+/// what keeps it alive until the run ends. `(dialect, variant, rows)` label the figures.
 fn time_variant<Keep>(
     work: &Path,
     runs: u64,
+    (dialect, variant, rows): (&'static str, &'static str, u64),
     mut fresh: impl FnMut(&str) -> Result<(String, Keep)>,
 ) -> Result<Figures> {
     let (mut without, mut with, mut lint) = (Vec::new(), Vec::new(), Vec::new());
@@ -217,15 +220,7 @@ fn time_variant<Keep>(
         let (url, _db) = fresh("c")?;
         lint.push(xtask(work, &url, &["lint"])?.0);
     }
-    Ok(Figures {
-        dialect: "",
-        variant: "",
-        rows: 0,
-        without: median(without),
-        with: median(with),
-        lint: median(lint),
-        detail,
-    })
+    Ok(Figures { dialect, variant, rows, without: median(without), with: median(with), lint: median(lint), detail })
 }
 
 /// A database of the bench's own on the given server, dropped with this value.
@@ -281,13 +276,13 @@ fn postgres(ctx: &Context, base: &Path, args: &Args, server: &str) -> Result<Vec
         fs::create_dir_all(&work)?;
         write_migrations(ctx, &work, "postgresql", keys)?;
         let mut n = 0;
-        let figures = time_variant(&work, args.runs, |what| {
+        let figures = time_variant(&work, args.runs, ("PostgreSQL", variant, rows), |what| {
             n += 1;
             let db = PgDatabase::create(server, &format!("{}_{what}{v}_{n}", template.name), Some(&template.name))?;
             Ok((db.url(), db))
         })?;
         let _ = fs::remove_dir_all(&work);
-        out.push(Figures { dialect: "PostgreSQL", variant, rows, ..figures });
+        out.push(figures);
     }
     Ok(out)
 }
